@@ -1,0 +1,12 @@
+//! The endpoint API spoken over weftd's unix socket: one JSON request line,
+//! one JSON response line, one connection per call. The plugin uses the
+//! blocking client here; weftd decodes the same types.
+
+mod client;
+mod messages;
+
+pub use client::{ApiError, call};
+pub use messages::{Endpoint, EndpointKey, Request, Response};
+
+/// File name of the endpoint API socket inside weftd's run directory.
+pub const SOCKET_FILE: &str = "weftd.sock";

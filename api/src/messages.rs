@@ -1,0 +1,84 @@
+//! Request and response types of the endpoint API.
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// What identifies one attachment of a container to the network (CNI's
+/// container ID + interface name pair).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointKey {
+    pub container_id: String,
+    pub ifname: String,
+}
+
+/// A pod interface the plugin has wired and wants policy for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    pub key: EndpointKey,
+    pub pod_namespace: Option<String>,
+    pub pod_name: Option<String>,
+    pub pod_uid: Option<String>,
+    /// Pod addresses with their prefix as configured in the pod (/32, /128).
+    pub ips: Vec<IpNet>,
+    /// The host-side veth name.
+    pub host_ifname: String,
+    /// The pod interface's MAC, "aa:bb:cc:dd:ee:ff".
+    pub mac: String,
+    pub netns: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum Request {
+    /// Program everything the endpoint needs before it may send a packet.
+    EndpointAdd { endpoint: Endpoint },
+    /// Forget an endpoint; succeeds when it is unknown.
+    EndpointDel { key: EndpointKey },
+    /// Is the daemon ready to serve ADDs?
+    Status,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "camelCase")]
+pub enum Response {
+    Ok,
+    Status { ready: bool, reason: Option<String> },
+    Error { message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_through_json() {
+        let req = Request::EndpointDel {
+            key: EndpointKey {
+                container_id: "abc".into(),
+                ifname: "eth0".into(),
+            },
+        };
+        let line = serde_json::to_string(&req).unwrap();
+        assert_eq!(
+            line,
+            r#"{"op":"endpointDel","key":{"containerId":"abc","ifname":"eth0"}}"#
+        );
+        assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), req);
+    }
+
+    #[test]
+    fn responses_are_tagged_by_result() {
+        let resp: Response =
+            serde_json::from_str(r#"{"result":"status","ready":false,"reason":"starting"}"#)
+                .unwrap();
+        assert_eq!(
+            resp,
+            Response::Status {
+                ready: false,
+                reason: Some("starting".into())
+            }
+        );
+    }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything Weft needs on a fresh Debian machine, idempotently:
+# Debian packages, the pinned eBPF nightly with rust-src, and bpf-linker built
+# against Debian's LLVM 22. Fast when everything is already there.
+set -euo pipefail
+
+EBPF_TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$(dirname "$0")/../ebpf/programs/rust-toolchain.toml")
+BPF_LINKER_VERSION=0.13.0
+APT_PACKAGES=(
+  llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev
+  iproute2 iperf3 nftables ethtool
+  containernetworking-plugins podman runc busybox-static
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! rustup toolchain list | grep -q "^${EBPF_TOOLCHAIN}"; then
+  echo "deps: installing Rust ${EBPF_TOOLCHAIN} with rust-src"
+  rustup toolchain install "$EBPF_TOOLCHAIN" --profile minimal --component rust-src
+elif ! rustup component list --installed --toolchain "$EBPF_TOOLCHAIN" | grep -q '^rust-src'; then
+  rustup component add rust-src --toolchain "$EBPF_TOOLCHAIN"
+fi
+
+if ! bpf-linker --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION"; then
+  echo "deps: building bpf-linker $BPF_LINKER_VERSION against LLVM 22"
+  PATH=/usr/lib/llvm-22/bin:$PATH cargo "+$EBPF_TOOLCHAIN" install bpf-linker \
+    --version "$BPF_LINKER_VERSION" --no-default-features --features llvm-22 --locked
+fi
+
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+echo "deps: all present"
