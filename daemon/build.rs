@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let programs = manifest_dir.join("../ebpf/programs");
     let common = manifest_dir.join("../ebpf/common");
     for path in [
@@ -57,6 +58,7 @@ fn main() {
     );
 
     let object = programs.join("target/bpfel-unknown-none/release/weft-ebpf");
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("weft-ebpf.o");
+    let out =
+        PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("weft-ebpf.o");
     std::fs::copy(&object, &out).expect("the eBPF object was built");
 }

@@ -63,17 +63,18 @@ impl PacketCounter {
             .ebpf
             .map(IF_COUNTERS_MAP)
             .ok_or(BpfError::Missing(IF_COUNTERS_MAP))?;
-        let map = PerCpuHashMap::<_, u32, IfCounters>::try_from(map).map_err(|source| {
-            BpfError::Map {
+        let map =
+            PerCpuHashMap::<_, u32, IfCounters>::try_from(map).map_err(|source| BpfError::Map {
                 name: IF_COUNTERS_MAP,
                 source,
-            }
-        })?;
+            })?;
         match map.get(&ifindex, 0) {
-            Ok(per_cpu) => Ok(per_cpu.iter().fold(IfCounters::default(), |sum, c| IfCounters {
-                packets: sum.packets + c.packets,
-                bytes: sum.bytes + c.bytes,
-            })),
+            Ok(per_cpu) => Ok(per_cpu
+                .iter()
+                .fold(IfCounters::default(), |sum, c| IfCounters {
+                    packets: sum.packets + c.packets,
+                    bytes: sum.bytes + c.bytes,
+                })),
             Err(aya::maps::MapError::KeyNotFound) => Ok(IfCounters::default()),
             Err(source) => Err(BpfError::Map {
                 name: IF_COUNTERS_MAP,

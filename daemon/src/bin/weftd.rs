@@ -1,0 +1,22 @@
+//! `weftd`, the weft node agent: see the crate docs and DESIGN.md "The daemon".
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use weftd::config::{Config, DaemonArgs};
+use weftd::programmer::NoopProgrammer;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = DaemonArgs::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = Config::from_args(&args).context("invalid arguments")?;
+    weftd::daemon::run(config, Arc::new(NoopProgrammer)).await
+}

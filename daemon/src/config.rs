@@ -1,0 +1,281 @@
+//! weftd's command line and its validation into a `Config` (pure: no files,
+//! no network), so a bad flag fails before anything on the node changes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use ipnet::IpNet;
+
+/// Command line of `weftd`.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "weftd", version, about = "The weft node agent")]
+pub struct DaemonArgs {
+    /// Name of this node (the Kubernetes Node name).
+    #[arg(long)]
+    pub node_name: String,
+    /// This node's pod CIDR, optionally a second one of the other family: CIDR[,CIDR6].
+    #[arg(long)]
+    pub pod_cidr: String,
+    /// Where the CNI conflist is written once weftd serves.
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    pub cni_conf_dir: PathBuf,
+    /// Persistent state: endpoints, IPAM store.
+    #[arg(long, default_value = "/var/lib/weft")]
+    pub state_dir: PathBuf,
+    /// Runtime files: the API socket and node-network.json.
+    #[arg(long, default_value = "/run/weft")]
+    pub run_dir: PathBuf,
+    /// Pod interface MTU; detected from the default-route interface when absent.
+    #[arg(long)]
+    pub mtu: Option<u32>,
+    /// Address of the /healthz, /readyz and /metrics server; "" or "off" disables it.
+    #[arg(long, default_value = "127.0.0.1:9968")]
+    pub metrics_addr: String,
+    /// Where the CNI plugin binaries live (accepted for the DaemonSet; not used yet).
+    #[arg(long)]
+    pub cni_bin_dir: Option<PathBuf>,
+}
+
+/// Validated settings of one weftd run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub node_name: String,
+    pub pod_cidrs: Vec<IpNet>,
+    pub cni_conf_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub run_dir: PathBuf,
+    pub mtu: Option<u32>,
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("--node-name must not be empty")]
+    EmptyNodeName,
+    #[error("--pod-cidr must name at least one CIDR")]
+    NoPodCidr,
+    #[error("--pod-cidr: {0:?} is not a CIDR like 10.244.1.0/24 or fd00:10:244:1::/64")]
+    BadCidr(String),
+    #[error("--pod-cidr: {given} has host bits set; did you mean {network}?")]
+    HostBitsSet { given: IpNet, network: IpNet },
+    #[error("--pod-cidr: {0} leaves no addresses for pods")]
+    CidrTooSmall(IpNet),
+    #[error("--pod-cidr: at most one IPv4 and one IPv6 CIDR, got {0} and {1}")]
+    SameFamilyTwice(IpNet, IpNet),
+    #[error("--mtu {mtu} is out of range {min}..=65535")]
+    BadMtu { mtu: u32, min: u32 },
+    #[error("--metrics-addr: {0:?} is not an address like 127.0.0.1:9968 (or \"off\")")]
+    BadMetricsAddr(String),
+}
+
+/// Smallest MTU every IPv4 host must handle; IPv6 needs `MIN_MTU_V6`.
+const MIN_MTU_V4: u32 = 576;
+const MIN_MTU_V6: u32 = 1280;
+
+impl Config {
+    pub fn from_args(args: &DaemonArgs) -> Result<Self, ConfigError> {
+        let node_name = args.node_name.trim();
+        if node_name.is_empty() {
+            return Err(ConfigError::EmptyNodeName);
+        }
+        let pod_cidrs = parse_pod_cidrs(&args.pod_cidr)?;
+        if let Some(mtu) = args.mtu {
+            validate_mtu(mtu, &pod_cidrs)?;
+        }
+        Ok(Config {
+            node_name: node_name.to_owned(),
+            pod_cidrs,
+            cni_conf_dir: args.cni_conf_dir.clone(),
+            state_dir: args.state_dir.clone(),
+            run_dir: args.run_dir.clone(),
+            mtu: args.mtu,
+            metrics_addr: parse_metrics_addr(&args.metrics_addr)?,
+        })
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.run_dir.join(weft_api::SOCKET_FILE)
+    }
+
+    pub fn node_network_path(&self) -> PathBuf {
+        self.run_dir.join(weft_ipam::NODE_NETWORK_FILE)
+    }
+
+    pub fn endpoints_dir(&self) -> PathBuf {
+        crate::store::endpoints_dir(&self.state_dir)
+    }
+
+    pub fn ipam_dir(&self) -> PathBuf {
+        self.state_dir.join("ipam")
+    }
+
+    pub fn conflist_path(&self) -> PathBuf {
+        self.cni_conf_dir.join(crate::conflist::CONFLIST_FILE)
+    }
+}
+
+/// Parses "CIDR[,CIDR6]": one or two network addresses, at most one per family.
+pub fn parse_pod_cidrs(text: &str) -> Result<Vec<IpNet>, ConfigError> {
+    let mut cidrs: Vec<IpNet> = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let given: IpNet = part
+            .parse()
+            .map_err(|_| ConfigError::BadCidr(part.to_owned()))?;
+        let network = given.trunc();
+        if network != given {
+            return Err(ConfigError::HostBitsSet { given, network });
+        }
+        if given.prefix_len() + 1 >= given.max_prefix_len() {
+            return Err(ConfigError::CidrTooSmall(given));
+        }
+        if let Some(other) = cidrs.iter().find(|c| same_family(c, &given)) {
+            return Err(ConfigError::SameFamilyTwice(*other, given));
+        }
+        cidrs.push(given);
+    }
+    if cidrs.is_empty() {
+        return Err(ConfigError::NoPodCidr);
+    }
+    Ok(cidrs)
+}
+
+fn same_family(a: &IpNet, b: &IpNet) -> bool {
+    matches!(
+        (a, b),
+        (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_))
+    )
+}
+
+fn validate_mtu(mtu: u32, pod_cidrs: &[IpNet]) -> Result<(), ConfigError> {
+    let min = if pod_cidrs.iter().any(|c| matches!(c, IpNet::V6(_))) {
+        MIN_MTU_V6
+    } else {
+        MIN_MTU_V4
+    };
+    if (min..=65535).contains(&mtu) {
+        Ok(())
+    } else {
+        Err(ConfigError::BadMtu { mtu, min })
+    }
+}
+
+/// "" and "off" disable the metrics server.
+pub fn parse_metrics_addr(text: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    match text.trim() {
+        "" | "off" => Ok(None),
+        addr => addr
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError::BadMetricsAddr(addr.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> DaemonArgs {
+        let mut argv = vec!["weftd", "--node-name", "n1", "--pod-cidr", "10.244.1.0/24"];
+        argv.extend_from_slice(extra);
+        DaemonArgs::try_parse_from(argv).unwrap()
+    }
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn defaults_follow_the_node_layout() {
+        let config = Config::from_args(&args(&[])).unwrap();
+        assert_eq!(config.pod_cidrs, vec![net("10.244.1.0/24")]);
+        assert_eq!(config.cni_conf_dir, PathBuf::from("/etc/cni/net.d"));
+        assert_eq!(config.state_dir, PathBuf::from("/var/lib/weft"));
+        assert_eq!(config.socket_path(), PathBuf::from("/run/weft/weftd.sock"));
+        assert_eq!(
+            config.node_network_path(),
+            PathBuf::from("/run/weft/node-network.json")
+        );
+        assert_eq!(config.metrics_addr, Some("127.0.0.1:9968".parse().unwrap()));
+        assert_eq!(config.mtu, None);
+    }
+
+    #[test]
+    fn dual_stack_cidrs_parse_in_order() {
+        assert_eq!(
+            parse_pod_cidrs("10.244.1.0/24, fd00:10:244:1::/64").unwrap(),
+            vec![net("10.244.1.0/24"), net("fd00:10:244:1::/64")]
+        );
+    }
+
+    #[test]
+    fn bad_cidrs_are_rejected_with_the_reason() {
+        assert_eq!(
+            parse_pod_cidrs("10.244.1.0"),
+            Err(ConfigError::BadCidr("10.244.1.0".into()))
+        );
+        assert_eq!(parse_pod_cidrs(" , "), Err(ConfigError::NoPodCidr));
+        assert_eq!(
+            parse_pod_cidrs("10.244.1.5/24"),
+            Err(ConfigError::HostBitsSet {
+                given: net("10.244.1.5/24"),
+                network: net("10.244.1.0/24")
+            })
+        );
+        assert_eq!(
+            parse_pod_cidrs("10.244.1.0/24,10.245.0.0/16"),
+            Err(ConfigError::SameFamilyTwice(
+                net("10.244.1.0/24"),
+                net("10.245.0.0/16")
+            ))
+        );
+        assert_eq!(
+            parse_pod_cidrs("10.244.1.4/31"),
+            Err(ConfigError::CidrTooSmall(net("10.244.1.4/31")))
+        );
+        let message = parse_pod_cidrs("nonsense").unwrap_err().to_string();
+        assert!(message.contains("nonsense"), "{message}");
+    }
+
+    #[test]
+    fn empty_node_name_is_rejected() {
+        let mut a = args(&[]);
+        a.node_name = "  ".into();
+        assert_eq!(Config::from_args(&a), Err(ConfigError::EmptyNodeName));
+    }
+
+    #[test]
+    fn mtu_range_depends_on_the_families() {
+        assert_eq!(
+            Config::from_args(&args(&["--mtu", "1400"])).unwrap().mtu,
+            Some(1400)
+        );
+        assert_eq!(
+            Config::from_args(&args(&["--mtu", "100"])),
+            Err(ConfigError::BadMtu { mtu: 100, min: 576 })
+        );
+        let mut a = args(&["--mtu", "1000"]);
+        a.pod_cidr = "10.244.1.0/24,fd00::/64".into();
+        assert_eq!(
+            Config::from_args(&a),
+            Err(ConfigError::BadMtu {
+                mtu: 1000,
+                min: 1280
+            })
+        );
+    }
+
+    #[test]
+    fn metrics_addr_can_be_switched_off() {
+        assert_eq!(parse_metrics_addr("off"), Ok(None));
+        assert_eq!(parse_metrics_addr(""), Ok(None));
+        assert_eq!(
+            parse_metrics_addr("127.0.0.1:1234"),
+            Ok(Some("127.0.0.1:1234".parse().unwrap()))
+        );
+        assert_eq!(
+            parse_metrics_addr("localhost"),
+            Err(ConfigError::BadMetricsAddr("localhost".into()))
+        );
+    }
+}

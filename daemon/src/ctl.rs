@@ -1,0 +1,100 @@
+//! What `weftctl` prints (pure: endpoints and replies in, text out).
+
+use weft_api::{Endpoint, Response};
+
+/// One line per endpoint under a header, columns separated by two spaces.
+pub fn endpoints_table(endpoints: &[Endpoint]) -> String {
+    let header = ["CONTAINER", "IFNAME", "POD", "IPS", "HOST-IF", "MAC"].map(String::from);
+    let rows: Vec<[String; 6]> = endpoints.iter().map(endpoint_row).collect();
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    std::iter::once(&header)
+        .chain(&rows)
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            format!("{}\n", cells.join("  ").trim_end())
+        })
+        .collect()
+}
+
+fn endpoint_row(endpoint: &Endpoint) -> [String; 6] {
+    let pod = match (&endpoint.pod_namespace, &endpoint.pod_name) {
+        (Some(namespace), Some(name)) => format!("{namespace}/{name}"),
+        (None, Some(name)) => name.clone(),
+        _ => "-".into(),
+    };
+    let ips: Vec<String> = endpoint.ips.iter().map(ToString::to_string).collect();
+    [
+        endpoint.key.container_id.clone(),
+        endpoint.key.ifname.clone(),
+        pod,
+        ips.join(","),
+        endpoint.host_ifname.clone(),
+        endpoint.mac.clone(),
+    ]
+}
+
+/// The text for a Status reply and whether it means "ready".
+pub fn status_text(response: &Response) -> (String, bool) {
+    match response {
+        Response::Status { ready: true, .. } => ("ready\n".into(), true),
+        Response::Status {
+            ready: false,
+            reason,
+        } => (
+            format!(
+                "not ready: {}\n",
+                reason.as_deref().unwrap_or("no reason given")
+            ),
+            false,
+        ),
+        Response::Error { message } => (format!("weftd error: {message}\n"), false),
+        Response::Ok => ("weftd answered Ok instead of a status\n".into(), false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::tests::endpoint;
+
+    #[test]
+    fn table_aligns_columns() {
+        let mut anonymous = endpoint("container-long", "10.0.0.3/32");
+        anonymous.pod_namespace = None;
+        anonymous.pod_name = None;
+        let table = endpoints_table(&[endpoint("a", "10.0.0.2/32"), anonymous]);
+        assert_eq!(
+            table,
+            "CONTAINER       IFNAME  POD            IPS          HOST-IF             MAC\n\
+             a               eth0    default/pod-a  10.0.0.2/32  wefta               02:00:00:00:00:01\n\
+             container-long  eth0    -              10.0.0.3/32  weftcontainer-long  02:00:00:00:00:01\n"
+        );
+    }
+
+    #[test]
+    fn status_text_says_why_not_ready() {
+        assert_eq!(
+            status_text(&Response::Status {
+                ready: true,
+                reason: None
+            }),
+            ("ready\n".into(), true)
+        );
+        assert_eq!(
+            status_text(&Response::Status {
+                ready: false,
+                reason: Some("starting".into())
+            }),
+            ("not ready: starting\n".into(), false)
+        );
+    }
+}

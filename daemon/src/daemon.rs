@@ -1,0 +1,190 @@
+//! Wiring weftd together: prepare the node's files, start one task per
+//! concern (API socket, HTTP), write the conflist once the API serves, and
+//! shut down cleanly on SIGTERM/SIGINT.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use weft_ipam::NodeNetwork;
+
+use crate::api_server::{self, ApiSocket};
+use crate::atomic_file;
+use crate::config::Config;
+use crate::conflist::{ConflistInputs, render_conflist};
+use crate::endpoints::EndpointService;
+use crate::handler::RequestHandler;
+use crate::http;
+use crate::metrics::Metrics;
+use crate::mtu::pod_mtu;
+use crate::programmer::EndpointProgrammer;
+use crate::readiness::Readiness;
+use crate::registry::EndpointRegistry;
+use crate::store::EndpointStore;
+use crate::underlay;
+
+/// kubelet and the runtime read the conflist; it holds no secrets.
+const CONFLIST_MODE: u32 = 0o644;
+
+/// Runs weftd until SIGTERM or SIGINT. The conflist stays in place on exit:
+/// removing it would mark the node NotReady for a mere restart.
+pub async fn run(config: Config, programmer: Arc<dyn EndpointProgrammer>) -> anyhow::Result<()> {
+    let mut shutdown = ShutdownSignals::register()?;
+    let config = prepare_dirs(config)?;
+    // Bound first: a second weftd must fail here, before it rewrites any file.
+    let socket = ApiSocket::bind(&config.socket_path())?;
+    let mtu = resolve_mtu(config.mtu).await;
+    write_node_network(&config, mtu)?;
+
+    let metrics = Metrics::default();
+    let readiness = Arc::new(Readiness::new("starting"));
+    let endpoints = Arc::new(load_endpoints(&config, programmer, metrics.clone())?);
+    if let Some(addr) = config.metrics_addr {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics server to {addr}"))?;
+        tracing::info!(%addr, "serving /healthz, /readyz and /metrics");
+        tokio::spawn(http::serve(listener, readiness.clone(), metrics.clone()));
+    }
+
+    tracing::info!(socket = %socket.path().display(), "serving the endpoint API");
+    let handler = Arc::new(RequestHandler::new(endpoints, readiness.clone(), metrics));
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    // Ready as the server starts, so the first Status it answers says ready.
+    readiness.set_ready();
+    let api = tokio::spawn(api_server::serve(socket, handler, async {
+        // A dropped sender stops the server just like a sent stop.
+        let _ = api_stopped.await;
+    }));
+
+    let outcome = match write_conflist(&config, mtu) {
+        Ok(path) => {
+            tracing::info!(path = %path.display(), "wrote the CNI conflist; node network ready");
+            shutdown.wait().await;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    readiness.set_not_ready("shutting down");
+    drop(stop_api);
+    api.await.context("the API server task failed")?;
+    tracing::info!("stopped");
+    outcome
+}
+
+/// SIGTERM and SIGINT, registered before anything else so that neither kills
+/// weftd half-way through writing its files.
+struct ShutdownSignals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl ShutdownSignals {
+    fn register() -> anyhow::Result<Self> {
+        Ok(Self {
+            terminate: signal(SignalKind::terminate()).context("handling SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("handling SIGINT")?,
+        })
+    }
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = self.interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    }
+}
+
+/// Creates weftd's directories and makes them absolute, because their paths
+/// go into files the plugin reads from another working directory.
+fn prepare_dirs(config: Config) -> anyhow::Result<Config> {
+    let absolute = |dir: &Path| -> anyhow::Result<PathBuf> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))
+    };
+    let config = Config {
+        cni_conf_dir: absolute(&config.cni_conf_dir)?,
+        state_dir: absolute(&config.state_dir)?,
+        run_dir: absolute(&config.run_dir)?,
+        ..config
+    };
+    absolute(&config.endpoints_dir())?;
+    Ok(config)
+}
+
+async fn resolve_mtu(flag: Option<u32>) -> u32 {
+    if let Some(mtu) = flag {
+        return mtu;
+    }
+    let underlay = underlay::default_route_mtu().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read the default-route interface's MTU");
+        None
+    });
+    let mtu = pod_mtu(underlay);
+    tracing::info!(?underlay, pod_mtu = mtu, "detected the pod MTU");
+    mtu
+}
+
+fn write_node_network(config: &Config, mtu: u32) -> anyhow::Result<()> {
+    let path = config.node_network_path();
+    NodeNetwork {
+        node_name: config.node_name.clone(),
+        pod_cidrs: config.pod_cidrs.clone(),
+        mtu: Some(mtu),
+    }
+    .write_atomic(&path)
+    .with_context(|| format!("writing {}", path.display()))
+}
+
+fn load_endpoints(
+    config: &Config,
+    programmer: Arc<dyn EndpointProgrammer>,
+    metrics: Metrics,
+) -> anyhow::Result<EndpointService> {
+    let store = EndpointStore::new(config.endpoints_dir());
+    let loaded = store.load().context("loading the recorded endpoints")?;
+    for skipped in &loaded.unreadable {
+        tracing::warn!(error = %skipped, "skipping an unreadable endpoint record");
+    }
+    tracing::info!(
+        count = loaded.endpoints.len(),
+        "loaded the recorded endpoints"
+    );
+    Ok(EndpointService::new(
+        EndpointRegistry::from_endpoints(loaded.endpoints),
+        store,
+        programmer,
+        metrics,
+    ))
+}
+
+fn write_conflist(config: &Config, mtu: u32) -> anyhow::Result<PathBuf> {
+    let (socket, node_network, ipam) = (
+        config.socket_path(),
+        config.node_network_path(),
+        config.ipam_dir(),
+    );
+    let conflist = render_conflist(&ConflistInputs {
+        daemon_socket: utf8(&socket)?,
+        node_network_file: utf8(&node_network)?,
+        ipam_dir: utf8(&ipam)?,
+        mtu,
+    });
+    let path = config.conflist_path();
+    let mut content = serde_json::to_vec_pretty(&conflist).context("encoding the conflist")?;
+    content.push(b'\n');
+    atomic_file::write_atomic(&path, &content, CONFLIST_MODE)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+fn utf8(path: &Path) -> anyhow::Result<&str> {
+    path.to_str().with_context(|| {
+        format!(
+            "{} is not UTF-8, so it cannot go into the conflist",
+            path.display()
+        )
+    })
+}

@@ -1,0 +1,189 @@
+//! One API request line in, one response out: decoding, validation, dispatch
+//! to the endpoint service, and the request counter. Blocking (ADD and DEL
+//! fsync), so the socket server runs it on a blocking thread.
+
+use std::sync::Arc;
+
+use weft_api::{Endpoint, Request, Response};
+
+use crate::endpoints::EndpointService;
+use crate::metrics::{ApiOp, ApiResult, Metrics};
+use crate::readiness::Readiness;
+
+pub struct RequestHandler {
+    endpoints: Arc<EndpointService>,
+    readiness: Arc<Readiness>,
+    metrics: Metrics,
+}
+
+impl RequestHandler {
+    pub fn new(
+        endpoints: Arc<EndpointService>,
+        readiness: Arc<Readiness>,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            endpoints,
+            readiness,
+            metrics,
+        }
+    }
+
+    /// Answers one request line; a line that is not a request gets an Error.
+    pub fn handle_line(&self, line: &str) -> Response {
+        let (op, response) = match serde_json::from_str::<Request>(line) {
+            Ok(request) => (op_of(&request), self.handle(request)),
+            Err(e) => (
+                ApiOp::invalid,
+                Response::Error {
+                    message: format!("malformed request: {e}"),
+                },
+            ),
+        };
+        let result = match response {
+            Response::Error { .. } => ApiResult::error,
+            Response::Ok | Response::Status { .. } => ApiResult::ok,
+        };
+        self.metrics.count_request(op, result);
+        response
+    }
+
+    pub fn handle(&self, request: Request) -> Response {
+        let outcome = match request {
+            Request::EndpointAdd { endpoint } => validate_endpoint(&endpoint)
+                .and_then(|()| self.endpoints.add(endpoint).map_err(|e| e.to_string())),
+            Request::EndpointDel { key } => self.endpoints.del(&key).map_err(|e| e.to_string()),
+            Request::Status => return self.readiness.status_response(),
+        };
+        match outcome {
+            Ok(()) => Response::Ok,
+            Err(message) => Response::Error { message },
+        }
+    }
+}
+
+fn op_of(request: &Request) -> ApiOp {
+    match request {
+        Request::EndpointAdd { .. } => ApiOp::endpoint_add,
+        Request::EndpointDel { .. } => ApiOp::endpoint_del,
+        Request::Status => ApiOp::status,
+    }
+}
+
+/// What an endpoint must carry before it may be recorded.
+pub fn validate_endpoint(endpoint: &Endpoint) -> Result<(), String> {
+    let missing = [
+        ("key.containerId", endpoint.key.container_id.is_empty()),
+        ("key.ifname", endpoint.key.ifname.is_empty()),
+        ("hostIfname", endpoint.host_ifname.is_empty()),
+        ("ips", endpoint.ips.is_empty()),
+    ];
+    match missing.iter().find(|(_, empty)| *empty) {
+        Some((field, _)) => Err(format!("endpoint has an empty {field}")),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoints::tests::service;
+    use crate::registry::tests::endpoint;
+
+    fn handler(dir: &tempfile::TempDir) -> (RequestHandler, Arc<EndpointService>, Metrics) {
+        let endpoints = Arc::new(service(dir));
+        let metrics = Metrics::default();
+        let readiness = Arc::new(Readiness::new("starting"));
+        readiness.set_ready();
+        (
+            RequestHandler::new(endpoints.clone(), readiness, metrics.clone()),
+            endpoints,
+            metrics,
+        )
+    }
+
+    fn line(request: &Request) -> String {
+        serde_json::to_string(request).unwrap()
+    }
+
+    #[test]
+    fn add_records_and_del_forgets() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handler, endpoints, _) = handler(&dir);
+        let ep = endpoint("a", "10.0.0.2/32");
+        let add = Request::EndpointAdd {
+            endpoint: ep.clone(),
+        };
+        assert_eq!(handler.handle_line(&line(&add)), Response::Ok);
+        assert_eq!(endpoints.endpoints(), vec![ep.clone()]);
+        let del = Request::EndpointDel { key: ep.key };
+        assert_eq!(handler.handle_line(&line(&del)), Response::Ok);
+        assert_eq!(handler.handle_line(&line(&del)), Response::Ok);
+        assert!(endpoints.endpoints().is_empty());
+    }
+
+    #[test]
+    fn status_reports_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handler, _, _) = handler(&dir);
+        assert_eq!(
+            handler.handle_line(r#"{"op":"status"}"#),
+            Response::Status {
+                ready: true,
+                reason: None
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_lines_get_an_error_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handler, _, metrics) = handler(&dir);
+        for bad in ["not json", r#"{"op":"reboot"}"#, r#"{"op":"endpointDel"}"#] {
+            match handler.handle_line(bad) {
+                Response::Error { message } => {
+                    assert!(message.starts_with("malformed request: "), "{message}")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let text = metrics.encode().unwrap();
+        assert!(
+            text.contains("weft_api_requests_total{op=\"invalid\",result=\"error\"} 3"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn incomplete_endpoints_are_refused_and_not_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handler, endpoints, _) = handler(&dir);
+        let mut ep = endpoint("a", "10.0.0.2/32");
+        ep.ips.clear();
+        let response = handler.handle(Request::EndpointAdd { endpoint: ep });
+        assert_eq!(
+            response,
+            Response::Error {
+                message: "endpoint has an empty ips".into()
+            }
+        );
+        assert!(endpoints.endpoints().is_empty());
+    }
+
+    #[test]
+    fn programming_failures_reach_the_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handler, _, metrics) = handler(&dir);
+        let mut ep = endpoint("a", "10.0.0.2/32");
+        ep.host_ifname = "broken".into();
+        let response = handler.handle_line(&line(&Request::EndpointAdd { endpoint: ep }));
+        assert!(
+            matches!(response, Response::Error { message } if message.contains("no such interface"))
+        );
+        let text = metrics.encode().unwrap();
+        assert!(
+            text.contains("weft_api_requests_total{op=\"endpoint_add\",result=\"error\"} 1"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! The hook that makes an endpoint's datapath ready before weftd answers the
+//! plugin's ADD (attach policy programs, fill its policy maps), and undoes it
+//! on DEL. Called on a blocking thread, one call per key at a time.
+
+use weft_api::Endpoint;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProgramError(pub String);
+
+pub trait EndpointProgrammer: Send + Sync {
+    /// Makes `endpoint` ready to send and receive; called before ADD is
+    /// acknowledged, also for a repeated ADD of the same key.
+    fn program(&self, endpoint: &Endpoint) -> Result<(), ProgramError>;
+
+    /// Undoes `program` for a known endpoint; must succeed when the host
+    /// interface is already gone.
+    fn unprogram(&self, endpoint: &Endpoint) -> Result<(), ProgramError>;
+}
+
+/// The programmer while weftd has no datapath of its own to program.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopProgrammer;
+
+impl EndpointProgrammer for NoopProgrammer {
+    fn program(&self, _endpoint: &Endpoint) -> Result<(), ProgramError> {
+        Ok(())
+    }
+
+    fn unprogram(&self, _endpoint: &Endpoint) -> Result<(), ProgramError> {
+        Ok(())
+    }
+}

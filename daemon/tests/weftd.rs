@@ -1,0 +1,432 @@
+//! Runs the built `weftd` (and `weftctl`) against temporary directories:
+//! node files, the endpoint API, persistence across restarts, HTTP and
+//! shutdown. No root and no network namespaces needed.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+use weft_api::{Endpoint, EndpointKey, Request, Response};
+use weft_ipam::NodeNetwork;
+
+const WEFTD: &str = env!("CARGO_BIN_EXE_weftd");
+const WEFTCTL: &str = env!("CARGO_BIN_EXE_weftctl");
+const READY_WITHIN: Duration = Duration::from_secs(20);
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// weftd's three directories, inside one temp dir the test owns.
+struct Dirs {
+    _root: tempfile::TempDir,
+    conf: PathBuf,
+    state: PathBuf,
+    run: PathBuf,
+}
+
+impl Dirs {
+    fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let conf = root.path().join("net.d");
+        let state = root.path().join("state");
+        let run = root.path().join("run");
+        Self {
+            _root: root,
+            conf,
+            state,
+            run,
+        }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.run.join("weftd.sock")
+    }
+
+    fn conflist(&self) -> PathBuf {
+        self.conf.join("10-weft.conflist")
+    }
+}
+
+/// A weftd this test started; killed by PID if the test ends without stopping it.
+struct Weftd {
+    child: Option<Child>,
+}
+
+impl Weftd {
+    /// Starts weftd and waits until it has written its conflist (it does so
+    /// only once the API socket serves). A conflist left by an earlier run is
+    /// removed first so that its appearance means this run serves.
+    fn start(dirs: &Dirs, extra: &[&str]) -> Self {
+        if dirs.conflist().exists() {
+            std::fs::remove_file(dirs.conflist()).unwrap();
+        }
+        let child = weftd_command(dirs, "10.244.1.0/24", extra)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut weftd = Weftd { child: Some(child) };
+        wait_until("weftd wrote its conflist", || {
+            let child = weftd.child.as_mut().unwrap();
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("weftd exited early: {status}");
+            }
+            dirs.conflist().exists()
+        });
+        weftd
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(i32::try_from(self.child.as_ref().unwrap().id()).unwrap())
+    }
+
+    /// Sends `signal` and waits for weftd to exit.
+    fn stop_with(mut self, signal: Signal) -> ExitStatus {
+        kill(self.pid(), signal).unwrap();
+        let mut child = self.child.take().unwrap();
+        child.wait().unwrap()
+    }
+}
+
+impl Drop for Weftd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn weftd_command(dirs: &Dirs, pod_cidr: &str, extra: &[&str]) -> Command {
+    let mut command = Command::new(WEFTD);
+    command
+        .args(["--node-name", "node-a", "--pod-cidr", pod_cidr])
+        .arg("--cni-conf-dir")
+        .arg(&dirs.conf)
+        .arg("--state-dir")
+        .arg(&dirs.state)
+        .arg("--run-dir")
+        .arg(&dirs.run)
+        .args(extra)
+        .stdin(Stdio::null());
+    command
+}
+
+/// Polls an observable condition, bounded by `READY_WITHIN`.
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + READY_WITHIN;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A port nothing listens on right now, for weftd's metrics server.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn endpoint(container_id: &str, ip: &str) -> Endpoint {
+    Endpoint {
+        key: key(container_id),
+        pod_namespace: Some("default".into()),
+        pod_name: Some(format!("pod-{container_id}")),
+        pod_uid: Some(format!("uid-{container_id}")),
+        ips: vec![ip.parse().unwrap()],
+        host_ifname: format!("wf{container_id}"),
+        mac: "02:00:0a:f4:01:02".into(),
+        netns: format!("/var/run/netns/{container_id}"),
+    }
+}
+
+fn key(container_id: &str) -> EndpointKey {
+    EndpointKey {
+        container_id: container_id.into(),
+        ifname: "eth0".into(),
+    }
+}
+
+fn call(dirs: &Dirs, request: &Request) -> Response {
+    weft_api::call(&dirs.socket(), request, CALL_TIMEOUT).unwrap()
+}
+
+fn add(dirs: &Dirs, endpoint: Endpoint) -> Response {
+    call(dirs, &Request::EndpointAdd { endpoint })
+}
+
+/// Sends a raw line and returns the raw reply line.
+fn raw_call(dirs: &Dirs, line: &[u8]) -> String {
+    let mut stream = std::os::unix::net::UnixStream::connect(dirs.socket()).unwrap();
+    stream.set_read_timeout(Some(CALL_TIMEOUT)).unwrap();
+    stream.write_all(line).unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    reply
+}
+
+/// GETs `path` with HTTP/1.0 and returns (status code, body).
+fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(CALL_TIMEOUT)).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {reply:?}"));
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn weftctl(dirs: &Dirs, args: &[&str]) -> Output {
+    Command::new(WEFTCTL)
+        .arg("--run-dir")
+        .arg(&dirs.run)
+        .arg("--state-dir")
+        .arg(&dirs.state)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn listed_endpoints(dirs: &Dirs) -> Vec<Endpoint> {
+    let output = weftctl(dirs, &["endpoints", "-o", "json"]);
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn publishes_the_node_network_and_a_conflist_pointing_at_it() {
+    let dirs = Dirs::new();
+    let _weftd = Weftd::start(&dirs, &["--mtu", "1400", "--metrics-addr", "off"]);
+
+    let network = NodeNetwork::load(&dirs.run.join("node-network.json")).unwrap();
+    assert_eq!(network.node_name, "node-a");
+    assert_eq!(network.pod_cidrs, vec!["10.244.1.0/24".parse().unwrap()]);
+    assert_eq!(network.mtu, Some(1400));
+
+    let conflist = read_json(&dirs.conflist());
+    let weft = &conflist["plugins"][0];
+    assert_eq!(conflist["cniVersion"], "1.1.0");
+    assert_eq!(weft["type"], "weft");
+    assert_eq!(weft["mtu"], 1400);
+    assert_eq!(weft["daemonSocket"], dirs.socket().to_str().unwrap());
+    assert_eq!(
+        weft["nodeNetworkFile"],
+        dirs.run.join("node-network.json").to_str().unwrap()
+    );
+    assert_eq!(weft["ipamDir"], dirs.state.join("ipam").to_str().unwrap());
+    assert_eq!(conflist["plugins"][1]["type"], "portmap");
+
+    let mode = std::fs::metadata(dirs.socket())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn detected_mtu_is_the_same_in_node_network_and_conflist() {
+    let dirs = Dirs::new();
+    let _weftd = Weftd::start(&dirs, &["--metrics-addr", "off"]);
+    let mtu = NodeNetwork::load(&dirs.run.join("node-network.json"))
+        .unwrap()
+        .mtu
+        .unwrap();
+    assert!(mtu >= 576, "{mtu}");
+    assert_eq!(read_json(&dirs.conflist())["plugins"][0]["mtu"], mtu);
+}
+
+#[test]
+fn endpoint_api_adds_deletes_and_survives_bad_requests() {
+    let dirs = Dirs::new();
+    let _weftd = Weftd::start(&dirs, &["--metrics-addr", "off"]);
+
+    assert_eq!(
+        call(&dirs, &Request::Status),
+        Response::Status {
+            ready: true,
+            reason: None
+        }
+    );
+    assert_eq!(add(&dirs, endpoint("a", "10.244.1.2/32")), Response::Ok);
+    assert_eq!(add(&dirs, endpoint("a", "10.244.1.3/32")), Response::Ok);
+    assert_eq!(
+        listed_endpoints(&dirs),
+        vec![endpoint("a", "10.244.1.3/32")]
+    );
+
+    let reply: Response = serde_json::from_str(&raw_call(&dirs, b"{\"op\":\"nope\"}\n")).unwrap();
+    assert!(
+        matches!(&reply, Response::Error { message } if message.contains("malformed request")),
+        "{reply:?}"
+    );
+    let reply: Response = serde_json::from_str(&raw_call(&dirs, b"\xff\xfe\n")).unwrap();
+    assert!(matches!(reply, Response::Error { .. }), "{reply:?}");
+    let mut huge = vec![b' '; 65 * 1024];
+    huge.push(b'\n');
+    let reply: Response = serde_json::from_str(&raw_call(&dirs, &huge)).unwrap();
+    assert!(
+        matches!(&reply, Response::Error { message } if message.contains("longer than")),
+        "{reply:?}"
+    );
+
+    let del = Request::EndpointDel { key: key("a") };
+    assert_eq!(call(&dirs, &del), Response::Ok);
+    assert_eq!(call(&dirs, &del), Response::Ok);
+    assert!(listed_endpoints(&dirs).is_empty());
+}
+
+#[test]
+fn endpoints_survive_a_restart_and_sigterm_removes_only_the_socket() {
+    let dirs = Dirs::new();
+    let weftd = Weftd::start(&dirs, &["--metrics-addr", "off"]);
+    assert_eq!(add(&dirs, endpoint("a", "10.244.1.2/32")), Response::Ok);
+    assert_eq!(add(&dirs, endpoint("b", "10.244.1.3/32")), Response::Ok);
+
+    let status = weftd.stop_with(Signal::SIGTERM);
+    assert!(status.success(), "{status}");
+    assert!(!dirs.socket().exists(), "socket left behind");
+    assert!(dirs.conflist().exists(), "conflist removed on shutdown");
+    assert!(!weftctl(&dirs, &["status"]).status.success());
+
+    let weftd = Weftd::start(&dirs, &["--metrics-addr", "off"]);
+    assert_eq!(
+        call(&dirs, &Request::EndpointDel { key: key("a") }),
+        Response::Ok
+    );
+    let status = weftd.stop_with(Signal::SIGINT);
+    assert!(status.success(), "{status}");
+
+    let _weftd = Weftd::start(&dirs, &["--metrics-addr", "off"]);
+    assert_eq!(
+        listed_endpoints(&dirs),
+        vec![endpoint("b", "10.244.1.3/32")]
+    );
+    let table = weftctl(&dirs, &["endpoints"]);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(table.starts_with("CONTAINER"), "{table}");
+    assert!(table.contains("default/pod-b"), "{table}");
+    let status = weftctl(&dirs, &["status"]);
+    assert!(status.status.success(), "{status:?}");
+    assert_eq!(String::from_utf8(status.stdout).unwrap(), "ready\n");
+}
+
+#[test]
+fn many_parallel_adds_are_all_recorded() {
+    let dirs = Dirs::new();
+    let _weftd = Weftd::start(&dirs, &["--metrics-addr", "off"]);
+    let replies: Vec<Response> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..64)
+            .map(|i| {
+                let dirs = &dirs;
+                scope.spawn(move || {
+                    add(
+                        dirs,
+                        endpoint(&format!("c{i}"), &format!("10.244.1.{}/32", i + 2)),
+                    )
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert!(replies.iter().all(|r| *r == Response::Ok), "{replies:?}");
+    assert_eq!(listed_endpoints(&dirs).len(), 64);
+}
+
+#[test]
+fn http_reports_health_readiness_and_metrics() {
+    let dirs = Dirs::new();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let _weftd = Weftd::start(&dirs, &["--metrics-addr", &addr.to_string()]);
+    assert_eq!(add(&dirs, endpoint("a", "10.244.1.2/32")), Response::Ok);
+    raw_call(&dirs, b"garbage\n");
+
+    assert_eq!(http_get(addr, "/healthz").0, 200);
+    assert_eq!(http_get(addr, "/readyz").0, 200);
+    let (status, metrics) = http_get(addr, "/metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("weft_endpoints 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("weft_api_requests_total{op=\"endpoint_add\",result=\"ok\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("weft_api_requests_total{op=\"invalid\",result=\"error\"} 1\n"),
+        "{metrics}"
+    );
+    assert_eq!(http_get(addr, "/nope").0, 404);
+}
+
+#[test]
+fn a_stale_socket_file_is_replaced() {
+    let dirs = Dirs::new();
+    std::fs::create_dir_all(&dirs.run).unwrap();
+    drop(std::os::unix::net::UnixListener::bind(dirs.socket()).unwrap());
+    assert!(dirs.socket().exists());
+    let _weftd = Weftd::start(&dirs, &["--metrics-addr", "off"]);
+    assert_eq!(
+        call(&dirs, &Request::Status),
+        Response::Status {
+            ready: true,
+            reason: None
+        }
+    );
+}
+
+#[test]
+fn a_second_weftd_does_not_steal_a_live_socket() {
+    let dirs = Dirs::new();
+    let _weftd = Weftd::start(&dirs, &["--metrics-addr", "off", "--mtu", "1400"]);
+    let second = weftd_command(
+        &dirs,
+        "10.244.2.0/24",
+        &["--metrics-addr", "off", "--mtu", "1300"],
+    )
+    .output()
+    .unwrap();
+    assert!(!second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("another weftd already serves"),
+        "{second:?}"
+    );
+    assert_eq!(
+        call(&dirs, &Request::Status),
+        Response::Status {
+            ready: true,
+            reason: None
+        }
+    );
+    let network = NodeNetwork::load(&dirs.run.join("node-network.json")).unwrap();
+    assert_eq!(network.pod_cidrs, vec!["10.244.1.0/24".parse().unwrap()]);
+    assert_eq!(network.mtu, Some(1400));
+}
+
+#[test]
+fn a_bad_cidr_fails_before_touching_the_node() {
+    let dirs = Dirs::new();
+    let output = weftd_command(&dirs, "10.244.1.7/24", &["--metrics-addr", "off"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("did you mean 10.244.1.0/24"), "{stderr}");
+    assert!(!dirs.run.exists() && !dirs.conf.exists());
+}

@@ -1,0 +1,194 @@
+//! `make bench` for the CNI plugin: Weft (with a real weftd) against the
+//! reference bridge + host-local plugins, side by side in one run on this
+//! machine. Sequential ADD and DEL latency (p50/p99), ADD throughput at
+//! concurrency 8, and the plugin's peak RSS. Prints a Markdown report.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use weft_tests::{CniCall, Netns, Weftd, binary};
+
+const SEQUENTIAL: usize = 100;
+const CONCURRENT: usize = 160;
+const THREADS: usize = 8;
+
+struct Plugin {
+    label: &'static str,
+    path: PathBuf,
+    conf: Value,
+}
+
+struct Figures {
+    add: Vec<Duration>,
+    del: Vec<Duration>,
+    concurrent_add_per_s: f64,
+    peak_rss_kib: i64,
+}
+
+fn main() {
+    let node = Netns::new("bench");
+    node.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    let daemon = Weftd::start(&node, "10.96.0.0/16");
+    let host_local_dir = tempfile::tempdir().expect("tempdir");
+    let mut weft_conf = daemon.plugin_conf();
+    weft_conf["cniVersion"] = json!("1.0.0");
+    weft_conf["name"] = json!("weft");
+    let plugins = [
+        Plugin {
+            label: "weft + weftd",
+            path: binary("weft"),
+            conf: weft_conf,
+        },
+        Plugin {
+            label: "bridge + host-local",
+            path: PathBuf::from("/usr/lib/cni/bridge"),
+            conf: json!({
+                "cniVersion": "1.0.0", "name": "ref", "type": "bridge",
+                "bridge": "benchbr0", "isGateway": true, "ipMasq": false,
+                "ipam": {"type": "host-local", "subnet": "10.95.0.0/16",
+                         "dataDir": host_local_dir.path()},
+            }),
+        },
+    ];
+
+    let figures: Vec<Figures> = plugins.iter().map(|p| measure(&node, p)).collect();
+    report(&plugins, &figures);
+}
+
+fn measure(node: &Netns, plugin: &Plugin) -> Figures {
+    let pods: Vec<Netns> = (0..SEQUENTIAL).map(|_| Netns::new("pod")).collect();
+    // One untimed ADD/DEL warms caches (binary pages, bridge creation).
+    let warm = Netns::new("warm");
+    run(node, plugin, "ADD", "warm", &warm);
+    run(node, plugin, "DEL", "warm", &warm);
+
+    let mut rss = 0;
+    let mut add = Vec::new();
+    for (i, pod) in pods.iter().enumerate() {
+        let (took, peak) = run(node, plugin, "ADD", &format!("seq{i}"), pod);
+        add.push(took);
+        rss = rss.max(peak);
+    }
+    let mut del = Vec::new();
+    for (i, pod) in pods.iter().enumerate() {
+        let (took, peak) = run(node, plugin, "DEL", &format!("seq{i}"), pod);
+        del.push(took);
+        rss = rss.max(peak);
+    }
+
+    let pods: Vec<Netns> = (0..CONCURRENT).map(|_| Netns::new("cpod")).collect();
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let pods = &pods;
+            s.spawn(move || {
+                for i in (t..CONCURRENT).step_by(THREADS) {
+                    run(node, plugin, "ADD", &format!("con{i}"), &pods[i]);
+                }
+            });
+        }
+    });
+    let concurrent_add_per_s = CONCURRENT as f64 / started.elapsed().as_secs_f64();
+    for (i, pod) in pods.iter().enumerate() {
+        run(node, plugin, "DEL", &format!("con{i}"), pod);
+    }
+    Figures {
+        add,
+        del,
+        concurrent_add_per_s,
+        peak_rss_kib: rss,
+    }
+}
+
+/// One plugin call; returns its wall time and the process's peak RSS (KiB).
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4, which also reports its peak RSS"
+)]
+fn run(node: &Netns, plugin: &Plugin, command: &str, id: &str, pod: &Netns) -> (Duration, i64) {
+    let netns = pod.path();
+    let call = CniCall {
+        plugin: &plugin.path,
+        command,
+        container_id: id,
+        netns: &netns,
+        ifname: "eth0",
+        args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=p",
+        cni_path: "/usr/lib/cni",
+    };
+    let started = Instant::now();
+    let child = call.spawn_in(node, &plugin.conf);
+    let (status, rss) = wait_with_rusage(child.id());
+    let took = started.elapsed();
+    assert!(
+        status == 0,
+        "{} {command} {id} failed (status {status})",
+        plugin.label
+    );
+    (took, rss)
+}
+
+fn wait_with_rusage(pid: u32) -> (i32, i64) {
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child, with valid pointers.
+    let reaped = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid as i32, "wait4 reaps the plugin");
+    (status, usage.ru_maxrss)
+}
+
+fn percentile(samples: &[Duration], p: f64) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn report(plugins: &[Plugin], figures: &[Figures]) {
+    println!(
+        "| plugin | ADD p50 | ADD p99 | DEL p50 | DEL p99 | ADD/s at concurrency {THREADS} | peak RSS |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (p, f) in plugins.iter().zip(figures) {
+        println!(
+            "| {} | {} | {} | {} | {} | {:.0} | {:.1} MiB |",
+            p.label,
+            ms(percentile(&f.add, 50.0)),
+            ms(percentile(&f.add, 99.0)),
+            ms(percentile(&f.del, 50.0)),
+            ms(percentile(&f.del, 99.0)),
+            f.concurrent_add_per_s,
+            f.peak_rss_kib as f64 / 1024.0
+        );
+    }
+    let (w, r) = (&figures[0], &figures[1]);
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    println!();
+    println!("Ratios (weft / reference, same run):");
+    println!(
+        "- ADD p50: {:.3}x (goal <= 0.25x)",
+        ratio(percentile(&w.add, 50.0), percentile(&r.add, 50.0))
+    );
+    println!(
+        "- DEL p50: {:.3}x (goal <= 0.15x)",
+        ratio(percentile(&w.del, 50.0), percentile(&r.del, 50.0))
+    );
+    println!(
+        "- ADD throughput at concurrency {THREADS}: {:.2}x (goal >= 4x)",
+        w.concurrent_add_per_s / r.concurrent_add_per_s
+    );
+    println!(
+        "- weft peak RSS: {:.1} MiB (goal <= 10 MiB)",
+        w.peak_rss_kib as f64 / 1024.0
+    );
+    println!();
+    println!(
+        "{SEQUENTIAL} sequential ADDs then DELs, {CONCURRENT} ADDs over {THREADS} threads; each call is a fresh process entering a node namespace, as a runtime execs it."
+    );
+}

@@ -1,0 +1,13 @@
+//! Helpers for Weft's integration tests: uniquely named network namespaces
+//! that are always removed, the workspace's built binaries, and running the
+//! CNI plugin the way a container runtime does.
+
+mod binaries;
+mod daemon;
+mod netns;
+mod plugin;
+
+pub use binaries::binary;
+pub use daemon::Weftd;
+pub use netns::{Netns, unique_name};
+pub use plugin::{CniCall, CniOutput};
