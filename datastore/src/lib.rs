@@ -1,0 +1,27 @@
+//! Weft's view of the cluster: typed Kubernetes objects (Node, Namespace,
+//! Pod, NetworkPolicy, ConfigMap), parsed from the YAML `kubectl apply`
+//! takes, and the `dir` datastore, a directory of such YAML that the lab
+//! writes and every node's weftd watches. Consumers get a level-triggered
+//! [`ClusterSnapshot`] of everything at one revision.
+
+mod dir_store;
+mod durable;
+mod error;
+mod layout;
+mod load;
+mod lock;
+mod object;
+mod parse;
+mod plan;
+mod snapshot;
+mod watch;
+
+pub use k8s_openapi;
+pub use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod};
+pub use k8s_openapi::api::networking::v1::NetworkPolicy;
+
+pub use dir_store::DirStore;
+pub use error::{ObjectError, ObjectProblem, ParseError, ParseProblem, StoreError};
+pub use object::{DEFAULT_NAMESPACE, Kind, Object, ObjectKey, UnknownKindName};
+pub use parse::parse_objects;
+pub use snapshot::ClusterSnapshot;
