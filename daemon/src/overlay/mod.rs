@@ -1,0 +1,32 @@
+//! The network between nodes: everything a node needs so that every pod
+//! reaches every pod on other nodes by its own IP, without NAT (a VXLAN
+//! overlay, direct routes, or both by subnet), and masquerade of traffic
+//! leaving the cluster. Pure modules decide (`desired`, `diff`, `parse`,
+//! `masquerade::masquerade_ruleset`, `discover::choose_underlay`); `observe`,
+//! `apply`, `sysctl` and `reconcile` are the shell.
+
+pub mod apply;
+pub mod desired;
+pub mod diff;
+pub mod discover;
+pub mod error;
+pub mod masquerade;
+pub mod model;
+pub mod observe;
+pub mod parse;
+pub mod reconcile;
+pub mod state;
+pub mod sysctl;
+pub mod vtep;
+
+#[cfg(test)]
+mod test_support;
+
+pub use desired::{DesiredNetwork, SkipReason, SkippedPeer, desired_network};
+pub use diff::{DeviceAction, Plan, PlanSummary, diff};
+pub use discover::local_node_from_interface;
+pub use error::OverlayError;
+pub use model::{LocalNode, NetworkMode, OverlaySettings, PeerNode};
+pub use reconcile::reconcile;
+pub use state::ROUTE_PROTOCOL;
+pub use vtep::{format_mac, parse_mac, vtep_mac};

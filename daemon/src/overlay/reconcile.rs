@@ -1,0 +1,43 @@
+//! One pass of the node network reconciler: desired state from all inputs,
+//! actual state from the kernel, the difference applied; then forwarding and
+//! the masquerade table. Level-triggered: a pass after a crash, a restart or
+//! a missed event converges all the same.
+
+use rtnetlink::Handle;
+
+use super::apply::apply;
+use super::desired::desired_network;
+use super::diff::{PlanSummary, diff};
+use super::error::OverlayError;
+use super::masquerade::apply_masquerade;
+use super::model::{LocalNode, OverlaySettings, PeerNode};
+use super::observe::observe;
+use super::sysctl::enable_ipv4_forwarding;
+
+/// Converges the calling thread's network namespace (weftd runs in the
+/// node's) to the node network for `peers`, and returns what it changed.
+/// The masquerade table is rewritten on every pass (atomically, so traffic
+/// never sees it half-way); only netlink changes are counted.
+pub async fn reconcile(
+    handle: &Handle,
+    local: &LocalNode,
+    peers: &[PeerNode],
+    settings: &OverlaySettings,
+) -> Result<PlanSummary, OverlayError> {
+    if enable_ipv4_forwarding()? {
+        tracing::info!("turned on IPv4 forwarding");
+    }
+    let desired = desired_network(local, peers, settings);
+    for skipped in &desired.skipped {
+        tracing::debug!(peer = %skipped.name, reason = %skipped.reason, "peer left out of the node network");
+    }
+    let observation = observe(handle, &settings.device).await?;
+    let plan = diff(&desired, &observation.network);
+    let summary = plan.summary();
+    if !plan.is_empty() {
+        tracing::info!(%summary, "changing the node network");
+        apply(handle, &plan, &settings.device, observation.ifindexes).await?;
+    }
+    apply_masquerade(&settings.cluster_cidrs).await?;
+    Ok(summary)
+}
