@@ -1,0 +1,162 @@
+//! Talking to weftd over its endpoint API, and what each answer means for
+//! the CNI verb (the mapping is pure; the calls are one line each).
+
+use std::path::Path;
+use std::time::Duration;
+
+use weft_api::{ApiError, Endpoint, EndpointKey, Request, Response};
+
+use crate::error::{CniError, ErrorCode};
+
+/// weftd programs policy before answering an ADD; allow it that long.
+const ADD_TIMEOUT: Duration = Duration::from_secs(2);
+/// DEL and GC only inform weftd; they never wait long for it.
+const DEL_TIMEOUT: Duration = Duration::from_millis(500);
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Registers a wired endpoint; only `Ok` means weftd has programmed it.
+pub fn register_endpoint(socket: &Path, endpoint: Endpoint) -> Result<(), CniError> {
+    add_outcome(weft_api::call(
+        socket,
+        &Request::EndpointAdd { endpoint },
+        ADD_TIMEOUT,
+    ))
+}
+
+/// Tells weftd an endpoint is gone. Best effort: weftd also reconciles
+/// against the pods it knows, so failures are returned for the caller to ignore.
+pub fn forget_endpoint(socket: &Path, key: EndpointKey) -> Result<Response, ApiError> {
+    weft_api::call(socket, &Request::EndpointDel { key }, DEL_TIMEOUT)
+}
+
+/// STATUS: ready, or code 50 saying why not.
+pub fn status(socket: &Path) -> Result<(), CniError> {
+    status_outcome(weft_api::call(socket, &Request::Status, STATUS_TIMEOUT))
+}
+
+fn add_outcome(reply: Result<Response, ApiError>) -> Result<(), CniError> {
+    match reply {
+        Ok(Response::Ok) => Ok(()),
+        Ok(Response::Error { message }) => Err(CniError::new(
+            ErrorCode::DaemonRejected,
+            "weftd rejected the endpoint",
+        )
+        .with_details(message)),
+        Ok(other) => Err(CniError::new(
+            ErrorCode::DaemonProtocol,
+            format!("weftd answered an endpoint add with {other:?}"),
+        )),
+        Err(err @ ApiError::Decode(_)) => {
+            Err(CniError::new(ErrorCode::DaemonProtocol, err.to_string()))
+        }
+        Err(err @ (ApiError::Unreachable { .. } | ApiError::Io(_) | ApiError::NoReply)) => Err(
+            CniError::new(ErrorCode::TryAgainLater, "weftd is not available")
+                .with_details(err.to_string()),
+        ),
+    }
+}
+
+fn status_outcome(reply: Result<Response, ApiError>) -> Result<(), CniError> {
+    let not_available = |details: String| {
+        Err(
+            CniError::new(ErrorCode::PluginNotAvailable, "weftd is not ready")
+                .with_details(details),
+        )
+    };
+    match reply {
+        Ok(Response::Status { ready: true, .. }) => Ok(()),
+        Ok(Response::Status {
+            ready: false,
+            reason,
+        }) => not_available(reason.unwrap_or_else(|| "no reason given".into())),
+        Ok(Response::Error { message }) => not_available(message),
+        Ok(other) => not_available(format!("unexpected reply {other:?}")),
+        Err(err) => not_available(err.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    fn unreachable() -> ApiError {
+        ApiError::Unreachable {
+            path: "/run/weft/weftd.sock".into(),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        }
+    }
+
+    fn decode_error() -> ApiError {
+        ApiError::Decode(serde_json::from_str::<Response>("nope").unwrap_err())
+    }
+
+    #[test]
+    fn add_succeeds_only_on_ok() {
+        assert_eq!(add_outcome(Ok(Response::Ok)), Ok(()));
+    }
+
+    #[test]
+    fn add_rejected_by_weftd_is_102_with_its_message() {
+        let err = add_outcome(Ok(Response::Error {
+            message: "no policy".into(),
+        }))
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::DaemonRejected);
+        assert_eq!(err.details.as_deref(), Some("no policy"));
+    }
+
+    #[test]
+    fn weftd_unreachable_or_silent_is_try_again_later() {
+        for err in [
+            unreachable(),
+            ApiError::NoReply,
+            ApiError::Io(io::Error::from(io::ErrorKind::WouldBlock)),
+        ] {
+            assert_eq!(
+                add_outcome(Err(err)).unwrap_err().code,
+                ErrorCode::TryAgainLater
+            );
+        }
+    }
+
+    #[test]
+    fn unexpected_replies_are_protocol_errors() {
+        assert_eq!(
+            add_outcome(Err(decode_error())).unwrap_err().code,
+            ErrorCode::DaemonProtocol
+        );
+        let status = Response::Status {
+            ready: true,
+            reason: None,
+        };
+        assert_eq!(
+            add_outcome(Ok(status)).unwrap_err().code,
+            ErrorCode::DaemonProtocol
+        );
+    }
+
+    #[test]
+    fn status_is_ready_only_when_weftd_says_so() {
+        assert_eq!(
+            status_outcome(Ok(Response::Status {
+                ready: true,
+                reason: None
+            })),
+            Ok(())
+        );
+        let not_ready = status_outcome(Ok(Response::Status {
+            ready: false,
+            reason: Some("syncing".into()),
+        }))
+        .unwrap_err();
+        assert_eq!(not_ready.code, ErrorCode::PluginNotAvailable);
+        assert_eq!(not_ready.details.as_deref(), Some("syncing"));
+        for reply in [Err(unreachable()), Ok(Response::Ok), Err(decode_error())] {
+            assert_eq!(
+                status_outcome(reply).unwrap_err().code,
+                ErrorCode::PluginNotAvailable
+            );
+        }
+    }
+}
