@@ -44,8 +44,17 @@ pub enum Request {
 #[serde(tag = "result", rename_all = "camelCase")]
 pub enum Response {
     Ok,
-    Status { ready: bool, reason: Option<String> },
-    Error { message: String },
+    Status {
+        ready: bool,
+        reason: Option<String>,
+        /// The datastore revision this node has fully reconciled; objects
+        /// written at revision R are in effect here once this is >= R.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        applied_revision: Option<u64>,
+    },
+    Error {
+        message: String,
+    },
 }
 
 #[cfg(test)]
@@ -77,7 +86,8 @@ mod tests {
             resp,
             Response::Status {
                 ready: false,
-                reason: Some("starting".into())
+                reason: Some("starting".into()),
+                applied_revision: None,
             }
         );
     }

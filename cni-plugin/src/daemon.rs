@@ -68,6 +68,7 @@ fn status_outcome(reply: Result<Response, ApiError>) -> Result<(), CniError> {
         Ok(Response::Status {
             ready: false,
             reason,
+            ..
         }) => not_available(reason.unwrap_or_else(|| "no reason given".into())),
         Ok(Response::Error { message }) => not_available(message),
         Ok(other) => not_available(format!("unexpected reply {other:?}")),
@@ -129,6 +130,7 @@ mod tests {
         let status = Response::Status {
             ready: true,
             reason: None,
+            applied_revision: None,
         };
         assert_eq!(
             add_outcome(Ok(status)).unwrap_err().code,
@@ -141,13 +143,15 @@ mod tests {
         assert_eq!(
             status_outcome(Ok(Response::Status {
                 ready: true,
-                reason: None
+                reason: None,
+                applied_revision: None,
             })),
             Ok(())
         );
         let not_ready = status_outcome(Ok(Response::Status {
             ready: false,
             reason: Some("syncing".into()),
+            applied_revision: None,
         }))
         .unwrap_err();
         assert_eq!(not_ready.code, ErrorCode::PluginNotAvailable);

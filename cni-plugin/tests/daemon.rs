@@ -92,6 +92,7 @@ fn status_follows_weftd_readiness() {
         let weftd = FakeWeftd::start(move |_| Response::Status {
             ready,
             reason: (!ready).then(|| "syncing".to_string()),
+            applied_revision: None,
         });
         let conf = node
             .conf(

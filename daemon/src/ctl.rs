@@ -49,6 +49,7 @@ pub fn status_text(response: &Response) -> (String, bool) {
         Response::Status {
             ready: false,
             reason,
+            ..
         } => (
             format!(
                 "not ready: {}\n",

@@ -1,7 +1,9 @@
-//! Whether weftd is ready to serve ADDs, and why not: shared by the API's
-//! Status reply and /readyz.
+//! Whether weftd is ready to serve ADDs, and why not, and which datastore
+//! revision it has put into effect: shared by the API's Status reply and
+//! /readyz.
 
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use weft_api::Response;
 
@@ -9,12 +11,27 @@ use weft_api::Response;
 pub struct Readiness {
     /// `None` when ready, else what is still missing.
     not_ready: RwLock<Option<String>>,
+    /// 0 until the first datastore snapshot is fully reconciled.
+    applied_revision: AtomicU64,
 }
 
 impl Readiness {
     pub fn new(reason: impl Into<String>) -> Self {
         Self {
             not_ready: RwLock::new(Some(reason.into())),
+            applied_revision: AtomicU64::new(0),
+        }
+    }
+
+    /// Records that everything up to datastore `revision` is in effect.
+    pub fn set_applied_revision(&self, revision: u64) {
+        self.applied_revision.store(revision, Ordering::Release);
+    }
+
+    pub fn applied_revision(&self) -> Option<u64> {
+        match self.applied_revision.load(Ordering::Acquire) {
+            0 => None,
+            revision => Some(revision),
         }
     }
 
@@ -43,6 +60,7 @@ impl Readiness {
         Response::Status {
             ready: reason.is_none(),
             reason,
+            applied_revision: self.applied_revision(),
         }
     }
 
@@ -65,7 +83,8 @@ mod tests {
             readiness.status_response(),
             Response::Status {
                 ready: false,
-                reason: Some("starting".into())
+                reason: Some("starting".into()),
+                applied_revision: None,
             }
         );
         readiness.set_ready();
@@ -74,9 +93,18 @@ mod tests {
             readiness.status_response(),
             Response::Status {
                 ready: true,
-                reason: None
+                reason: None,
+                applied_revision: None,
             }
         );
+        readiness.set_applied_revision(7);
+        assert!(matches!(
+            readiness.status_response(),
+            Response::Status {
+                applied_revision: Some(7),
+                ..
+            }
+        ));
         readiness.set_not_ready("shutting down");
         assert_eq!(readiness.reason().as_deref(), Some("shutting down"));
     }
