@@ -4,8 +4,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use ipnet::IpNet;
+
+use crate::overlay::NetworkMode;
 
 /// Command line of `weftd`.
 #[derive(Debug, Clone, Parser)]
@@ -14,9 +16,36 @@ pub struct DaemonArgs {
     /// Name of this node (the Kubernetes Node name).
     #[arg(long)]
     pub node_name: String,
-    /// This node's pod CIDR, optionally a second one of the other family: CIDR[,CIDR6].
+    /// This node's pod CIDR, optionally a second one of the other family:
+    /// CIDR[,CIDR6]. With a datastore it defaults to the Node's
+    /// spec.podCIDRs, else to a subnet claimed from --cluster-cidr.
     #[arg(long)]
-    pub pod_cidr: String,
+    pub pod_cidr: Option<String>,
+    /// Where weftd learns the cluster: `none` (a single node given
+    /// --pod-cidr) or `dir` (a directory of Kubernetes YAML, --datastore-dir).
+    #[arg(long, value_enum, default_value_t = DatastoreKind::None)]
+    pub datastore: DatastoreKind,
+    /// The `dir` datastore's directory.
+    #[arg(long)]
+    pub datastore_dir: Option<PathBuf>,
+    /// The cluster's pod network, CIDR[,CIDR6]: never masqueraded, and the
+    /// pool node subnets are claimed from.
+    #[arg(long)]
+    pub cluster_cidr: Option<String>,
+    /// Prefix length of the IPv4 node subnets claimed from --cluster-cidr.
+    #[arg(long, default_value_t = 24)]
+    pub node_cidr_mask_size_ipv4: u8,
+    /// Prefix length of the IPv6 node subnets claimed from --cluster-cidr.
+    #[arg(long, default_value_t = 64)]
+    pub node_cidr_mask_size_ipv6: u8,
+    /// How pods on other nodes are reached: vxlan, direct routes, or auto
+    /// (direct where the peer shares the underlay subnet).
+    #[arg(long, default_value = "vxlan")]
+    pub mode: NetworkMode,
+    /// The underlay interface; default: the default route's, else the first
+    /// with a global IPv4 address.
+    #[arg(long)]
+    pub underlay_interface: Option<String>,
     /// Where the CNI conflist is written once weftd serves.
     #[arg(long, default_value = "/etc/cni/net.d")]
     pub cni_conf_dir: PathBuf,
@@ -37,11 +66,30 @@ pub struct DaemonArgs {
     pub cni_bin_dir: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DatastoreKind {
+    None,
+    Dir,
+}
+
+/// Settings for a node that is part of a cluster (a datastore is given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    pub datastore_dir: PathBuf,
+    pub cluster_cidrs: Vec<IpNet>,
+    pub node_mask_v4: u8,
+    pub node_mask_v6: u8,
+    pub mode: NetworkMode,
+    pub underlay_interface: Option<String>,
+}
+
 /// Validated settings of one weftd run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub node_name: String,
+    /// Pod CIDRs given on the command line; empty when the datastore decides.
     pub pod_cidrs: Vec<IpNet>,
+    pub cluster: Option<ClusterConfig>,
     pub cni_conf_dir: PathBuf,
     pub state_dir: PathBuf,
     pub run_dir: PathBuf,
@@ -53,16 +101,29 @@ pub struct Config {
 pub enum ConfigError {
     #[error("--node-name must not be empty")]
     EmptyNodeName,
-    #[error("--pod-cidr must name at least one CIDR")]
+    #[error("at least one CIDR is needed")]
     NoPodCidr,
-    #[error("--pod-cidr: {0:?} is not a CIDR like 10.244.1.0/24 or fd00:10:244:1::/64")]
+    #[error("{0:?} is not a CIDR like 10.244.1.0/24 or fd00:10:244:1::/64")]
     BadCidr(String),
-    #[error("--pod-cidr: {given} has host bits set; did you mean {network}?")]
+    #[error("{given} has host bits set; did you mean {network}?")]
     HostBitsSet { given: IpNet, network: IpNet },
-    #[error("--pod-cidr: {0} leaves no addresses for pods")]
+    #[error("{0} leaves no addresses for pods")]
     CidrTooSmall(IpNet),
-    #[error("--pod-cidr: at most one IPv4 and one IPv6 CIDR, got {0} and {1}")]
+    #[error("at most one IPv4 and one IPv6 CIDR, got {0} and {1}")]
     SameFamilyTwice(IpNet, IpNet),
+    #[error("{flag}: {source}")]
+    Flag {
+        flag: &'static str,
+        source: Box<ConfigError>,
+    },
+    #[error("--datastore none needs --pod-cidr")]
+    NoPodCidrWithoutDatastore,
+    #[error("--datastore dir needs --datastore-dir")]
+    NoDatastoreDir,
+    #[error("a datastore needs --cluster-cidr (the pod network that is never masqueraded)")]
+    NoClusterCidr,
+    #[error("--pod-cidr {pod} is outside --cluster-cidr")]
+    PodCidrOutsideCluster { pod: IpNet },
     #[error("--mtu {mtu} is out of range {min}..=65535")]
     BadMtu { mtu: u32, min: u32 },
     #[error("--metrics-addr: {0:?} is not an address like 127.0.0.1:9968 (or \"off\")")]
@@ -79,13 +140,55 @@ impl Config {
         if node_name.is_empty() {
             return Err(ConfigError::EmptyNodeName);
         }
-        let pod_cidrs = parse_pod_cidrs(&args.pod_cidr)?;
+        let flag = |flag: &'static str| {
+            move |e: ConfigError| ConfigError::Flag {
+                flag,
+                source: Box::new(e),
+            }
+        };
+        let pod_cidrs = match &args.pod_cidr {
+            Some(text) => parse_pod_cidrs(text).map_err(flag("--pod-cidr"))?,
+            None => Vec::new(),
+        };
+        let cluster = match args.datastore {
+            DatastoreKind::None if pod_cidrs.is_empty() => {
+                return Err(ConfigError::NoPodCidrWithoutDatastore);
+            }
+            DatastoreKind::None => None,
+            DatastoreKind::Dir => {
+                let datastore_dir = args
+                    .datastore_dir
+                    .clone()
+                    .ok_or(ConfigError::NoDatastoreDir)?;
+                let cluster_cidrs = parse_pod_cidrs(
+                    args.cluster_cidr
+                        .as_deref()
+                        .ok_or(ConfigError::NoClusterCidr)?,
+                )
+                .map_err(flag("--cluster-cidr"))?;
+                if let Some(pod) = pod_cidrs
+                    .iter()
+                    .find(|p| !cluster_cidrs.iter().any(|c| c.contains(*p)))
+                {
+                    return Err(ConfigError::PodCidrOutsideCluster { pod: *pod });
+                }
+                Some(ClusterConfig {
+                    datastore_dir,
+                    cluster_cidrs,
+                    node_mask_v4: args.node_cidr_mask_size_ipv4,
+                    node_mask_v6: args.node_cidr_mask_size_ipv6,
+                    mode: args.mode,
+                    underlay_interface: args.underlay_interface.clone(),
+                })
+            }
+        };
         if let Some(mtu) = args.mtu {
             validate_mtu(mtu, &pod_cidrs)?;
         }
         Ok(Config {
             node_name: node_name.to_owned(),
             pod_cidrs,
+            cluster,
             cni_conf_dir: args.cni_conf_dir.clone(),
             state_dir: args.state_dir.clone(),
             run_dir: args.run_dir.clone(),
@@ -255,7 +358,7 @@ mod tests {
             Err(ConfigError::BadMtu { mtu: 100, min: 576 })
         );
         let mut a = args(&["--mtu", "1000"]);
-        a.pod_cidr = "10.244.1.0/24,fd00::/64".into();
+        a.pod_cidr = Some("10.244.1.0/24,fd00::/64".into());
         assert_eq!(
             Config::from_args(&a),
             Err(ConfigError::BadMtu {
@@ -263,6 +366,57 @@ mod tests {
                 min: 1280
             })
         );
+    }
+
+    #[test]
+    fn a_dir_datastore_needs_its_directory_and_the_cluster_cidr() {
+        let parse = |argv: &[&str]| {
+            let mut full = vec!["weftd", "--node-name", "n1"];
+            full.extend_from_slice(argv);
+            Config::from_args(&DaemonArgs::try_parse_from(full).unwrap())
+        };
+        assert_eq!(parse(&[]), Err(ConfigError::NoPodCidrWithoutDatastore));
+        assert_eq!(
+            parse(&["--datastore", "dir"]),
+            Err(ConfigError::NoDatastoreDir)
+        );
+        assert_eq!(
+            parse(&["--datastore", "dir", "--datastore-dir", "/s"]),
+            Err(ConfigError::NoClusterCidr)
+        );
+        let config = parse(&[
+            "--datastore",
+            "dir",
+            "--datastore-dir",
+            "/s",
+            "--cluster-cidr",
+            "10.244.0.0/16",
+            "--mode",
+            "auto",
+        ])
+        .unwrap();
+        let cluster = config.cluster.unwrap();
+        assert_eq!(cluster.cluster_cidrs, vec![net("10.244.0.0/16")]);
+        assert_eq!(cluster.mode, NetworkMode::Auto);
+        assert_eq!(cluster.node_mask_v4, 24);
+        assert!(config.pod_cidrs.is_empty());
+        assert_eq!(
+            parse(&[
+                "--datastore",
+                "dir",
+                "--datastore-dir",
+                "/s",
+                "--cluster-cidr",
+                "10.244.0.0/16",
+                "--pod-cidr",
+                "10.9.0.0/24",
+            ]),
+            Err(ConfigError::PodCidrOutsideCluster {
+                pod: net("10.9.0.0/24")
+            })
+        );
+        let message = parse(&["--pod-cidr", "bad"]).unwrap_err().to_string();
+        assert!(message.starts_with("--pod-cidr: "), "{message}");
     }
 
     #[test]

@@ -86,14 +86,16 @@ mod tests {
         assert_eq!(
             status_text(&Response::Status {
                 ready: true,
-                reason: None
+                reason: None,
+                applied_revision: None,
             }),
             ("ready\n".into(), true)
         );
         assert_eq!(
             status_text(&Response::Status {
                 ready: false,
-                reason: Some("starting".into())
+                reason: Some("starting".into()),
+                applied_revision: None,
             }),
             ("not ready: starting\n".into(), false)
         );

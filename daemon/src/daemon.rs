@@ -6,12 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use weft_datastore::DirStore;
 use weft_ipam::NodeNetwork;
 
 use crate::api_server::{self, ApiSocket};
 use crate::atomic_file;
+use crate::cluster_network::{join_cluster, run_node_network};
 use crate::config::Config;
 use crate::conflist::{ConflistInputs, render_conflist};
 use crate::endpoints::EndpointService;
@@ -35,8 +38,6 @@ pub async fn run(config: Config, programmer: Arc<dyn EndpointProgrammer>) -> any
     let config = prepare_dirs(config)?;
     // Bound first: a second weftd must fail here, before it rewrites any file.
     let socket = ApiSocket::bind(&config.socket_path())?;
-    let mtu = resolve_mtu(config.mtu).await;
-    write_node_network(&config, mtu)?;
 
     let metrics = Metrics::default();
     let readiness = Arc::new(Readiness::new("starting"));
@@ -52,26 +53,70 @@ pub async fn run(config: Config, programmer: Arc<dyn EndpointProgrammer>) -> any
     tracing::info!(socket = %socket.path().display(), "serving the endpoint API");
     let handler = Arc::new(RequestHandler::new(endpoints, readiness.clone(), metrics));
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    // Ready as the server starts, so the first Status it answers says ready.
-    readiness.set_ready();
     let api = tokio::spawn(api_server::serve(socket, handler, async {
         // A dropped sender stops the server just like a sent stop.
         let _ = api_stopped.await;
     }));
 
-    let outcome = match write_conflist(&config, mtu) {
-        Ok(path) => {
-            tracing::info!(path = %path.display(), "wrote the CNI conflist; node network ready");
-            shutdown.wait().await;
-            Ok(())
-        }
-        Err(e) => Err(e),
+    let outcome = tokio::select! {
+        network = node_network(&config, readiness.clone()) => match network {
+            Ok(mtu) => write_conflist(&config, mtu).map(|path| {
+                readiness.set_ready();
+                tracing::info!(path = %path.display(), "wrote the CNI conflist; node network ready");
+            }),
+            Err(e) => Err(e),
+        },
+        () = shutdown.wait() => Ok(()),
     };
+    if outcome.is_ok() && readiness.is_ready() {
+        shutdown.wait().await;
+    }
     readiness.set_not_ready("shutting down");
     drop(stop_api);
     api.await.context("the API server task failed")?;
     tracing::info!("stopped");
     outcome
+}
+
+/// Sets up the node's pod network and returns the pod MTU: from the flags
+/// alone for a single node, else by joining the cluster through the
+/// datastore, after which a task keeps the node network converged.
+async fn node_network(config: &Config, readiness: Arc<Readiness>) -> anyhow::Result<u32> {
+    let Some(cluster) = &config.cluster else {
+        let mtu = resolve_mtu(config.mtu).await;
+        write_node_network(config, &config.pod_cidrs, mtu)?;
+        return Ok(mtu);
+    };
+    let (connection, handle, _) =
+        rtnetlink::new_connection().context("opening a netlink connection")?;
+    tokio::spawn(connection);
+    let store = DirStore::open(&cluster.datastore_dir)
+        .with_context(|| format!("opening the datastore {}", cluster.datastore_dir.display()))?;
+    let (mut snapshots, _watch) = store.watch().context("watching the datastore")?;
+    let joined = join_cluster(
+        &config.node_name,
+        &config.pod_cidrs,
+        cluster,
+        &handle,
+        &mut snapshots,
+    )
+    .await?;
+    let mtu = config.mtu.unwrap_or(joined.pod_mtu);
+    write_node_network(config, &joined.pod_cidrs, mtu)?;
+    let (first_pass, first_pass_done) = tokio::sync::oneshot::channel();
+    tokio::spawn(run_node_network(
+        config.node_name.clone(),
+        joined,
+        cluster.clone(),
+        handle,
+        snapshots,
+        readiness,
+        first_pass,
+    ));
+    first_pass_done
+        .await
+        .context("the node network task ended before its first pass")?;
+    Ok(mtu)
 }
 
 /// SIGTERM and SIGINT, registered before anything else so that neither kills
@@ -127,11 +172,11 @@ async fn resolve_mtu(flag: Option<u32>) -> u32 {
     mtu
 }
 
-fn write_node_network(config: &Config, mtu: u32) -> anyhow::Result<()> {
+fn write_node_network(config: &Config, pod_cidrs: &[IpNet], mtu: u32) -> anyhow::Result<()> {
     let path = config.node_network_path();
     NodeNetwork {
         node_name: config.node_name.clone(),
-        pod_cidrs: config.pod_cidrs.clone(),
+        pod_cidrs: pod_cidrs.to_vec(),
         mtu: Some(mtu),
     }
     .write_atomic(&path)

@@ -130,7 +130,8 @@ mod tests {
             handler.handle_line(r#"{"op":"status"}"#),
             Response::Status {
                 ready: true,
-                reason: None
+                reason: None,
+                applied_revision: None,
             }
         );
     }

@@ -6,6 +6,8 @@
 pub mod api_server;
 pub mod atomic_file;
 pub mod bpf;
+pub mod cluster_network;
+pub mod cluster_nodes;
 pub mod config;
 pub mod conflist;
 pub mod ctl;
@@ -16,6 +18,7 @@ pub mod http;
 pub mod key_locks;
 pub mod metrics;
 pub mod mtu;
+pub mod node_bootstrap;
 pub mod overlay;
 pub mod programmer;
 pub mod readiness;

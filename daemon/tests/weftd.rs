@@ -263,7 +263,8 @@ fn endpoint_api_adds_deletes_and_survives_bad_requests() {
         call(&dirs, &Request::Status),
         Response::Status {
             ready: true,
-            reason: None
+            reason: None,
+            applied_revision: None,
         }
     );
     assert_eq!(add(&dirs, endpoint("a", "10.244.1.2/32")), Response::Ok);
@@ -386,7 +387,8 @@ fn a_stale_socket_file_is_replaced() {
         call(&dirs, &Request::Status),
         Response::Status {
             ready: true,
-            reason: None
+            reason: None,
+            applied_revision: None,
         }
     );
 }
@@ -411,7 +413,8 @@ fn a_second_weftd_does_not_steal_a_live_socket() {
         call(&dirs, &Request::Status),
         Response::Status {
             ready: true,
-            reason: None
+            reason: None,
+            applied_revision: None,
         }
     );
     let network = NodeNetwork::load(&dirs.run.join("node-network.json")).unwrap();

@@ -1,0 +1,220 @@
+//! Joining the cluster through the datastore: claim the node's pod CIDRs
+//! (when nobody allocated them) and publish its underlay IP and VTEP MAC on
+//! its Node object. Both are compare-and-swap loops that re-read and retry
+//! on a conflict, so concurrent weftds and edits never lose a write.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+use weft_datastore::{ConfigMap, DirStore, Kind, Object, ObjectKey, StoreError};
+
+use crate::cluster_nodes::{NodePublication, format_cidr_list, parse_cidr_list, publish_on};
+use crate::subnet_claim::{ClaimDecision, ClaimError, SubnetClaims, decide_claim};
+
+/// The shared record of claimed node subnets: data maps node name to
+/// "CIDR[,CIDR6]". One object, so one CAS serializes all claimers.
+pub const CLAIMS_NAMESPACE: &str = "kube-system";
+pub const CLAIMS_NAME: &str = "weft-pod-cidrs";
+
+/// Conflicts are resolved by re-reading; this only bounds a pathological storm.
+const MAX_ATTEMPTS: usize = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Claim(#[from] ClaimError),
+    #[error("node {0} is not in the datastore")]
+    NodeMissing(String),
+    #[error("gave up after {MAX_ATTEMPTS} conflicting writes of {0}")]
+    TooManyConflicts(ObjectKey),
+    #[error("{0} holds a {1:?}, not the expected kind")]
+    WrongKind(ObjectKey, Kind),
+}
+
+pub fn claims_key() -> ObjectKey {
+    ObjectKey::new(Kind::ConfigMap, Some(CLAIMS_NAMESPACE), CLAIMS_NAME)
+}
+
+/// Every node's claimed subnets, keyed by subnet.
+pub fn claims_of(record: Option<&ConfigMap>) -> SubnetClaims {
+    record
+        .and_then(|cm| cm.data.as_ref())
+        .into_iter()
+        .flatten()
+        .flat_map(|(node, cidrs)| {
+            parse_cidr_list(cidrs)
+                .into_iter()
+                .map(move |cidr| (cidr, node.clone()))
+        })
+        .collect()
+}
+
+/// One subnet per cluster CIDR for `node`, claimed in the shared record.
+pub fn claim_pod_cidrs(
+    store: &DirStore,
+    node: &str,
+    cluster_cidrs: &[IpNet],
+    mask_v4: u8,
+    mask_v6: u8,
+) -> Result<Vec<IpNet>, BootstrapError> {
+    let key = claims_key();
+    for _ in 0..MAX_ATTEMPTS {
+        let record = match store.get(&key)? {
+            Some(Object::ConfigMap(cm)) => Some(cm),
+            Some(other) => return Err(BootstrapError::WrongKind(key, other.kind())),
+            None => None,
+        };
+        let claims = claims_of(record.as_ref());
+        let mut subnets = Vec::new();
+        let mut changed = false;
+        for cluster in cluster_cidrs {
+            let mask = match cluster {
+                IpNet::V4(_) => mask_v4,
+                IpNet::V6(_) => mask_v6,
+            };
+            match decide_claim(*cluster, mask, node, &claims)? {
+                ClaimDecision::Holds(subnet) => subnets.push(subnet),
+                ClaimDecision::Claim(subnet) => {
+                    subnets.push(subnet);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return Ok(subnets);
+        }
+        let exists = record.is_some();
+        let mut updated = record.unwrap_or_else(|| {
+            let mut cm = ConfigMap::default();
+            cm.metadata.namespace = Some(CLAIMS_NAMESPACE.into());
+            cm.metadata.name = Some(CLAIMS_NAME.into());
+            cm
+        });
+        updated
+            .data
+            .get_or_insert_with(BTreeMap::new)
+            .insert(node.to_owned(), format_cidr_list(&subnets));
+        let written = if exists {
+            store.replace(&Object::ConfigMap(updated))
+        } else {
+            store.create(&Object::ConfigMap(updated))
+        };
+        match written {
+            Ok(_) => return Ok(subnets),
+            Err(StoreError::Conflict { .. } | StoreError::AlreadyExists(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(BootstrapError::TooManyConflicts(key))
+}
+
+/// Writes the publication's annotations on the node's own Node object.
+pub fn publish_node(
+    store: &DirStore,
+    node: &str,
+    publication: &NodePublication,
+) -> Result<(), BootstrapError> {
+    let key = ObjectKey::new(Kind::Node, None, node);
+    for _ in 0..MAX_ATTEMPTS {
+        let current = match store.get(&key)? {
+            Some(Object::Node(n)) => n,
+            Some(other) => return Err(BootstrapError::WrongKind(key, other.kind())),
+            None => return Err(BootstrapError::NodeMissing(node.to_owned())),
+        };
+        let Some(updated) = publish_on(&current, publication) else {
+            return Ok(());
+        };
+        match store.replace(&Object::Node(updated)) {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(BootstrapError::TooManyConflicts(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_datastore::Node;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn store_with_nodes(names: &[&str]) -> (tempfile::TempDir, DirStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        let nodes: Vec<Object> = names
+            .iter()
+            .map(|n| {
+                let mut node = Node::default();
+                node.metadata.name = Some(n.to_string());
+                Object::Node(node)
+            })
+            .collect();
+        store.apply(&nodes).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn claims_are_stable_and_distinct() {
+        let (_dir, store) = store_with_nodes(&["n1", "n2"]);
+        let cluster = [net("10.244.0.0/16"), net("fd00:10:244::/56")];
+        let n1 = claim_pod_cidrs(&store, "n1", &cluster, 24, 64).unwrap();
+        let n2 = claim_pod_cidrs(&store, "n2", &cluster, 24, 64).unwrap();
+        assert_eq!(n1, vec![net("10.244.0.0/24"), net("fd00:10:244::/64")]);
+        assert_eq!(n2, vec![net("10.244.1.0/24"), net("fd00:10:244:1::/64")]);
+        assert_eq!(claim_pod_cidrs(&store, "n1", &cluster, 24, 64).unwrap(), n1);
+    }
+
+    #[test]
+    fn racing_claimers_never_share_a_subnet() {
+        let names: Vec<String> = (0..16).map(|i| format!("n{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (_dir, store) = store_with_nodes(&refs);
+        let root = store.root().to_path_buf();
+        let claimed: Vec<IpNet> = std::thread::scope(|s| {
+            let handles: Vec<_> = names
+                .iter()
+                .map(|name| {
+                    let root = root.clone();
+                    s.spawn(move || {
+                        let store = DirStore::open(&root).unwrap();
+                        claim_pod_cidrs(&store, name, &[net("10.244.0.0/16")], 24, 64).unwrap()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        let distinct: std::collections::BTreeSet<_> = claimed.iter().collect();
+        assert_eq!(distinct.len(), names.len(), "{claimed:?}");
+    }
+
+    #[test]
+    fn publishing_annotates_the_node_once() {
+        let (_dir, store) = store_with_nodes(&["n1"]);
+        let publication = NodePublication {
+            claimed_pod_cidrs: Some(vec![net("10.244.0.0/24")]),
+            underlay_ip: "198.18.0.11".parse().unwrap(),
+            vtep_mac: [0x0e, 0, 0, 0, 0, 1],
+        };
+        publish_node(&store, "n1", &publication).unwrap();
+        let revision = store.snapshot().unwrap().revision;
+        publish_node(&store, "n1", &publication).unwrap();
+        assert_eq!(
+            store.snapshot().unwrap().revision,
+            revision,
+            "no rewrite when unchanged"
+        );
+        assert!(matches!(
+            publish_node(&store, "n9", &publication),
+            Err(BootstrapError::NodeMissing(_))
+        ));
+    }
+}
