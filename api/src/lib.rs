@@ -10,3 +10,11 @@ pub use messages::{Endpoint, EndpointKey, Request, Response};
 
 /// File name of the endpoint API socket inside weftd's run directory.
 pub const SOCKET_FILE: &str = "weftd.sock";
+
+/// Every host-side veth the plugin makes starts with this.
+pub const HOST_VETH_PREFIX: &str = "weft";
+
+/// Alias of a host veth that DEL cut off (set down) but did not delete:
+/// unregistering a device costs an RCU grace period, so weftd deletes
+/// retired veths off the CNI path.
+pub const RETIRED_VETH_ALIAS: &str = "weft:retired";

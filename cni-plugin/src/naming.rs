@@ -8,8 +8,7 @@ use std::str::FromStr;
 use sha2::{Digest, Sha256};
 use weft_ipam::AttachmentKey;
 
-/// Prefix of every host-side veth weft creates.
-pub const HOST_VETH_PREFIX: &str = "weft";
+pub use weft_api::HOST_VETH_PREFIX;
 /// Hex digits of the hash after the prefix: 4 + 11 = 15 = IFNAMSIZ - 1.
 const HOST_VETH_HASH_DIGITS: usize = 11;
 

@@ -161,7 +161,7 @@ fn repeated_add_reuses_the_reservation_and_replaces_the_veth() {
     let conf = node.conf("1.0.0", json!({})).to_string();
     let a = attach("again", &pod);
     let first = node.weft("ADD", Some(&a), &conf).ok();
-    // A retry after DEL retired the veth (the netns lives on) must work too.
+    // A repeated ADD, and an ADD after DEL in the same netns, both work.
     let second = node.weft("ADD", Some(&a), &conf).ok();
     assert_eq!(result_ips(&first), result_ips(&second));
     node.weft("DEL", Some(&a), &conf).ok();

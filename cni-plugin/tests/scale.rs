@@ -103,17 +103,42 @@ fn gc_releases_what_the_runtime_no_longer_knows() {
 }
 
 #[test]
-fn gc_deletes_veths_del_retired_while_their_netns_lives_on() {
+fn standalone_del_deletes_the_veth_at_once() {
     let node = Node::new();
     let pod = Netns::new();
     let conf = node.conf("1.1.0", json!({})).to_string();
+    let a = Attach {
+        container_id: "standalone",
+        ifname: "eth0",
+        netns: Some(pod.path()),
+    };
+    let result = node.weft("ADD", Some(&a), &conf).ok();
+    node.weft("DEL", Some(&a), &conf).ok();
+    let veth = result["interfaces"][0]["name"].as_str().unwrap();
+    assert!(node.ns.link(veth).is_none(), "no weftd to reap it later");
+    assert!(pod.link("eth0").is_none(), "the pod end went with it");
+}
+
+#[test]
+fn gc_deletes_veths_del_retired_while_weftd_was_down() {
+    let node = Node::new();
+    let pod = Netns::new();
+    let conf = node.conf("1.1.0", json!({})).to_string();
+    // weftd went away between ADD and DEL: DEL still succeeds, retires the
+    // veth for weftd's reaper, and GC deletes it when nobody else does.
+    let without_weftd = node
+        .conf(
+            "1.1.0",
+            json!({"standalone": false, "daemonSocket": "/nonexistent/weftd.sock"}),
+        )
+        .to_string();
     let a = Attach {
         container_id: "retired",
         ifname: "eth0",
         netns: Some(pod.path()),
     };
     let result = node.weft("ADD", Some(&a), &conf).ok();
-    node.weft("DEL", Some(&a), &conf).ok();
+    node.weft("DEL", Some(&a), &without_weftd).ok();
     let veth = result["interfaces"][0]["name"].as_str().unwrap();
     let link = node
         .ns

@@ -9,6 +9,7 @@ use anyhow::Context;
 use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::Notify;
 use weft_datastore::DirStore;
 use weft_ipam::NodeNetwork;
 
@@ -27,6 +28,7 @@ use crate::readiness::Readiness;
 use crate::registry::EndpointRegistry;
 use crate::store::EndpointStore;
 use crate::underlay;
+use crate::veth_reaper;
 
 /// kubelet and the runtime read the conflist; it holds no secrets.
 const CONFLIST_MODE: u32 = 0o644;
@@ -51,7 +53,17 @@ pub async fn run(config: Config, programmer: Arc<dyn EndpointProgrammer>) -> any
     }
 
     tracing::info!(socket = %socket.path().display(), "serving the endpoint API");
-    let handler = Arc::new(RequestHandler::new(endpoints, readiness.clone(), metrics));
+    let (connection, netlink, _) =
+        rtnetlink::new_connection().context("opening a netlink connection")?;
+    tokio::spawn(connection);
+    let veth_reaper = Arc::new(Notify::new());
+    tokio::spawn(veth_reaper::run(netlink.clone(), veth_reaper.clone()));
+    let handler = Arc::new(RequestHandler::new(
+        endpoints,
+        readiness.clone(),
+        metrics,
+        veth_reaper,
+    ));
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(api_server::serve(socket, handler, async {
         // A dropped sender stops the server just like a sent stop.
@@ -59,7 +71,7 @@ pub async fn run(config: Config, programmer: Arc<dyn EndpointProgrammer>) -> any
     }));
 
     let outcome = tokio::select! {
-        network = node_network(&config, readiness.clone()) => match network {
+        network = node_network(&config, netlink, readiness.clone()) => match network {
             Ok(mtu) => write_conflist(&config, mtu).map(|path| {
                 readiness.set_ready();
                 tracing::info!(path = %path.display(), "wrote the CNI conflist; node network ready");
@@ -81,15 +93,16 @@ pub async fn run(config: Config, programmer: Arc<dyn EndpointProgrammer>) -> any
 /// Sets up the node's pod network and returns the pod MTU: from the flags
 /// alone for a single node, else by joining the cluster through the
 /// datastore, after which a task keeps the node network converged.
-async fn node_network(config: &Config, readiness: Arc<Readiness>) -> anyhow::Result<u32> {
+async fn node_network(
+    config: &Config,
+    handle: rtnetlink::Handle,
+    readiness: Arc<Readiness>,
+) -> anyhow::Result<u32> {
     let Some(cluster) = &config.cluster else {
         let mtu = resolve_mtu(config.mtu).await;
         write_node_network(config, &config.pod_cidrs, mtu)?;
         return Ok(mtu);
     };
-    let (connection, handle, _) =
-        rtnetlink::new_connection().context("opening a netlink connection")?;
-    tokio::spawn(connection);
     let store = DirStore::open(&cluster.datastore_dir)
         .with_context(|| format!("opening the datastore {}", cluster.datastore_dir.display()))?;
     let (mut snapshots, _watch) = store.watch().context("watching the datastore")?;

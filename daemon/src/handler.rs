@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Notify;
 use weft_api::{Endpoint, Request, Response};
 
 use crate::endpoints::EndpointService;
@@ -14,6 +15,8 @@ pub struct RequestHandler {
     endpoints: Arc<EndpointService>,
     readiness: Arc<Readiness>,
     metrics: Metrics,
+    /// Woken after every EndpointDel: the plugin retired a veth to delete.
+    veth_reaper: Arc<Notify>,
 }
 
 impl RequestHandler {
@@ -21,11 +24,13 @@ impl RequestHandler {
         endpoints: Arc<EndpointService>,
         readiness: Arc<Readiness>,
         metrics: Metrics,
+        veth_reaper: Arc<Notify>,
     ) -> Self {
         Self {
             endpoints,
             readiness,
             metrics,
+            veth_reaper,
         }
     }
 
@@ -52,7 +57,10 @@ impl RequestHandler {
         let outcome = match request {
             Request::EndpointAdd { endpoint } => validate_endpoint(&endpoint)
                 .and_then(|()| self.endpoints.add(endpoint).map_err(|e| e.to_string())),
-            Request::EndpointDel { key } => self.endpoints.del(&key).map_err(|e| e.to_string()),
+            Request::EndpointDel { key } => {
+                self.veth_reaper.notify_one();
+                self.endpoints.del(&key).map_err(|e| e.to_string())
+            }
             Request::Status => return self.readiness.status_response(),
         };
         match outcome {
@@ -96,7 +104,12 @@ mod tests {
         let readiness = Arc::new(Readiness::new("starting"));
         readiness.set_ready();
         (
-            RequestHandler::new(endpoints.clone(), readiness, metrics.clone()),
+            RequestHandler::new(
+                endpoints.clone(),
+                readiness,
+                metrics.clone(),
+                Arc::new(Notify::new()),
+            ),
             endpoints,
             metrics,
         )

@@ -26,3 +26,4 @@ pub mod registry;
 pub mod store;
 pub mod subnet_claim;
 pub mod underlay;
+pub mod veth_reaper;

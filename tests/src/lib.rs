@@ -6,8 +6,10 @@ mod binaries;
 mod daemon;
 mod netns;
 mod plugin;
+mod wait;
 
 pub use binaries::binary;
 pub use daemon::Weftd;
 pub use netns::{Netns, unique_name};
 pub use plugin::{CniCall, CniOutput};
+pub use wait::eventually;

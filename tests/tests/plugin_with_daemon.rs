@@ -8,8 +8,10 @@ use std::path::Path;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
+use std::time::Duration;
 use weft_ipam::IpamStore;
-use weft_tests::{CniCall, Netns, Weftd, binary};
+
+use weft_tests::{CniCall, Netns, Weftd, binary, eventually};
 
 const POD_CIDR: &str = "10.98.0.0/24";
 
@@ -81,7 +83,11 @@ fn add_registers_the_endpoint_with_weftd_and_del_removes_it() {
     let del = call(&weft, "DEL", "ctr-daemon-1", &pod.path()).run_in(&node, &conf);
     assert!(del.success, "DEL failed: {}", del.stdout);
     assert_eq!(endpoint_files(&daemon), 0, "weftd forgot the endpoint");
-    assert!(weft_links(&node).is_empty());
+    assert!(
+        eventually(Duration::from_secs(5), || weft_links(&node).is_empty()),
+        "weftd deleted the veth DEL retired: {:?}",
+        weft_links(&node)
+    );
     assert_eq!(reservations(&conf), 0);
 }
 

@@ -3,13 +3,13 @@
 //! skipped, so DEL repeats fine and works after the pod netns has gone.
 //!
 //! Unregistering a network device makes the kernel wait for an RCU grace
-//! period (about 20 ms), far more than the rest of a DEL. So while the pod
-//! netns still exists the host veth is only *retired*: set down (and marked
-//! as retired), which makes the kernel drop its routes and neighbour
-//! entries at once, cutting the pod off. The pair is destroyed with the pod netns when the runtime
-//! removes it (the kernel does that in the background). Retired veths whose
-//! netns outlives them are deleted by GC or replaced by a later ADD of the
-//! same attachment. Without a live pod netns the veth is deleted outright.
+//! period (about 20 ms), far more than the rest of a DEL. So with weftd
+//! running and the pod netns still there, the host veth is only *retired*:
+//! set down and marked, which makes the kernel drop its routes and
+//! neighbour entries at once, cutting the pod off; weftd deletes the pair
+//! right after, off the runtime's clock (GC and a later ADD of the same
+//! attachment also remove retired veths). Standalone, or without a live pod
+//! netns, the veth is deleted here.
 
 use super::{ipam_error, kernel_error, open_store};
 use crate::daemon;
@@ -20,11 +20,6 @@ use crate::netconf::NetConf;
 use crate::netlink::{host, netns, run_netlink};
 
 pub fn del(conf: &NetConf, env: &AttachmentEnv) -> Result<(), CniError> {
-    if !conf.standalone {
-        // Ignored on purpose: DEL must succeed while weftd is down, and
-        // weftd drops endpoints whose pods are gone when it reconciles.
-        let _ = daemon::forget_endpoint(&conf.daemon_socket, env.key.clone());
-    }
     let store = open_store(&conf.ipam_dir)?;
     let derived = VethNames::derive(&env.key).host_ifname;
     let mut host_ifnames = vec![derived];
@@ -33,16 +28,17 @@ pub fn del(conf: &NetConf, env: &AttachmentEnv) -> Result<(), CniError> {
     {
         host_ifnames.push(reserved.host_ifname);
     }
-    let pod_netns_alive = env
-        .netns
-        .as_deref()
-        .is_some_and(|path| netns::open(path).is_ok());
+    let retire = !conf.standalone
+        && env
+            .netns
+            .as_deref()
+            .is_some_and(|path| netns::open(path).is_ok());
 
     // The veth is cut off before the IPs are released, so a released IP is
     // never still routed to this pod.
     run_netlink(|handle| async move {
         for name in &host_ifnames {
-            if pod_netns_alive {
+            if retire {
                 host::retire_link(&handle, name).await?;
             } else {
                 host::delete_link(&handle, name).await?;
@@ -52,5 +48,10 @@ pub fn del(conf: &NetConf, env: &AttachmentEnv) -> Result<(), CniError> {
     })
     .map_err(kernel_error)?;
     store.release(&env.key).map_err(ipam_error)?;
+    if !conf.standalone {
+        // Ignored on purpose: DEL must succeed while weftd is down. Told
+        // last, so weftd's reaper finds the veth already retired.
+        let _ = daemon::forget_endpoint(&conf.daemon_socket, env.key.clone());
+    }
     Ok(())
 }

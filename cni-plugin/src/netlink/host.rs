@@ -20,6 +20,8 @@ use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBu
 
 use super::KernelError;
 use super::error::{EEXIST, ENODEV, errno};
+use weft_api::RETIRED_VETH_ALIAS as RETIRED_ALIAS;
+
 use crate::naming::HOST_VETH_PREFIX;
 use crate::plan::{Neighbour, VethPlan, WiringPlan};
 
@@ -183,9 +185,6 @@ pub async fn delete_link(handle: &Handle, name: &str) -> Result<bool, KernelErro
         Err(err) => Err(KernelError::netlink(format!("deleting {name}"))(err)),
     }
 }
-
-/// Alias marking a host veth DEL retired (see [`retire_link`]).
-pub const RETIRED_ALIAS: &str = "weft:retired";
 
 /// Sets link `name` down, which makes the kernel drop every route and
 /// neighbour entry on it: the pod behind it is cut off at once, without the
