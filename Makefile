@@ -22,8 +22,9 @@ lint: deps
 test: build lint
 	$(CARGO) test --workspace
 
+# Starts a 3-node lab (name: weft) and runs the demo; `weft-lab down` removes it.
 lab: build
-	@echo "weft-lab arrives with the multi-node issue; the CNI plugin is ready: see README.md"
+	bash lab/demo.sh
 
 bench: deps
 	$(CARGO) build --workspace --release

@@ -1,0 +1,200 @@
+//! weft-lab's command line (LAB.md "Commands": a stable contract).
+
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
+use ipnet::Ipv4Net;
+
+use crate::names::{DEFAULT_LAB_NAME, LabName};
+use crate::probe::Proto;
+use crate::topology::Mode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "weft-lab",
+    version,
+    about = "A multi-node Weft cluster on this machine, in network namespaces"
+)]
+pub struct Cli {
+    /// The lab to act on; everything it makes is named after it.
+    #[arg(long, global = true, default_value = DEFAULT_LAB_NAME)]
+    pub name: LabName,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Output {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the lab (or check and repair it) and wait until every node is ready.
+    Up {
+        /// Number of nodes [default: 3]
+        #[arg(long)]
+        nodes: Option<usize>,
+        /// How nodes reach each other [default: vxlan]
+        #[arg(long, value_enum)]
+        mode: Option<Mode>,
+        /// Pod addresses of the whole cluster [default: 10.244.0.0/16]
+        #[arg(long)]
+        cluster_cidr: Option<Ipv4Net>,
+    },
+    /// Remove everything the lab made.
+    Down,
+    /// Show nodes, namespaces, pods and policies.
+    Status {
+        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Apply Namespaces, Pods and NetworkPolicies from a YAML file ("-": stdin).
+    Apply {
+        #[arg(short = 'f', long = "filename")]
+        file: String,
+    },
+    /// Delete objects: from a file, one by KIND NS/NAME, or every policy.
+    #[command(group(ArgGroup::new("what").required(true).args(["file", "kind", "all_policies"])))]
+    Delete {
+        /// A missing object is not an error.
+        #[arg(long)]
+        ignore_not_found: bool,
+        #[arg(short = 'f', long = "filename", conflicts_with_all = ["kind", "all_policies"])]
+        file: Option<String>,
+        /// Delete every NetworkPolicy.
+        #[arg(long, conflicts_with = "kind")]
+        all_policies: bool,
+        /// pod, namespace or networkpolicy (or their plural and short names).
+        #[arg(requires = "object")]
+        kind: Option<String>,
+        /// NS/NAME (a namespace: NAME).
+        object: Option<String>,
+    },
+    /// Run a command in a pod's (or a node's) network namespace.
+    #[command(group(ArgGroup::new("where").required(true).args(["pod", "node"])))]
+    Exec {
+        /// NS/POD
+        pod: Option<String>,
+        /// A node name, or "world" (or "router" in auto mode).
+        #[arg(long)]
+        node: Option<String>,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// From a pod, connect to DEST (an IP or NS/POD) and get a reply.
+    Probe {
+        /// NS/POD
+        source: String,
+        dest: String,
+        port: u16,
+        #[arg(long, value_enum, default_value_t = Proto::Tcp)]
+        proto: Proto,
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+    },
+    /// Probe every pod to every pod's own IP and print the reachability table.
+    Matrix {
+        #[arg(long, default_value_t = 80)]
+        port: u16,
+        #[arg(long, value_enum, default_value_t = Proto::Tcp)]
+        proto: Proto,
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+        output: Output,
+    },
+    /// The port server inside lab pods (started by the lab itself).
+    #[command(hide = true)]
+    Serve {
+        /// The name the server answers with.
+        #[arg(long)]
+        label: String,
+        #[arg(long)]
+        tcp: Vec<u16>,
+        #[arg(long)]
+        udp: Vec<u16>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("weft-lab").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn name_is_global_with_a_default() {
+        assert_eq!(parse(&["down"]).unwrap().name.as_str(), "weft");
+        assert_eq!(
+            parse(&["status", "--name", "t1"]).unwrap().name.as_str(),
+            "t1"
+        );
+        assert!(parse(&["--name", "Bad_Name", "down"]).is_err());
+    }
+
+    #[test]
+    fn delete_takes_exactly_one_kind_of_target() {
+        assert!(parse(&["delete", "pod", "x/a"]).is_ok());
+        assert!(parse(&["delete", "--ignore-not-found", "-f", "x.yaml"]).is_ok());
+        assert!(parse(&["delete", "--all-policies"]).is_ok());
+        assert!(parse(&["delete"]).is_err());
+        assert!(parse(&["delete", "pod"]).is_err());
+        assert!(parse(&["delete", "-f", "x.yaml", "pod", "x/a"]).is_err());
+    }
+
+    #[test]
+    fn exec_needs_a_place_and_a_command() {
+        let cli = parse(&["exec", "x/a", "--", "ip", "-br", "addr"]).unwrap();
+        let Command::Exec { pod, command, .. } = cli.command else {
+            panic!("exec")
+        };
+        assert_eq!(pod.as_deref(), Some("x/a"));
+        assert_eq!(command, vec!["ip", "-br", "addr"]);
+        assert!(parse(&["exec", "--node", "world", "--", "true"]).is_ok());
+        assert!(parse(&["exec", "--", "true"]).is_err());
+        assert!(parse(&["exec", "x/a"]).is_err());
+    }
+
+    #[test]
+    fn probe_and_matrix_defaults() {
+        let cli = parse(&["probe", "x/a", "x/b", "80", "--proto", "udp"]).unwrap();
+        let Command::Probe {
+            proto, timeout_ms, ..
+        } = cli.command
+        else {
+            panic!("probe")
+        };
+        assert_eq!((proto, timeout_ms), (Proto::Udp, 1000));
+        let cli = parse(&["matrix", "-o", "json"]).unwrap();
+        let Command::Matrix { port, output, .. } = cli.command else {
+            panic!("matrix")
+        };
+        assert_eq!((port, output), (80, Output::Json));
+    }
+
+    #[test]
+    fn up_options_are_optional() {
+        let cli = parse(&["up", "--nodes", "2", "--mode", "auto"]).unwrap();
+        let Command::Up {
+            nodes,
+            mode,
+            cluster_cidr,
+        } = cli.command
+        else {
+            panic!("up")
+        };
+        assert_eq!(
+            (nodes, mode, cluster_cidr),
+            (Some(2), Some(Mode::Auto), None)
+        );
+    }
+}

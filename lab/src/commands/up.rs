@@ -1,0 +1,246 @@
+//! `up`: build the underlay, register the nodes in the datastore, start the
+//! world server and one weftd per node, and wait until every node is ready.
+//! On an existing lab: leave a healthy one alone, restart what died, or say
+//! what to do.
+
+use std::net::Ipv4Addr;
+
+use anyhow::{Context, bail};
+use ipnet::Ipv4Net;
+use weft_datastore::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use weft_datastore::{DEFAULT_NAMESPACE, Namespace, Node, Object};
+
+use crate::apply_plan::NAMESPACE_NAME_LABEL;
+use crate::lab::Lab;
+use crate::netns;
+use crate::process::{DetachedSpec, spawn_detached};
+use crate::state::LabState;
+use crate::topology::{Mode, Topology, check_cluster_cidr};
+use crate::underlay_plan::underlay_plan;
+use crate::wait;
+use crate::weftd::weftd_args;
+use crate::wiring::start_server;
+
+pub struct UpOptions {
+    pub nodes: Option<usize>,
+    pub mode: Option<Mode>,
+    pub cluster_cidr: Option<Ipv4Net>,
+}
+
+const DEFAULT_NODES: usize = 3;
+const DEFAULT_CLUSTER_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 244, 0, 0), 16);
+/// The world server's port (TCP and UDP).
+const WORLD_PORT: u16 = 80;
+/// The label every node carries, as kubelet sets it.
+const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
+
+pub fn up(lab: &Lab, options: &UpOptions) -> anyhow::Result<()> {
+    let _lock = lab.lock()?;
+    let mut state = match LabState::load(&lab.paths.state_file())? {
+        Some(state) => {
+            check_same_shape(&state, options)?;
+            check_underlay(lab, &state)?;
+            state
+        }
+        None => create(lab, options)?,
+    };
+    start_missing_processes(lab, &mut state)?;
+    wait::nodes_ready(lab, &state)?;
+    println!(
+        "lab {} is up: {} nodes, {} mode, cluster CIDR {}",
+        lab.name,
+        state.topology.nodes.len(),
+        state.topology.mode,
+        state.cluster_cidr
+    );
+    Ok(())
+}
+
+fn create(lab: &Lab, options: &UpOptions) -> anyhow::Result<LabState> {
+    let cluster_cidr = options.cluster_cidr.unwrap_or(DEFAULT_CLUSTER_CIDR);
+    check_cluster_cidr(cluster_cidr)?;
+    let topology = Topology::plan(
+        &lab.name,
+        options.nodes.unwrap_or(DEFAULT_NODES),
+        options.mode.unwrap_or(Mode::Vxlan),
+    )?;
+    let mut state = LabState::new(lab.name.clone(), cluster_cidr, topology);
+    // Recorded before anything is made, so `down` finds all of it.
+    lab.save(&state)?;
+    let plan = underlay_plan(&state.topology);
+    netns::add_all(&plan.netns)?;
+    for batch in &plan.batches {
+        netns::run_batch(batch)?;
+    }
+    for sysctl in &plan.sysctls {
+        netns::set_sysctl(sysctl)?;
+    }
+    state.underlay_ready = true;
+    lab.save(&state)?;
+    let mut objects: Vec<Object> = state
+        .topology
+        .node_names()
+        .into_iter()
+        .map(|name| Object::Node(node_object(&name)))
+        .collect();
+    objects.push(Object::Namespace(default_namespace()));
+    lab.store()?
+        .apply(&objects)
+        .context("registering the nodes in the lab's datastore")?;
+    Ok(state)
+}
+
+/// A Node as kubelet registers it (weftd adds its annotations).
+fn node_object(name: &str) -> Node {
+    Node {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some([(HOSTNAME_LABEL.to_owned(), name.to_owned())].into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// The namespace every cluster has.
+fn default_namespace() -> Namespace {
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(DEFAULT_NAMESPACE.to_owned()),
+            labels: Some(
+                [(
+                    NAMESPACE_NAME_LABEL.to_owned(),
+                    DEFAULT_NAMESPACE.to_owned(),
+                )]
+                .into(),
+            ),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// An existing lab keeps its shape; changing it takes a `down` first.
+fn check_same_shape(state: &LabState, options: &UpOptions) -> anyhow::Result<()> {
+    let topology = &state.topology;
+    let differs = options.nodes.is_some_and(|n| n != topology.nodes.len())
+        || options.mode.is_some_and(|m| m != topology.mode)
+        || options
+            .cluster_cidr
+            .is_some_and(|c| c != state.cluster_cidr);
+    if differs {
+        bail!(
+            "lab {name} already exists with {} nodes, {} mode, cluster CIDR {}; run `weft-lab down --name {name}` first to change that",
+            topology.nodes.len(),
+            topology.mode,
+            state.cluster_cidr,
+            name = state.name,
+        );
+    }
+    Ok(())
+}
+
+fn check_underlay(lab: &Lab, state: &LabState) -> anyhow::Result<()> {
+    let missing = state
+        .topology
+        .netns_names()
+        .into_iter()
+        .find(|name| !netns::exists(name));
+    let broken = match missing {
+        Some(name) => format!("its netns {name} is gone"),
+        None if !state.underlay_ready => "an earlier `up` stopped half-way".to_owned(),
+        None => return Ok(()),
+    };
+    bail!(
+        "lab {name} is broken ({broken}); run `weft-lab down --name {name}`, then `weft-lab up --name {name}` again",
+        name = lab.name
+    )
+}
+
+/// Starts the world server and every weftd that is not running.
+fn start_missing_processes(lab: &Lab, state: &mut LabState) -> anyhow::Result<()> {
+    if !state.world_server.is_some_and(|p| p.is_running()) {
+        let server = start_server(
+            &netns::path(&state.topology.world.netns),
+            &lab.paths.world_log(),
+            "world",
+            &[WORLD_PORT],
+            &[WORLD_PORT],
+        )
+        .context("starting the world server")?;
+        state.world_server = Some(server);
+        lab.save(state)?;
+    }
+    let weftd = lab.binary("weftd")?;
+    for host in state.topology.nodes.clone() {
+        if state.weftds.get(&host.name).is_some_and(|p| p.is_running()) {
+            continue;
+        }
+        for dir in [
+            lab.paths.node_conf_dir(&host.name),
+            lab.paths.node_state_dir(&host.name),
+            lab.paths.node_run_dir(&host.name),
+        ] {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let record = spawn_detached(&DetachedSpec {
+            program: weftd.clone(),
+            args: weftd_args(
+                &lab.paths,
+                &host.name,
+                state.cluster_cidr,
+                state.topology.mode,
+            ),
+            netns: netns::path(&host.netns),
+            log: lab.paths.node_log(&host.name),
+            await_ready_line: None,
+        })
+        .with_context(|| format!("starting weftd on {}", host.name))?;
+        state.weftds.insert(host.name.clone(), record);
+        lab.save(state)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> LabState {
+        let name = "t1".parse().unwrap();
+        let topology = Topology::plan(&name, 3, Mode::Vxlan).unwrap();
+        LabState::new(name, DEFAULT_CLUSTER_CIDR, topology)
+    }
+
+    fn options(nodes: Option<usize>, mode: Option<Mode>) -> UpOptions {
+        UpOptions {
+            nodes,
+            mode,
+            cluster_cidr: None,
+        }
+    }
+
+    #[test]
+    fn an_existing_lab_accepts_matching_or_absent_options() {
+        assert!(check_same_shape(&state(), &options(None, None)).is_ok());
+        assert!(check_same_shape(&state(), &options(Some(3), Some(Mode::Vxlan))).is_ok());
+    }
+
+    #[test]
+    fn an_existing_lab_refuses_another_shape() {
+        let err = check_same_shape(&state(), &options(Some(2), None)).unwrap_err();
+        assert!(err.to_string().contains("weft-lab down --name t1"), "{err}");
+        assert!(check_same_shape(&state(), &options(None, Some(Mode::Auto))).is_err());
+    }
+
+    #[test]
+    fn nodes_are_registered_like_kubelet_does() {
+        let node = node_object("n2");
+        assert_eq!(node.metadata.name.as_deref(), Some("n2"));
+        assert_eq!(node.metadata.labels.unwrap()[HOSTNAME_LABEL], "n2");
+        assert_eq!(
+            default_namespace().metadata.labels.unwrap()[NAMESPACE_NAME_LABEL],
+            "default"
+        );
+    }
+}

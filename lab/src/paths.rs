@@ -1,0 +1,96 @@
+//! The files of one lab under its state directory: state file, lock, the
+//! datastore directory every weftd watches, and per-node and per-pod files.
+
+use std::path::{Path, PathBuf};
+
+/// Paths inside a lab's state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabPaths {
+    root: PathBuf,
+}
+
+impl LabPaths {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.root.join("state.json")
+    }
+
+    /// Held (flock) by every command that changes the lab.
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join("lock")
+    }
+
+    /// The `dir` datastore: the lab's Kubernetes API.
+    pub fn store_dir(&self) -> PathBuf {
+        self.root.join("store")
+    }
+
+    pub fn node_dir(&self, node: &str) -> PathBuf {
+        self.root.join("nodes").join(node)
+    }
+
+    pub fn node_conf_dir(&self, node: &str) -> PathBuf {
+        self.node_dir(node).join("net.d")
+    }
+
+    pub fn node_state_dir(&self, node: &str) -> PathBuf {
+        self.node_dir(node).join("state")
+    }
+
+    pub fn node_run_dir(&self, node: &str) -> PathBuf {
+        self.node_dir(node).join("run")
+    }
+
+    pub fn node_socket(&self, node: &str) -> PathBuf {
+        self.node_run_dir(node).join(weft_api::SOCKET_FILE)
+    }
+
+    pub fn node_conflist(&self, node: &str) -> PathBuf {
+        self.node_conf_dir(node).join("10-weft.conflist")
+    }
+
+    pub fn node_log(&self, node: &str) -> PathBuf {
+        self.node_dir(node).join("weftd.log")
+    }
+
+    /// Log of a pod's port server (`_` cannot occur in either DNS label).
+    pub fn pod_log(&self, namespace: &str, pod: &str) -> PathBuf {
+        self.root
+            .join("pods")
+            .join(format!("{namespace}_{pod}.log"))
+    }
+
+    pub fn world_log(&self) -> PathBuf {
+        self.root.join("world.log")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_files_live_under_the_node_dir() {
+        let paths = LabPaths::new("/run/weft-lab/weft");
+        assert_eq!(
+            paths.node_socket("n2"),
+            PathBuf::from("/run/weft-lab/weft/nodes/n2/run/weftd.sock")
+        );
+        assert_eq!(
+            paths.node_conflist("n2"),
+            PathBuf::from("/run/weft-lab/weft/nodes/n2/net.d/10-weft.conflist")
+        );
+        assert_eq!(paths.store_dir(), PathBuf::from("/run/weft-lab/weft/store"));
+        assert_eq!(
+            paths.pod_log("shop", "web"),
+            PathBuf::from("/run/weft-lab/weft/pods/shop_web.log")
+        );
+    }
+}

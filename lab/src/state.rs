@@ -1,0 +1,236 @@
+//! The lab's state file: what `up` and `apply` made (topology, netns,
+//! processes, wired pods), written before each thing is made, so `down`
+//! can always remove exactly that. Writes are atomic (temp file + rename),
+//! and commands that change the lab hold the lab's lock.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::Path;
+
+use ipnet::Ipv4Net;
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::names::{LabName, pod_ref};
+use crate::process::ProcessRecord;
+use crate::topology::Topology;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabState {
+    pub name: LabName,
+    pub cluster_cidr: Ipv4Net,
+    pub topology: Topology,
+    /// Set once every netns, link and address of the topology is in place.
+    pub underlay_ready: bool,
+    /// weftd per node name.
+    pub weftds: BTreeMap<String, ProcessRecord>,
+    pub world_server: Option<ProcessRecord>,
+    /// Wired (or being wired) pods by "ns/name".
+    pub pods: BTreeMap<String, PodRecord>,
+}
+
+/// One pod the lab wired (or started wiring: then `ips` is empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodRecord {
+    pub namespace: String,
+    pub name: String,
+    pub node: String,
+    pub netns: String,
+    pub container_id: String,
+    pub ips: Vec<IpAddr>,
+    pub server: Option<ProcessRecord>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("lab state {path} is unreadable: {source}")]
+    Decode {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("locking {path}: {source}")]
+    Lock { path: String, source: nix::Error },
+}
+
+impl LabState {
+    pub fn new(name: LabName, cluster_cidr: Ipv4Net, topology: Topology) -> Self {
+        Self {
+            name,
+            cluster_cidr,
+            topology,
+            underlay_ready: false,
+            weftds: BTreeMap::new(),
+            world_server: None,
+            pods: BTreeMap::new(),
+        }
+    }
+
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<&PodRecord> {
+        self.pods.get(&pod_ref(namespace, name))
+    }
+
+    /// Every netns the lab may have made: its infrastructure, then its pods.
+    pub fn all_netns(&self) -> Vec<String> {
+        self.topology
+            .netns_names()
+            .into_iter()
+            .chain(self.pods.values().map(|p| p.netns.clone()))
+            .collect()
+    }
+
+    /// Every process the lab started: pod servers, world server, weftds.
+    pub fn all_processes(&self) -> Vec<ProcessRecord> {
+        self.pods
+            .values()
+            .filter_map(|p| p.server)
+            .chain(self.world_server)
+            .chain(self.weftds.values().copied())
+            .collect()
+    }
+
+    /// Reads the state file; `None` when there is none.
+    pub fn load(path: &Path) -> Result<Option<Self>, StateError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StateError::Io {
+                    what: "reading",
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|source| StateError::Decode {
+                path: path.display().to_string(),
+                source,
+            })
+    }
+
+    /// Replaces the state file atomically.
+    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+        let io = |what, source| StateError::Io {
+            what,
+            path: path.display().to_string(),
+            source,
+        };
+        let tmp = path.with_extension("json.tmp");
+        let mut file = File::create(&tmp).map_err(|e| io("writing", e))?;
+        let text = serde_json::to_string_pretty(self).map_err(|e| io("encoding", e.into()))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| io("writing", e))?;
+        std::fs::rename(&tmp, path).map_err(|e| io("replacing", e))
+    }
+}
+
+impl PodRecord {
+    pub fn key(&self) -> String {
+        pod_ref(&self.namespace, &self.name)
+    }
+}
+
+/// The lab's exclusive lock, released on drop.
+pub struct LabLock {
+    _lock: Flock<File>,
+}
+
+impl LabLock {
+    /// Waits for the lock file's exclusive lock, creating the file.
+    pub fn acquire(path: &Path) -> Result<Self, StateError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|source| StateError::Io {
+                what: "opening",
+                path: path.display().to_string(),
+                source,
+            })?;
+        let lock =
+            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, source)| StateError::Lock {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(Self { _lock: lock })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::Mode;
+
+    fn state() -> LabState {
+        let name: LabName = "t1".parse().unwrap();
+        let topology = Topology::plan(&name, 2, Mode::Vxlan).unwrap();
+        let mut state = LabState::new(name, "10.244.0.0/16".parse().unwrap(), topology);
+        state.weftds.insert(
+            "n1".into(),
+            ProcessRecord {
+                pid: 10,
+                start_time: 1,
+            },
+        );
+        state.pods.insert(
+            "x/a".into(),
+            PodRecord {
+                namespace: "x".into(),
+                name: "a".into(),
+                node: "n1".into(),
+                netns: "t1-p.x.a".into(),
+                container_id: "lab_x_a".into(),
+                ips: vec!["10.244.1.5".parse().unwrap()],
+                server: Some(ProcessRecord {
+                    pid: 11,
+                    start_time: 2,
+                }),
+            },
+        );
+        state
+    }
+
+    #[test]
+    fn saves_and_loads_the_same_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        assert_eq!(LabState::load(&path).unwrap(), None);
+        let state = state();
+        state.save(&path).unwrap();
+        assert_eq!(LabState::load(&path).unwrap(), Some(state));
+    }
+
+    #[test]
+    fn lists_everything_down_must_remove() {
+        let state = state();
+        assert_eq!(
+            state.all_netns(),
+            vec!["t1-fabric", "t1-n1", "t1-n2", "t1-world", "t1-p.x.a"]
+        );
+        let pids: Vec<i32> = state.all_processes().iter().map(|p| p.pid).collect();
+        assert_eq!(pids, vec![11, 10]);
+        assert_eq!(state.pod("x", "a").unwrap().key(), "x/a");
+    }
+
+    #[test]
+    fn a_corrupt_state_file_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, "{").unwrap();
+        let err = LabState::load(&path).unwrap_err().to_string();
+        assert!(err.contains("unreadable"), "{err}");
+    }
+}

@@ -1,0 +1,142 @@
+//! The lab's weftds: the command line each node's weftd gets, and asking
+//! one over its socket whether it is ready and which datastore revision it
+//! has put in effect.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+use weft_api::{Request, Response};
+
+use crate::paths::LabPaths;
+use crate::topology::{Mode, UNDERLAY_IFNAME};
+
+/// weftd's arguments for `node` of a lab.
+pub fn weftd_args(paths: &LabPaths, node: &str, cluster_cidr: Ipv4Net, mode: Mode) -> Vec<String> {
+    let path = |p: &Path| p.display().to_string();
+    vec![
+        "--node-name".into(),
+        node.into(),
+        "--datastore".into(),
+        "dir".into(),
+        "--datastore-dir".into(),
+        path(&paths.store_dir()),
+        "--cluster-cidr".into(),
+        cluster_cidr.to_string(),
+        "--mode".into(),
+        mode.to_string(),
+        "--underlay-interface".into(),
+        UNDERLAY_IFNAME.into(),
+        "--cni-conf-dir".into(),
+        path(&paths.node_conf_dir(node)),
+        "--state-dir".into(),
+        path(&paths.node_state_dir(node)),
+        "--run-dir".into(),
+        path(&paths.node_run_dir(node)),
+        "--metrics-addr".into(),
+        "off".into(),
+    ]
+}
+
+/// What a node's weftd says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Serving, with the CNI conflist written.
+    Ready {
+        applied_revision: Option<u64>,
+    },
+    NotReady(String),
+}
+
+impl Health {
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Health::Ready { .. })
+    }
+
+    /// Whether objects written at `revision` are in effect on the node.
+    pub fn has_applied(&self, revision: u64) -> bool {
+        matches!(self, Health::Ready { applied_revision: Some(r) } if *r >= revision)
+    }
+}
+
+/// How long one Status call may take.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Asks the node's weftd; a node is ready when weftd says so and its
+/// conflist exists.
+pub fn health(paths: &LabPaths, node: &str) -> Health {
+    let reply = weft_api::call(&paths.node_socket(node), &Request::Status, STATUS_TIMEOUT);
+    interpret(reply, paths.node_conflist(node).exists())
+}
+
+fn interpret(reply: Result<Response, weft_api::ApiError>, conflist_written: bool) -> Health {
+    match reply {
+        Ok(Response::Status {
+            ready: true,
+            applied_revision,
+            ..
+        }) if conflist_written => Health::Ready { applied_revision },
+        Ok(Response::Status { ready: true, .. }) => {
+            Health::NotReady("weftd is ready but has not written its CNI conflist".into())
+        }
+        Ok(Response::Status { reason, .. }) => {
+            Health::NotReady(reason.unwrap_or_else(|| "weftd is not ready".into()))
+        }
+        Ok(other) => Health::NotReady(format!("weftd answered Status with {other:?}")),
+        Err(err) => Health::NotReady(err.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(ready: bool, applied_revision: Option<u64>) -> Result<Response, weft_api::ApiError> {
+        Ok(Response::Status {
+            ready,
+            reason: (!ready).then(|| "claiming a pod CIDR".into()),
+            applied_revision,
+        })
+    }
+
+    #[test]
+    fn ready_needs_weftd_ready_and_the_conflist() {
+        assert_eq!(
+            interpret(status(true, Some(4)), true),
+            Health::Ready {
+                applied_revision: Some(4)
+            }
+        );
+        assert!(!interpret(status(true, Some(4)), false).is_ready());
+        assert_eq!(
+            interpret(status(false, None), true),
+            Health::NotReady("claiming a pod CIDR".into())
+        );
+        assert!(!interpret(Err(weft_api::ApiError::NoReply), true).is_ready());
+    }
+
+    #[test]
+    fn a_revision_is_in_effect_once_applied() {
+        let health = interpret(status(true, Some(7)), true);
+        assert!(health.has_applied(7));
+        assert!(health.has_applied(3));
+        assert!(!health.has_applied(8));
+        assert!(!interpret(status(true, None), true).has_applied(1));
+        assert!(!interpret(status(false, Some(9)), true).has_applied(1));
+    }
+
+    #[test]
+    fn weftd_gets_the_lab_layout() {
+        let paths = LabPaths::new("/run/weft-lab/t1");
+        let args = weftd_args(&paths, "n2", "10.244.0.0/16".parse().unwrap(), Mode::Auto);
+        let joined = args.join(" ");
+        assert_eq!(
+            joined,
+            "--node-name n2 --datastore dir --datastore-dir /run/weft-lab/t1/store \
+             --cluster-cidr 10.244.0.0/16 --mode auto --underlay-interface eth0 \
+             --cni-conf-dir /run/weft-lab/t1/nodes/n2/net.d \
+             --state-dir /run/weft-lab/t1/nodes/n2/state \
+             --run-dir /run/weft-lab/t1/nodes/n2/run --metrics-addr off"
+        );
+    }
+}
