@@ -14,7 +14,6 @@ use weft_datastore::DirStore;
 use weft_ipam::NodeNetwork;
 
 use crate::api_server::{self, ApiSocket};
-use crate::atomic_file;
 use crate::cluster_network::{join_cluster, run_node_network};
 use crate::config::Config;
 use crate::conflist::{ConflistInputs, render_conflist};
@@ -72,10 +71,14 @@ pub async fn run(config: Config, programmer: Arc<dyn EndpointProgrammer>) -> any
 
     let outcome = tokio::select! {
         network = node_network(&config, netlink, readiness.clone()) => match network {
-            Ok(mtu) => write_conflist(&config, mtu).map(|path| {
+            Ok(mtu) => {
+                // Ready before the conflist appears: whoever sees the
+                // conflist (kubelet, a test) must find weftd ready.
                 readiness.set_ready();
-                tracing::info!(path = %path.display(), "wrote the CNI conflist; node network ready");
-            }),
+                write_conflist(&config, mtu).map(|path| {
+                    tracing::info!(path = %path.display(), "wrote the CNI conflist; node network ready");
+                })
+            }
             Err(e) => Err(e),
         },
         () = shutdown.wait() => Ok(()),
@@ -233,7 +236,7 @@ fn write_conflist(config: &Config, mtu: u32) -> anyhow::Result<PathBuf> {
     let path = config.conflist_path();
     let mut content = serde_json::to_vec_pretty(&conflist).context("encoding the conflist")?;
     content.push(b'\n');
-    atomic_file::write_atomic(&path, &content, CONFLIST_MODE)
+    weft_durable::write_atomic(&path, &content, Some(CONFLIST_MODE))
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }

@@ -4,7 +4,6 @@
 //! Decisions live in pure modules; `daemon` wires the shell around them.
 
 pub mod api_server;
-pub mod atomic_file;
 pub mod bpf;
 pub mod cluster_network;
 pub mod cluster_nodes;

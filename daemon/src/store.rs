@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use weft_api::{Endpoint, EndpointKey};
 
-use crate::atomic_file;
-
 /// Endpoint files hold what weftd tells nobody but root.
 const ENDPOINT_FILE_MODE: u32 = 0o600;
 
@@ -77,14 +75,14 @@ impl EndpointStore {
     pub fn save(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
         let path = self.path_of(&endpoint.key);
         let content = serde_json::to_vec_pretty(endpoint)?;
-        atomic_file::write_atomic(&path, &content, ENDPOINT_FILE_MODE)
+        weft_durable::write_atomic(&path, &content, Some(ENDPOINT_FILE_MODE))
             .map_err(|source| self.io_error(&path, source))
     }
 
     /// Forgets the endpoint with `key`; fine when there is no record.
     pub fn remove(&self, key: &EndpointKey) -> Result<(), StoreError> {
         let path = self.path_of(key);
-        atomic_file::remove_durable(&path).map_err(|source| self.io_error(&path, source))
+        weft_durable::remove(&path).map_err(|source| self.io_error(&path, source))
     }
 
     /// Reads every endpoint record; a missing directory holds none. Records
@@ -173,7 +171,7 @@ mod tests {
         let (_dir, store) = store();
         store.save(&endpoint("a", "10.0.0.2/32")).unwrap();
         std::fs::write(store.dir().join("broken.json"), b"{").unwrap();
-        std::fs::write(store.dir().join(".tmp-x"), b"partial").unwrap();
+        std::fs::write(store.dir().join(".x.json.tmp"), b"partial").unwrap();
         let loaded = store.load().unwrap();
         assert_eq!(loaded.endpoints, vec![endpoint("a", "10.0.0.2/32")]);
         assert_eq!(loaded.unreadable.len(), 1);

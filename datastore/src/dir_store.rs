@@ -13,7 +13,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::durable::{self, StagedFile};
+use weft_durable::StagedFile;
+
 use crate::error::StoreError;
 use crate::layout::{REVISION_FILE, object_path};
 use crate::load::{Contents, read_contents};
@@ -136,7 +137,7 @@ impl DirStore {
             .iter()
             .map(|object| self.stage(object))
             .collect::<Result<Vec<_>, _>>()?;
-        let revision_file = durable::stage(
+        let revision_file = stage_file(
             &self.root.join(REVISION_FILE),
             format!("{revision}\n").as_bytes(),
         )?;
@@ -144,18 +145,18 @@ impl DirStore {
         let mut touched_dirs = BTreeSet::new();
         for file in staged {
             touched_dirs.extend(self.dirs_up_to_root(file.target()));
-            file.commit()?;
+            commit(file)?;
         }
         for key in &batch.removes {
             let path = self.root.join(object_path(key));
-            durable::remove(&path)?;
+            weft_durable::remove(&path).map_err(StoreError::io(&path))?;
             touched_dirs.extend(self.dirs_up_to_root(&path));
         }
         for dir in &touched_dirs {
-            durable::sync_dir(dir)?;
+            sync_dir(dir)?;
         }
-        revision_file.commit()?;
-        durable::sync_dir(&self.root)?;
+        commit(revision_file)?;
+        sync_dir(&self.root)?;
         Ok((revision, result))
     }
 
@@ -165,7 +166,7 @@ impl DirStore {
             key: key.clone(),
             message: e.to_string(),
         })?;
-        durable::stage(&self.root.join(object_path(&key)), yaml.as_bytes())
+        stage_file(&self.root.join(object_path(&key)), yaml.as_bytes())
     }
 
     /// The directories from `path`'s parent up to the root: those whose
@@ -177,4 +178,22 @@ impl DirStore {
             .map(Path::to_owned)
             .collect()
     }
+}
+
+/// Stages `contents` for `target`, creating its directory first: the first
+/// object of a kind or namespace goes into a directory that does not exist yet.
+fn stage_file(target: &Path, contents: &[u8]) -> Result<StagedFile, StoreError> {
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+    }
+    weft_durable::stage(target, contents, None).map_err(StoreError::io(target))
+}
+
+fn commit(file: StagedFile) -> Result<(), StoreError> {
+    let target = file.target().to_owned();
+    file.commit().map_err(StoreError::io(target))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    weft_durable::sync_dir(dir).map_err(StoreError::io(dir))
 }

@@ -5,7 +5,6 @@
 //! [`ClusterSnapshot`] of everything at one revision.
 
 mod dir_store;
-mod durable;
 mod error;
 mod layout;
 mod load;

@@ -4,7 +4,6 @@
 
 mod allocations;
 mod allocator;
-mod durable_file;
 mod error;
 mod node_network;
 mod store;

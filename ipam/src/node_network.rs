@@ -6,7 +6,7 @@ use std::path::Path;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::{IpamError, durable_file};
+use crate::IpamError;
 
 /// File name of the node network description inside weftd's run directory.
 pub const NODE_NETWORK_FILE: &str = "node-network.json";
@@ -38,7 +38,7 @@ impl NodeNetwork {
         // Strings, addresses and numbers only: encoding cannot fail.
         let mut json = serde_json::to_vec_pretty(self).expect("NodeNetwork encodes to JSON");
         json.push(b'\n');
-        durable_file::write_atomic(path, &json)
+        weft_durable::write_atomic(path, &json, None).map_err(IpamError::io(path))
     }
 }
 
@@ -83,6 +83,19 @@ mod tests {
                 assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
             }
             other => panic!("expected NotFound, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failed_write_is_an_io_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing-dir").join(NODE_NETWORK_FILE);
+        match sample().write_atomic(&path) {
+            Err(IpamError::Io { path: p, source }) => {
+                assert_eq!(p, path);
+                assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+            }
+            other => panic!("expected an Io error, got {other:?}"),
         }
     }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 
 use crate::allocations::Allocations;
-use crate::{Attachment, AttachmentKey, IpamError, durable_file};
+use crate::{Attachment, AttachmentKey, IpamError};
 
 /// The state file: every attachment and the per-subnet cursors.
 const STATE_FILE: &str = "allocations.json";
@@ -85,7 +85,8 @@ impl IpamStore {
         let mut state = self.load()?;
         let (result, changed) = change(&mut state)?;
         if changed {
-            durable_file::write_atomic(&self.state_path, &state.to_json())?;
+            weft_durable::write_atomic(&self.state_path, &state.to_json(), None)
+                .map_err(IpamError::io(&self.state_path))?;
         }
         Ok(result)
     }

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use weft_ipam::{AttachmentKey, IpamError, IpamStore};
 
 const STATE_FILE: &str = "allocations.json";
-const TEMP_FILE: &str = "allocations.json.tmp";
+const TEMP_FILE: &str = ".allocations.json.tmp";
 
 fn key(id: &str) -> AttachmentKey {
     AttachmentKey {

@@ -1,0 +1,126 @@
+//! Crash-safe file writes: after a crash at any point a file holds its old
+//! or its new content, never a mix, and a change has survived a power loss
+//! once the call that made it returns.
+//!
+//! [`write_atomic`] replaces one file. A batch that must prepare every file
+//! before changing any uses [`stage`] for each, then [`StagedFile::commit`]
+//! and [`sync_dir`] on the directories it touched.
+//!
+//! Every file's temp file is fixed (`.<name>.tmp` beside it) so that a
+//! leftover from a crash is overwritten by the next write instead of piling
+//! up; writers of one file must therefore be serialised by the caller.
+
+mod staged;
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+pub use staged::{StagedFile, stage};
+
+/// Replaces `path` with `contents`: stages a temp file, renames it over
+/// `path` and fsyncs the directory so the rename itself is durable. `mode`
+/// sets the file's permission bits exactly (not masked by the umask).
+pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
+    stage(path, contents, mode)?.commit()?;
+    sync_dir(parent_dir(path))
+}
+
+/// Removes `path` and makes the removal durable; a file already gone is fine.
+pub fn remove(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => sync_dir(parent_dir(path)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Fsyncs a directory so renames, creations and removals in it survive a
+/// power loss.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// The directory holding `path`; a bare file name lives in the current one.
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode_of(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn write_replaces_content_with_the_requested_mode_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.json");
+        write_atomic(&path, b"old", Some(0o600)).unwrap();
+        assert_eq!(mode_of(&path), 0o600);
+        write_atomic(&path, b"new", Some(0o644)).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(mode_of(&path), 0o644);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn write_overwrites_a_leftover_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(
+            dir.path().join(".state.json.tmp"),
+            b"a much longer half-written leftover",
+        )
+        .unwrap();
+        write_atomic(&path, b"new", None).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn write_does_not_create_a_missing_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing-dir").join("state.json");
+        let err = write_atomic(&path, b"x", None).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(!path.parent().unwrap().exists());
+    }
+
+    #[test]
+    fn a_bare_file_name_lives_in_the_current_directory() {
+        assert_eq!(parent_dir(Path::new("f.json")), Path::new("."));
+        assert_eq!(parent_dir(Path::new("d/f.json")), Path::new("d"));
+    }
+
+    #[test]
+    fn remove_deletes_the_file_and_a_missing_one_is_fine() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone");
+        remove(&path).unwrap();
+        std::fs::write(&path, b"x").unwrap();
+        remove(&path).unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn remove_reports_other_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory cannot be removed as a file.
+        assert!(remove(dir.path()).is_err());
+    }
+
+    #[test]
+    fn sync_dir_reports_a_missing_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = sync_dir(&dir.path().join("missing")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+}
