@@ -55,8 +55,13 @@ pub async fn run(config: Config, programmer: Arc<dyn EndpointProgrammer>) -> any
     let (connection, netlink, _) =
         rtnetlink::new_connection().context("opening a netlink connection")?;
     tokio::spawn(connection);
+    // A netlink socket runs one dump at a time (a second one gets EBUSY), so
+    // the reaper's link dumps get a socket of their own.
+    let (reaper_connection, reaper_netlink, _) =
+        rtnetlink::new_connection().context("opening a netlink connection for the veth reaper")?;
+    tokio::spawn(reaper_connection);
     let veth_reaper = Arc::new(Notify::new());
-    tokio::spawn(veth_reaper::run(netlink.clone(), veth_reaper.clone()));
+    tokio::spawn(veth_reaper::run(reaper_netlink, veth_reaper.clone()));
     let handler = Arc::new(RequestHandler::new(
         endpoints,
         readiness.clone(),

@@ -1,0 +1,290 @@
+//! The lab's node network under change and failure (root), in a 3-node
+//! vxlan lab: a node added to the datastore appears in every node's routes,
+//! neighbours and FDB, and a node removed (made up or real) disappears from
+//! them; every weftd killed with SIGKILL and restarted by `up` does not break
+//! an established TCP connection between pods on different nodes and leaves
+//! no duplicate state; `down` then leaves no netns, process, link, pin or
+//! state directory behind.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use common::{CONVERGE, NodeNetwork, TestLab, node_pod_cidr, node_underlay_ip, pod_ip, wait_until};
+use ipnet::Ipv4Net;
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+use weft_datastore::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use weft_datastore::{Kind, Node, Object, ObjectKey};
+use weft_lab::netns::run_in;
+use weft_lab::process::ProcessRecord;
+
+const NODES: [&str; 3] = ["n1", "n2", "n3"];
+const POD_CIDRS_ANNOTATION: &str = "weft.dev/pod-cidrs";
+const UNDERLAY_IP_ANNOTATION: &str = "weft.dev/underlay-ip";
+const VTEP_MAC_ANNOTATION: &str = "weft.dev/vtep-mac";
+
+/// What a vxlan node holds for one peer.
+#[derive(Debug, Clone)]
+struct PeerEntries {
+    cidr: Ipv4Net,
+    route: String,
+    neighbour: String,
+    fdb: String,
+}
+
+impl PeerEntries {
+    fn new(cidr: Ipv4Net, underlay: IpAddr, mac: &str) -> Self {
+        let vtep = cidr.network();
+        Self {
+            cidr,
+            route: format!("{cidr} via {vtep} dev weft.vxlan onlink"),
+            neighbour: format!("{vtep} lladdr {mac} PERMANENT"),
+            fdb: format!("{mac} dst {underlay} self permanent"),
+        }
+    }
+
+    /// Whether `node` holds exactly these entries (`present`), or nothing
+    /// for this peer at all; `Err` says what it holds instead.
+    fn check(&self, lab: &TestLab, node: &str, present: bool) -> Result<(), String> {
+        let network = lab.node_network(node);
+        let vtep = format!("{} ", self.cidr.network());
+        let mac = self.fdb.split(' ').next().unwrap_or_default();
+        let holds = if present {
+            network.routes.contains(&self.route)
+                && network.neighbours.contains(&self.neighbour)
+                && network.fdb.contains(&self.fdb)
+        } else {
+            !network
+                .routes
+                .iter()
+                .any(|r| r.contains(&self.cidr.to_string()))
+                && !network.neighbours.iter().any(|n| n.starts_with(&vtep))
+                && !network.fdb.iter().any(|f| f.starts_with(mac))
+        };
+        if holds {
+            Ok(())
+        } else {
+            Err(format!("{node} holds {network:?}"))
+        }
+    }
+}
+
+/// Waits until every one of `nodes` holds the peer's entries, or none.
+fn wait_everywhere(lab: &TestLab, nodes: &[&str], peer: &PeerEntries, present: bool) {
+    let what = format!(
+        "{} for {} on {nodes:?}",
+        if present { "entries" } else { "no entries" },
+        peer.cidr
+    );
+    wait_until(&what, CONVERGE, || {
+        nodes
+            .iter()
+            .try_for_each(|node| peer.check(lab, node, present))
+    });
+}
+
+fn node_object(name: &str, annotations: BTreeMap<String, String>) -> Object {
+    Object::Node(Node {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            annotations: Some(annotations),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+}
+
+#[test]
+fn nodes_added_to_and_removed_from_the_datastore_come_and_go_on_every_node() {
+    let lab = TestLab::up("n", &["--nodes", "3", "--mode", "vxlan"]);
+    let store = lab.store();
+
+    // A node that only exists in the datastore, on the lab's subnet.
+    let (cidr, underlay, mac) = ("10.244.200.0/24", "198.18.0.99", "02:00:5e:00:02:09");
+    let n9 = PeerEntries::new(cidr.parse().unwrap(), underlay.parse().unwrap(), mac);
+    let annotations = BTreeMap::from([
+        (POD_CIDRS_ANNOTATION.to_owned(), cidr.to_owned()),
+        (UNDERLAY_IP_ANNOTATION.to_owned(), underlay.to_owned()),
+        (VTEP_MAC_ANNOTATION.to_owned(), mac.to_owned()),
+    ]);
+    store
+        .apply(&[node_object("n9", annotations)])
+        .expect("n9 is stored");
+    wait_everywhere(&lab, &NODES, &n9, true);
+    store
+        .delete(&[ObjectKey::new(Kind::Node, None, "n9")], false)
+        .expect("n9 is deleted");
+    wait_everywhere(&lab, &NODES, &n9, false);
+
+    // A real node removed from the datastore, then registered again.
+    let status = lab.status();
+    let n3_key = ObjectKey::new(Kind::Node, None, "n3");
+    let n3 = store.get(&n3_key).unwrap().expect("n3 is registered");
+    let n3_mac =
+        n3.metadata().annotations.as_ref().expect("n3 is annotated")[VTEP_MAC_ANNOTATION].clone();
+    let n3_entries = PeerEntries::new(
+        node_pod_cidr(&status, "n3"),
+        node_underlay_ip(&status, "n3"),
+        &n3_mac,
+    );
+    let others = ["n1", "n2"];
+    wait_everywhere(&lab, &others, &n3_entries, true);
+    store.delete(&[n3_key], false).expect("n3 is deleted");
+    wait_everywhere(&lab, &others, &n3_entries, false);
+    store.apply(&[n3]).expect("n3 is stored again");
+    wait_everywhere(&lab, &others, &n3_entries, true);
+
+    lab.down_leaves_nothing();
+}
+
+const PODS_YAML: &str = "
+apiVersion: v1
+kind: Namespace
+metadata: {name: x}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x}
+spec:
+  nodeName: n1
+  containers: [{name: c, ports: [{containerPort: 80}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: x}
+spec:
+  nodeName: n2
+  containers: [{name: c, ports: [{containerPort: 80}]}]
+";
+/// The long-lived connection's port in pod x/b (the lab serves 80 there).
+const CONNECTION_PORT: u16 = 9000;
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Both ends of one TCP connection, held by the test itself: the sockets
+/// were made on threads inside the pods' netns and stay there.
+struct Connection {
+    client: TcpStream,
+    client_lines: BufReader<TcpStream>,
+    server: TcpStream,
+    server_lines: BufReader<TcpStream>,
+}
+
+impl Connection {
+    /// Connects pod `from` to a listener made for this in pod `to`.
+    fn open(lab: &TestLab, from: &str, to: &str, to_ip: IpAddr) -> (Self, SocketAddr) {
+        let listener = run_in(&lab.pod_netns(to), || {
+            TcpListener::bind((Ipv4Addr::UNSPECIFIED, CONNECTION_PORT))
+        })
+        .expect("entering the server pod")
+        .expect("listening in the server pod");
+        let dest = SocketAddr::new(to_ip, CONNECTION_PORT);
+        let client = run_in(&lab.pod_netns(from), move || {
+            TcpStream::connect_timeout(&dest, IO_TIMEOUT)
+        })
+        .expect("entering the client pod")
+        .expect("connecting across nodes");
+        let (server, peer) = listener.accept().expect("the connection is accepted");
+        for stream in [&client, &server] {
+            stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+            stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        }
+        let connection = Connection {
+            client_lines: BufReader::new(client.try_clone().unwrap()),
+            client,
+            server_lines: BufReader::new(server.try_clone().unwrap()),
+            server,
+        };
+        (connection, peer)
+    }
+
+    /// Sends `text` client to server and gets it echoed back.
+    fn carries(&mut self, text: &str) {
+        let line = format!("{text}\n");
+        self.client
+            .write_all(line.as_bytes())
+            .expect("client sends");
+        let mut got = String::new();
+        self.server_lines
+            .read_line(&mut got)
+            .unwrap_or_else(|e| panic!("server reads {text:?}: {e}"));
+        assert_eq!(got, line);
+        self.server
+            .write_all(got.as_bytes())
+            .expect("server echoes");
+        got.clear();
+        self.client_lines
+            .read_line(&mut got)
+            .unwrap_or_else(|e| panic!("client reads the echo of {text:?}: {e}"));
+        assert_eq!(got, line);
+    }
+}
+
+/// SIGKILL to exactly the recorded process (a pidfd pins it, and the start
+/// time says the PID was not reused). Returns the pidfd.
+fn sigkill(process: &ProcessRecord) -> OwnedFd {
+    let pid = Pid::from_raw(process.pid).expect("a valid PID");
+    let pidfd = pidfd_open(pid, PidfdFlags::empty()).expect("the process exists");
+    assert!(process.is_running(), "{process:?} is not the recorded one");
+    pidfd_send_signal(&pidfd, Signal::KILL).expect("SIGKILL is sent");
+    pidfd
+}
+
+/// Waits until a pidfd turns readable: every thread of the process has
+/// exited, so its files (weftd's API socket) are closed. A zombie group
+/// leader is not enough: its other threads may still hold them.
+fn wait_exited(pidfd: &OwnedFd) {
+    let timeout = Timespec::try_from(CONVERGE).expect("a timespec");
+    loop {
+        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(ready) => {
+                assert_eq!(ready, 1, "a killed weftd still runs after {CONVERGE:?}");
+                return;
+            }
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(err) => panic!("polling a pidfd: {err}"),
+        }
+    }
+}
+
+#[test]
+fn weftd_killed_and_restarted_keeps_connections_and_duplicates_nothing() {
+    let lab = TestLab::up("k", &["--nodes", "3", "--mode", "vxlan"]);
+    lab.apply(PODS_YAML);
+    let status = lab.status();
+    let (a_ip, b_ip) = (pod_ip(&status, "x/a"), pod_ip(&status, "x/b"));
+    let (mut connection, peer) = Connection::open(&lab, "x/a", "x/b", b_ip);
+    assert_eq!(peer.ip(), a_ip, "the server sees the client pod's IP");
+    connection.carries("before the kill");
+
+    let before: Vec<NodeNetwork> = NODES.iter().map(|n| lab.node_network(n)).collect();
+    let killed: Vec<ProcessRecord> = lab.state().weftds.into_values().collect();
+    assert_eq!(killed.len(), NODES.len());
+    let pidfds: Vec<OwnedFd> = killed.iter().map(sigkill).collect();
+    pidfds.iter().for_each(wait_exited);
+    connection.carries("while every weftd is down");
+
+    lab.ok(&["up"]);
+    let restarted = lab.state().weftds;
+    for (node, process) in &restarted {
+        assert!(process.is_running(), "weftd on {node} runs again");
+        assert!(!killed.contains(process), "weftd on {node} is a new one");
+    }
+    connection.carries("after the restart");
+    let after: Vec<NodeNetwork> = NODES.iter().map(|n| lab.node_network(n)).collect();
+    for ((node, before), after) in NODES.iter().zip(&before).zip(&after) {
+        assert_eq!(
+            before, after,
+            "{node}'s node network changed over the restart"
+        );
+    }
+    connection.carries("after checking the state");
+
+    drop(connection);
+    lab.down_leaves_nothing();
+}
