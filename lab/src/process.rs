@@ -88,6 +88,11 @@ impl ProcessRecord {
         read_stat(self.pid).is_some_and(|s| s.start_time == self.start_time && s.state != 'Z')
     }
 
+    /// Whether this very process has died but not yet been fully torn down.
+    fn is_exiting(&self) -> bool {
+        read_stat(self.pid).is_some_and(|s| s.start_time == self.start_time && s.state == 'Z')
+    }
+
     /// SIGTERM, then SIGKILL after `grace`; returns once it has exited.
     /// A process that is already gone is fine.
     pub fn stop(&self, grace: Duration) -> Result<(), ProcessError> {
@@ -100,6 +105,11 @@ impl ProcessRecord {
         // The pidfd pins the process: if the start time matches now, every
         // signal below reaches this process and no other.
         if !self.is_running() {
+            if self.is_exiting() {
+                // A killed process is a zombie before all its threads have
+                // let go of its files (a weftd's API socket among them).
+                wait_exit(&pidfd, Duration::from_secs(5));
+            }
             return Ok(());
         }
         let _ = pidfd_send_signal(&pidfd, Signal::TERM);

@@ -103,8 +103,11 @@ fn last_line(path: &std::path::Path) -> String {
 
 fn explain_log(text: &str) -> String {
     let lines = || text.lines().rev().map(str::trim).filter(|l| !l.is_empty());
+    // anyhow's report starts with "Error:"; a backtrace after it may name
+    // "error" in every frame, so that line wins over any other.
     lines()
-        .find(|l| l.to_ascii_lowercase().contains("error"))
+        .find(|l| l.starts_with("Error:"))
+        .or_else(|| lines().find(|l| l.to_ascii_lowercase().contains("error")))
         .or_else(|| lines().next())
         .unwrap_or("(nothing logged)")
         .to_owned()
@@ -123,6 +126,12 @@ mod tests {
             "error: unexpected argument '--x'"
         );
         assert_eq!(explain_log("a\nlast words\n\n"), "last words");
+        assert_eq!(
+            explain_log(
+                "Error: finding the underlay interface\n  0: anyhow::error::<impl From<E>>::from\n"
+            ),
+            "Error: finding the underlay interface"
+        );
         assert_eq!(explain_log(""), "(nothing logged)");
     }
 }

@@ -5,6 +5,8 @@
 
 use std::net::Ipv4Addr;
 
+use std::time::Duration;
+
 use anyhow::{Context, bail};
 use ipnet::Ipv4Net;
 use weft_datastore::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -173,8 +175,13 @@ fn start_missing_processes(lab: &Lab, state: &mut LabState) -> anyhow::Result<()
     }
     let weftd = lab.binary("weftd")?;
     for host in state.topology.nodes.clone() {
-        if state.weftds.get(&host.name).is_some_and(|p| p.is_running()) {
-            continue;
+        match state.weftds.get(&host.name) {
+            Some(p) if p.is_running() => continue,
+            // Gone, or going: it must have let go of its socket first.
+            Some(p) => p
+                .stop(Duration::ZERO)
+                .with_context(|| format!("reaping the old weftd on {}", host.name))?,
+            None => {}
         }
         for dir in [
             lab.paths.node_conf_dir(&host.name),
