@@ -29,6 +29,9 @@ lab: build
 bench: deps
 	$(CARGO) build --workspace --release
 	bash bench/cni.sh
+	bash bench/network.sh
+	bash bench/convergence.sh
+	$(CARGO) run --release -p weft-policy --example compile_bench
 
 clean:
 	$(CARGO) clean

@@ -18,3 +18,8 @@ pub const HOST_VETH_PREFIX: &str = "weft";
 /// unregistering a device costs an RCU grace period, so weftd deletes
 /// retired veths off the CNI path.
 pub const RETIRED_VETH_ALIAS: &str = "weft:retired";
+
+/// Link group of retired veths: one RTM_DELLINK for the group unregisters
+/// them all behind a single RCU grace period, which the kernel waits out
+/// holding the RTNL lock that every other netlink change needs.
+pub const RETIRED_VETH_GROUP: u32 = 0x5745_4654;

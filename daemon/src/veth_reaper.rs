@@ -1,15 +1,20 @@
-//! Deletes the host veths the CNI plugin's DEL retired (set down and marked
-//! with `RETIRED_VETH_ALIAS`): unregistering a device waits for an RCU grace
-//! period, which DEL leaves to weftd. Woken by every EndpointDel, and at
-//! start for veths retired while weftd was down.
+//! Deletes the host veths the CNI plugin's DEL retired (set down, marked
+//! with `RETIRED_VETH_ALIAS`, moved to `RETIRED_VETH_GROUP`): unregistering
+//! a device waits for an RCU grace period holding the RTNL lock, which DEL
+//! leaves to weftd. Deleting the whole group at once pays that wait once
+//! for every veth retired since the last sweep, and sweeps at most once per
+//! `COALESCE` so a burst of DELs does not stall every ADD behind it. Woken
+//! by EndpointDel, and at start for veths retired while weftd was down.
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use futures::TryStreamExt;
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
-use rtnetlink::Handle;
+use rtnetlink::{Handle, LinkUnspec};
 use tokio::sync::Notify;
-use weft_api::{HOST_VETH_PREFIX, RETIRED_VETH_ALIAS};
+use weft_api::{HOST_VETH_PREFIX, RETIRED_VETH_ALIAS, RETIRED_VETH_GROUP};
 
 /// (name, ifindex) of the retired host veths among `links` (pure).
 pub fn retired_veths(links: &[LinkMessage]) -> Vec<(String, u32)> {
@@ -31,24 +36,34 @@ pub fn retired_veths(links: &[LinkMessage]) -> Vec<(String, u32)> {
         .collect()
 }
 
-/// Runs until the process ends: one sweep now, then one per wake-up.
+/// Wake-ups within this long of one another share one sweep.
+const COALESCE: Duration = Duration::from_millis(500);
+
+/// Runs until the process ends: one sweep now, then one per burst of
+/// wake-ups.
 pub async fn run(handle: Handle, wake: Arc<Notify>) {
     loop {
         if let Err(e) = sweep(&handle).await {
             tracing::warn!(error = %e, "deleting retired veths failed");
         }
         wake.notified().await;
+        tokio::time::sleep(COALESCE).await;
     }
 }
 
 async fn sweep(handle: &Handle) -> Result<(), rtnetlink::Error> {
     let links: Vec<LinkMessage> = handle.link().get().execute().try_collect().await?;
-    for (name, index) in retired_veths(&links) {
-        // Gone already (the pod netns went first) is as good as deleted.
-        if let Err(e) = handle.link().del(index).execute().await {
-            tracing::debug!(link = %name, error = %e, "retired veth not deleted");
-        }
+    let retired = retired_veths(&links);
+    if retired.is_empty() {
+        return Ok(());
     }
+    // Index 0 with a group attribute deletes every link of the group in one
+    // unregister batch.
+    let group = LinkUnspec::new_with_index(0)
+        .link_group(RETIRED_VETH_GROUP)
+        .build();
+    handle.link().del_with_message(group).execute().await?;
+    tracing::debug!(count = retired.len(), "deleted retired veths");
     Ok(())
 }
 

@@ -20,7 +20,7 @@ use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBu
 
 use super::KernelError;
 use super::error::{EEXIST, ENODEV, errno};
-use weft_api::RETIRED_VETH_ALIAS as RETIRED_ALIAS;
+use weft_api::{RETIRED_VETH_ALIAS as RETIRED_ALIAS, RETIRED_VETH_GROUP};
 
 use crate::naming::HOST_VETH_PREFIX;
 use crate::plan::{Neighbour, VethPlan, WiringPlan};
@@ -195,6 +195,7 @@ pub async fn retire_link(handle: &Handle, name: &str) -> Result<bool, KernelErro
     let message = LinkUnspec::new_with_name(name)
         .down()
         .alias(RETIRED_ALIAS)
+        .link_group(RETIRED_VETH_GROUP)
         .build();
     match handle.link().set(message).execute().await {
         Ok(()) => Ok(true),

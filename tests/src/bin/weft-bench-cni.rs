@@ -53,7 +53,22 @@ fn main() {
     ];
 
     let figures: Vec<Figures> = plugins.iter().map(|p| measure(&node, p)).collect();
-    report(&plugins, &figures);
+    let floor = process_start_floor(&node);
+    report(&plugins, &figures, floor);
+}
+
+/// p50 of starting and reaping a process that does nothing, the same way
+/// the plugins are started: the part of every call no plugin can save.
+fn process_start_floor(node: &Netns) -> Duration {
+    let noop = Plugin {
+        label: "/bin/true",
+        path: PathBuf::from("/bin/true"),
+        conf: json!({}),
+    };
+    let samples: Vec<Duration> = (0..SEQUENTIAL)
+        .map(|_| run(node, &noop, "VERSION", "noop", node).0)
+        .collect();
+    percentile(&samples, 50.0)
 }
 
 fn measure(node: &Netns, plugin: &Plugin) -> Figures {
@@ -150,7 +165,7 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn report(plugins: &[Plugin], figures: &[Figures]) {
+fn report(plugins: &[Plugin], figures: &[Figures], floor: Duration) {
     println!(
         "| plugin | ADD p50 | ADD p99 | DEL p50 | DEL p99 | ADD/s at concurrency {THREADS} | peak RSS |"
     );
@@ -186,6 +201,19 @@ fn report(plugins: &[Plugin], figures: &[Figures]) {
     println!(
         "- weft peak RSS: {:.1} MiB (goal <= 10 MiB)",
         w.peak_rss_kib as f64 / 1024.0
+    );
+    let net = |a: Duration, b: Duration| {
+        a.saturating_sub(floor).as_secs_f64() / b.saturating_sub(floor).as_secs_f64()
+    };
+    println!();
+    println!(
+        "Starting and reaping a process that does nothing takes {} (p50) here; net of that:",
+        ms(floor)
+    );
+    println!(
+        "- ADD p50: {:.3}x, DEL p50: {:.3}x",
+        net(percentile(&w.add, 50.0), percentile(&r.add, 50.0)),
+        net(percentile(&w.del, 50.0), percentile(&r.del, 50.0))
     );
     println!();
     println!(

@@ -1,0 +1,80 @@
+//! The compiled policy as the three maps' entries (see [`crate::maps`]).
+
+use std::collections::BTreeMap;
+
+use crate::compiled::CompiledPolicy;
+use crate::maps::{
+    EndpointKey, EndpointValue, IDENTITY_ANY, IdentityValue, IpKey, POLICY_ALLOW, PROTOCOL_ANY,
+    PolicyKey, PolicyValue,
+};
+use crate::ports::{PortPrefix, port_prefixes};
+use crate::rules::{Peer, Traffic};
+
+/// The full content of the identity, endpoint and policy maps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MapContents {
+    pub identities: BTreeMap<IpKey, IdentityValue>,
+    pub endpoints: BTreeMap<EndpointKey, EndpointValue>,
+    pub policy: BTreeMap<PolicyKey, PolicyValue>,
+}
+
+impl CompiledPolicy {
+    /// What the maps should hold. Profiles are written once however many
+    /// endpoints use them; a port range costs one entry per aligned prefix.
+    pub fn map_contents(&self) -> MapContents {
+        let identities = self
+            .prefixes
+            .iter()
+            .map(|(prefix, identity)| {
+                let value = IdentityValue {
+                    identity: *identity,
+                };
+                (IpKey::new(*prefix), value)
+            })
+            .collect();
+        let endpoints = self
+            .endpoints
+            .values()
+            .flat_map(|endpoint| {
+                let value = EndpointValue {
+                    profile: endpoint.profile,
+                    flags: endpoint.flags(),
+                };
+                endpoint
+                    .ips
+                    .iter()
+                    .map(move |ip| (EndpointKey::new(*ip), value))
+            })
+            .collect();
+        let allow = PolicyValue {
+            flags: POLICY_ALLOW,
+        };
+        let mut policy = BTreeMap::new();
+        for (profile, rules) in &self.profiles {
+            for rule in &rules.rules {
+                let identity = match rule.peer {
+                    Peer::Any => IDENTITY_ANY,
+                    Peer::Identity(identity) => identity,
+                };
+                let direction = rule.direction.code();
+                let (protocol, ports) = match rule.traffic {
+                    Traffic::Any => (PROTOCOL_ANY, vec![PortPrefix { value: 0, len: 0 }]),
+                    Traffic::Ports {
+                        protocol,
+                        first,
+                        last,
+                    } => (protocol.number(), port_prefixes(first, last)),
+                };
+                for port in ports {
+                    let key = PolicyKey::new(*profile, identity, direction, protocol, port);
+                    policy.insert(key, allow);
+                }
+            }
+        }
+        MapContents {
+            identities,
+            endpoints,
+            policy,
+        }
+    }
+}

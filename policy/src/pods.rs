@@ -1,0 +1,133 @@
+//! Which pods take part in policy, and what of each one matters: labels,
+//! node, addresses and named container ports. Host-network pods are not
+//! endpoints (their address is the node's); finished pods (Succeeded,
+//! Failed) have given their addresses back.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use weft_datastore::Pod;
+
+use crate::identity::NamedPort;
+use crate::inputs::{ClusterInputs, ObjectName};
+use crate::problem::{Issue, Problem, Subject};
+use crate::rules::Protocol;
+
+/// A pod as the compiler sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct PodFacts<'a> {
+    pub name: &'a ObjectName,
+    pub labels: &'a BTreeMap<String, String>,
+    pub node: Option<&'a str>,
+    /// Each address belongs to this pod only.
+    pub ips: Vec<IpAddr>,
+    pub named_ports: Vec<NamedPort>,
+}
+
+static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+
+/// The pods that take part, in name order. An address two pods claim stays
+/// with the first (addresses weftd wired itself win over published ones).
+pub(crate) fn pod_facts<'a>(
+    inputs: &ClusterInputs<'a>,
+    problems: &mut Vec<Problem>,
+) -> Vec<PodFacts<'a>> {
+    let mut pods: Vec<(PodFacts<'a>, Vec<IpAddr>)> = Vec::new();
+    for (name, pod) in inputs.pods {
+        let spec = pod.spec.as_ref();
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        let host_network = spec.and_then(|s| s.host_network) == Some(true);
+        if host_network || matches!(phase, Some("Succeeded" | "Failed")) {
+            continue;
+        }
+        let (wired, published) = match inputs.wired_ips.get(name) {
+            Some(ips) => (ips.clone(), vec![]),
+            None => (vec![], published_ips(name, pod, problems)),
+        };
+        let facts = PodFacts {
+            name,
+            labels: pod.metadata.labels.as_ref().unwrap_or(&NO_LABELS),
+            node: spec.and_then(|s| s.node_name.as_deref()),
+            ips: wired,
+            named_ports: named_ports(pod),
+        };
+        pods.push((facts, published));
+    }
+    let mut owners: HashMap<IpAddr, &ObjectName> = HashMap::new();
+    let mut claim = |name: &'a ObjectName, ip: IpAddr, problems: &mut Vec<Problem>| {
+        let owner = *owners.entry(ip).or_insert(name);
+        let free = owner == name;
+        if !free {
+            problems.push(Problem {
+                subject: Subject::Pod(name.clone()),
+                issue: Issue::DuplicatePodIp {
+                    ip,
+                    owner: owner.clone(),
+                },
+            });
+        }
+        free
+    };
+    for (pod, _) in &mut pods {
+        let (name, wired) = (pod.name, std::mem::take(&mut pod.ips));
+        pod.ips = wired
+            .into_iter()
+            .filter(|ip| claim(name, *ip, problems))
+            .collect();
+    }
+    for (pod, published) in &mut pods {
+        let (name, published) = (pod.name, std::mem::take(published));
+        let claimed = published
+            .into_iter()
+            .filter(|ip| claim(name, *ip, problems));
+        pod.ips.extend(claimed);
+    }
+    pods.into_iter().map(|(pod, _)| pod).collect()
+}
+
+/// `status.podIPs`, or `status.podIP` when the list is missing.
+fn published_ips(name: &ObjectName, pod: &Pod, problems: &mut Vec<Problem>) -> Vec<IpAddr> {
+    let Some(status) = pod.status.as_ref() else {
+        return vec![];
+    };
+    let texts: Vec<&str> = match (&status.pod_ips, &status.pod_ip) {
+        (Some(ips), _) if !ips.is_empty() => ips.iter().map(|ip| ip.ip.as_str()).collect(),
+        (_, Some(ip)) => vec![ip.as_str()],
+        _ => vec![],
+    };
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for text in texts {
+        match text.parse() {
+            Ok(ip) if !ips.contains(&ip) => ips.push(ip),
+            Ok(_) => {}
+            Err(_) => problems.push(Problem {
+                subject: Subject::Pod(name.clone()),
+                issue: Issue::BadPodIp(text.to_owned()),
+            }),
+        }
+    }
+    ips
+}
+
+/// Named ports of all containers (init containers too: sidecars serve).
+fn named_ports(pod: &Pod) -> Vec<NamedPort> {
+    let Some(spec) = pod.spec.as_ref() else {
+        return vec![];
+    };
+    let containers = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten());
+    let ports = containers.flat_map(|c| c.ports.iter().flatten());
+    ports
+        .filter_map(|port| {
+            Some(NamedPort {
+                name: port.name.clone()?,
+                protocol: Protocol::from_name(port.protocol.as_deref().unwrap_or("TCP"))?,
+                port: u16::try_from(port.container_port)
+                    .ok()
+                    .filter(|p| *p != 0)?,
+            })
+        })
+        .collect()
+}

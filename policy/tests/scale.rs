@@ -1,0 +1,68 @@
+//! The performance goal's input size: 10,000 pods and 1,000 policies. The
+//! untimed test proves it compiles and encodes sanely; the ignored one
+//! prints the time (run with --release -- --ignored --nocapture; the
+//! numbers belong in benchmarks, not assertions).
+
+mod support;
+
+use std::time::Instant;
+
+use weft_policy::{ClusterInputs, compile};
+
+#[test]
+fn ten_thousand_pods_and_a_thousand_policies_compile() {
+    let snapshot = support::synthetic::cluster(100, 100, 10);
+    assert_eq!(
+        (snapshot.pods.len(), snapshot.policies.len()),
+        (10_000, 1_000)
+    );
+    let compiled = compile(&ClusterInputs::new(&snapshot));
+    assert_eq!(compiled.problems, vec![]);
+    assert_eq!(compiled.endpoints.len(), 10_000);
+    assert!(
+        compiled
+            .endpoints
+            .values()
+            .all(|e| !e.ingress_policies.is_empty())
+    );
+    // Replicas share identities and profiles.
+    assert!(
+        compiled.identities.len() <= 1_000 + 200,
+        "{}",
+        compiled.identities.len()
+    );
+    assert!(
+        compiled.profiles.len() <= 1_000,
+        "{}",
+        compiled.profiles.len()
+    );
+    let maps = compiled.map_contents();
+    assert_eq!(maps.endpoints.len(), 10_000);
+    assert_eq!(
+        compile(&ClusterInputs::new(&snapshot)),
+        compiled,
+        "deterministic"
+    );
+    println!(
+        "identities {}, profiles {}, identity entries {}, policy entries {}",
+        compiled.identities.len(),
+        compiled.profiles.len(),
+        maps.identities.len(),
+        maps.policy.len()
+    );
+}
+
+#[test]
+#[ignore = "prints timings; run in release"]
+fn compile_time_at_scale() {
+    let snapshot = support::synthetic::cluster(100, 100, 10);
+    let started = Instant::now();
+    let compiled = compile(&ClusterInputs::new(&snapshot));
+    let compiled_in = started.elapsed();
+    let maps = compiled.map_contents();
+    println!(
+        "compile {compiled_in:?}, compile + encode {:?}, policy entries {}",
+        started.elapsed(),
+        maps.policy.len()
+    );
+}

@@ -1,0 +1,125 @@
+//! A weft-lab for one benchmark run, driven through its command line (the
+//! LAB.md contract) and always taken down when dropped.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, anyhow, bail};
+use serde_json::Value;
+
+use crate::netns::NsPath;
+
+pub struct BenchLab {
+    bin: PathBuf,
+    pub name: String,
+}
+
+impl BenchLab {
+    /// `weft-lab up --nodes N --mode MODE` under a name unique to this run.
+    pub fn up(bin: PathBuf, tag: &str, nodes: usize, mode: &str) -> anyhow::Result<Self> {
+        let lab = BenchLab {
+            bin,
+            name: format!("bn{}{tag}", std::process::id()),
+        };
+        lab.run(&["up", "--nodes", &nodes.to_string(), "--mode", mode], None)?;
+        Ok(lab)
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> anyhow::Result<String> {
+        let mut child = Command::new(&self.bin)
+            .args(["--name", &self.name])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("running weft-lab")?;
+        let mut input = child.stdin.take().context("weft-lab's stdin is piped")?;
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes())?;
+        }
+        drop(input);
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "weft-lab {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    pub fn apply(&self, yaml: &str) -> anyhow::Result<()> {
+        self.run(&["apply", "-f", "-"], Some(yaml)).map(drop)
+    }
+
+    /// The netns of a pod (`NS/POD`) or, with `--node`, of a node.
+    pub fn netns(&self, place: &[&str]) -> anyhow::Result<NsPath> {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(place);
+        args.extend_from_slice(&["--", "ip", "netns", "identify"]);
+        let name = self.run(&args, None)?.trim().to_owned();
+        if name.is_empty() {
+            bail!("no named netns for {place:?}");
+        }
+        Ok(NsPath::named(&name))
+    }
+
+    pub fn status(&self) -> anyhow::Result<Value> {
+        serde_json::from_str(&self.run(&["status", "-o", "json"], None)?)
+            .context("weft-lab status -o json is not JSON")
+    }
+}
+
+impl Drop for BenchLab {
+    fn drop(&mut self) {
+        if let Err(e) = self.run(&["down"], None) {
+            eprintln!("taking lab {} down: {e:#}", self.name);
+        }
+    }
+}
+
+/// A pod's first IP in `status -o json`.
+pub fn pod_ip(status: &Value, namespace: &str, name: &str) -> anyhow::Result<IpAddr> {
+    status["pods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["namespace"] == namespace && p["name"] == name)
+        .and_then(|p| p["ips"][0].as_str())
+        .ok_or_else(|| anyhow!("status shows no IP for pod {namespace}/{name}"))?
+        .parse()
+        .context("a pod IP")
+}
+
+/// A node's underlay IP in `status -o json`.
+pub fn node_ip(status: &Value, node: &str) -> anyhow::Result<IpAddr> {
+    status["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|n| n["name"] == node)
+        .and_then(|n| n["underlayIP"].as_str())
+        .ok_or_else(|| anyhow!("status shows no underlay IP for node {node}"))?
+        .parse()
+        .context("an underlay IP")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATUS: &str = r#"{"nodes": [{"name": "n1", "underlayIP": "198.18.0.11"}],
+        "pods": [{"namespace": "x", "name": "a", "node": "n1", "ips": ["10.244.1.5"]}]}"#;
+
+    #[test]
+    fn finds_pod_and_node_addresses() {
+        let status: Value = serde_json::from_str(STATUS).unwrap();
+        assert_eq!(pod_ip(&status, "x", "a").unwrap().to_string(), "10.244.1.5");
+        assert_eq!(node_ip(&status, "n1").unwrap().to_string(), "198.18.0.11");
+        assert!(pod_ip(&status, "x", "b").is_err());
+        assert!(node_ip(&status, "n2").is_err());
+    }
+}
