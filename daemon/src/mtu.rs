@@ -40,7 +40,9 @@ pub fn link_mtu(link: &LinkMessage) -> Option<u32> {
     })
 }
 
-fn table_of(route: &RouteMessage) -> u32 {
+/// The routing table a route is in (the attribute wins over the header's
+/// 8-bit field, which cannot name tables above 255).
+pub fn table_of(route: &RouteMessage) -> u32 {
     route
         .attributes
         .iter()

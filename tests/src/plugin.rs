@@ -98,7 +98,11 @@ impl CniCall<'_> {
         // A program may exit without reading its input (the benchmark's
         // no-op does); anything else is a broken harness.
         if let Err(e) = written {
-            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe,
+                "writing stdin: {e}"
+            );
         }
         child
     }

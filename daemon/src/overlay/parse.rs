@@ -18,6 +18,8 @@ use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteType,
 };
 
+use crate::mtu::table_of;
+
 use super::state::{
     FdbEntry, NextHop, ObservedDevice, ObservedNeighbour, ROUTE_PROTOCOL, Route, VxlanParams,
 };
@@ -142,17 +144,6 @@ pub fn own_route(route: &RouteMessage, names: &HashMap<u32, String>) -> Option<R
         destination,
         next_hop,
     })
-}
-
-fn table_of(route: &RouteMessage) -> u32 {
-    route
-        .attributes
-        .iter()
-        .find_map(|attr| match attr {
-            RouteAttribute::Table(table) => Some(*table),
-            _ => None,
-        })
-        .unwrap_or(u32::from(route.header.table))
 }
 
 fn route_destination(route: &RouteMessage) -> Option<IpNet> {

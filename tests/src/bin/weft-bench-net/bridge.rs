@@ -29,9 +29,11 @@ impl BridgePods {
     pub fn wire(mtu: u32) -> anyhow::Result<Self> {
         let node = Netns::new("brnode");
         let ipam = tempfile::tempdir().context("a host-local data dir")?;
+        // ipMasq like weft's masquerade: both nodes then track connections,
+        // as every node with kube-proxy does.
         let conf = json!({
             "cniVersion": "1.0.0", "name": "ref", "type": "bridge",
-            "bridge": "benchbr0", "isGateway": true, "ipMasq": false, "mtu": mtu,
+            "bridge": "benchbr0", "isGateway": true, "ipMasq": true, "mtu": mtu,
             "ipam": {"type": "host-local", "subnet": SUBNET, "dataDir": ipam.path()},
         });
         let pods = [Netns::new("brpod"), Netns::new("brpod")];
