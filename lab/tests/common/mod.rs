@@ -1,4 +1,4 @@
-//! Shared by the lab's root tests (modes, resilience): a lab that is always
+//! Shared by the lab's root tests (lab, modes, resilience): a lab that is always
 //! taken down, what a node's kernel holds of Weft's node network, bounded
 //! polling, and the check that `down` leaves nothing behind.
 // Each test binary compiles this module and uses a different part of it.
@@ -82,11 +82,14 @@ impl TestLab {
         succeeded(&format!("weft-lab {args:?}"), self.run(args))
     }
 
+    /// `weft-lab apply` of `yaml`, which must succeed.
     pub fn apply(&self, yaml: &str) {
-        succeeded(
-            "weft-lab apply",
-            self.run_with_stdin(&["apply", "-f", "-"], yaml),
-        );
+        succeeded("weft-lab apply", self.try_apply(yaml));
+    }
+
+    /// `weft-lab apply` of `yaml`, which may fail.
+    pub fn try_apply(&self, yaml: &str) -> Output {
+        self.run_with_stdin(&["apply", "-f", "-"], yaml)
     }
 
     pub fn status(&self) -> Value {
@@ -298,14 +301,18 @@ pub fn wait_until<T>(
     }
 }
 
-pub fn pod_entry<'a>(status: &'a Value, pod: &str) -> &'a Value {
+/// The pod's entry in the lab's status, if it is listed.
+pub fn find_pod<'a>(status: &'a Value, pod: &str) -> Option<&'a Value> {
     let (namespace, name) = pod.split_once('/').expect("ns/name");
     status["pods"]
         .as_array()
         .expect("pods")
         .iter()
         .find(|p| p["namespace"] == namespace && p["name"] == name)
-        .unwrap_or_else(|| panic!("{pod} is not listed: {status}"))
+}
+
+pub fn pod_entry<'a>(status: &'a Value, pod: &str) -> &'a Value {
+    find_pod(status, pod).unwrap_or_else(|| panic!("{pod} is not listed: {status}"))
 }
 
 pub fn pod_ip(status: &Value, pod: &str) -> IpAddr {
