@@ -3,8 +3,9 @@
 //! neighbours and FDB, and a node removed (made up or real) disappears from
 //! them; every weftd killed with SIGKILL and restarted by `up` does not break
 //! an established TCP connection between pods on different nodes and leaves
-//! no duplicate state; `down` then leaves no netns, process, link, pin or
-//! state directory behind.
+//! no duplicate state; malformed files in the datastore are logged and
+//! skipped while every weftd keeps running and converging; `down` then
+//! leaves no netns, process, link, pin or state directory behind.
 
 mod common;
 
@@ -21,6 +22,7 @@ use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 use weft_datastore::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use weft_datastore::{Kind, Node, Object, ObjectKey};
 use weft_lab::netns::run_in;
+use weft_lab::paths::LabPaths;
 use weft_lab::process::ProcessRecord;
 
 const NODES: [&str; 3] = ["n1", "n2", "n3"];
@@ -99,22 +101,26 @@ fn node_object(name: &str, annotations: BTreeMap<String, String>) -> Object {
     })
 }
 
+/// A node that only exists in the datastore, and what every vxlan node
+/// should hold for it.
+fn made_up_node(name: &str, cidr: &str, underlay: &str, mac: &str) -> (Object, PeerEntries) {
+    let entries = PeerEntries::new(cidr.parse().unwrap(), underlay.parse().unwrap(), mac);
+    let annotations = BTreeMap::from([
+        (POD_CIDRS_ANNOTATION.to_owned(), cidr.to_owned()),
+        (UNDERLAY_IP_ANNOTATION.to_owned(), underlay.to_owned()),
+        (VTEP_MAC_ANNOTATION.to_owned(), mac.to_owned()),
+    ]);
+    (node_object(name, annotations), entries)
+}
+
 #[test]
 fn nodes_added_to_and_removed_from_the_datastore_come_and_go_on_every_node() {
     let lab = TestLab::up("n", &["--nodes", "3", "--mode", "vxlan"]);
     let store = lab.store();
 
     // A node that only exists in the datastore, on the lab's subnet.
-    let (cidr, underlay, mac) = ("10.244.200.0/24", "198.18.0.99", "02:00:5e:00:02:09");
-    let n9 = PeerEntries::new(cidr.parse().unwrap(), underlay.parse().unwrap(), mac);
-    let annotations = BTreeMap::from([
-        (POD_CIDRS_ANNOTATION.to_owned(), cidr.to_owned()),
-        (UNDERLAY_IP_ANNOTATION.to_owned(), underlay.to_owned()),
-        (VTEP_MAC_ANNOTATION.to_owned(), mac.to_owned()),
-    ]);
-    store
-        .apply(&[node_object("n9", annotations)])
-        .expect("n9 is stored");
+    let (n9_object, n9) = made_up_node("n9", "10.244.200.0/24", "198.18.0.99", "02:00:5e:00:02:09");
+    store.apply(&[n9_object]).expect("n9 is stored");
     wait_everywhere(&lab, &NODES, &n9, true);
     store
         .delete(&[ObjectKey::new(Kind::Node, None, "n9")], false)
@@ -139,6 +145,75 @@ fn nodes_added_to_and_removed_from_the_datastore_come_and_go_on_every_node() {
     store.apply(&[n3]).expect("n3 is stored again");
     wait_everywhere(&lab, &others, &n3_entries, true);
 
+    lab.down_leaves_nothing();
+}
+
+/// Hand-written datastore files that are not valid objects: file name,
+/// content, and part of why the datastore rejects it.
+const MALFORMED_FILES: [(&str, &str, &str); 3] = [
+    (
+        "malformed-syntax.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: {name: [unclosed\n",
+        "not valid YAML",
+    ),
+    (
+        "malformed-types.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: {name: n7}\nspec: {podCIDRs: 5}\n",
+        "spec.podCIDRs: invalid type",
+    ),
+    (
+        "malformed-kind.yaml",
+        "apiVersion: v1\nkind: Gizmo\nmetadata: {name: g}\n",
+        "unsupported kind \"Gizmo\"",
+    ),
+];
+
+#[test]
+fn malformed_datastore_objects_are_skipped_and_weftd_keeps_converging() {
+    let lab = TestLab::up("m", &["--nodes", "3", "--mode", "vxlan"]);
+    let paths = LabPaths::new(lab.dir());
+    let malformed: Vec<_> = MALFORMED_FILES
+        .iter()
+        .map(|(name, text, _)| {
+            let path = paths.store_dir().join(name);
+            std::fs::write(&path, text).expect("a hand-made file is written");
+            path
+        })
+        .collect();
+
+    let (n8_object, n8) = made_up_node("n8", "10.244.201.0/24", "198.18.0.98", "02:00:5e:00:02:08");
+    lab.store().apply(&[n8_object]).expect("n8 is stored");
+    wait_everywhere(&lab, &NODES, &n8, true);
+
+    let weftds = lab.state().weftds;
+    assert_eq!(weftds.len(), NODES.len());
+    for (node, process) in &weftds {
+        assert!(process.is_running(), "weftd on {node} died: {process:?}");
+    }
+    for (name, _, why) in MALFORMED_FILES {
+        wait_until(&format!("a weftd log names {name}"), CONVERGE, || {
+            let skipped: Vec<String> = NODES
+                .iter()
+                .map(|node| std::fs::read_to_string(paths.node_log(node)).unwrap_or_default())
+                .flat_map(|log| {
+                    log.lines()
+                        .filter(|l| l.contains("skipping a datastore object"))
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let names = |line: &String| line.contains(name) && line.contains(why);
+            if skipped.iter().any(names) {
+                Ok(())
+            } else {
+                Err(format!("skipped objects logged: {skipped:?}"))
+            }
+        });
+    }
+
+    for path in &malformed {
+        std::fs::remove_file(path).expect("a hand-made file is removed");
+    }
     lab.down_leaves_nothing();
 }
 

@@ -1,5 +1,6 @@
 //! `weftd`, the weft node agent: see the crate docs and DESIGN.md "The daemon".
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -16,6 +17,8 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: logs usually go to files and collectors.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = Config::from_args(&args).context("invalid arguments")?;
     weftd::daemon::run(config, Arc::new(NoopProgrammer)).await
