@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::time::Instant;
-
 use weft_policy::{ClusterInputs, compile};
 
 #[test]
@@ -48,21 +46,6 @@ fn ten_thousand_pods_and_a_thousand_policies_compile() {
         compiled.identities.len(),
         compiled.profiles.len(),
         maps.identities.len(),
-        maps.policy.len()
-    );
-}
-
-#[test]
-#[ignore = "prints timings; run in release"]
-fn compile_time_at_scale() {
-    let snapshot = support::synthetic::cluster(100, 100, 10);
-    let started = Instant::now();
-    let compiled = compile(&ClusterInputs::new(&snapshot));
-    let compiled_in = started.elapsed();
-    let maps = compiled.map_contents();
-    println!(
-        "compile {compiled_in:?}, compile + encode {:?}, policy entries {}",
-        started.elapsed(),
         maps.policy.len()
     );
 }
