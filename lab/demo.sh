@@ -34,6 +34,7 @@ matrices
 run apply -f "$here/demo/policy.yaml"
 echo
 echo "== redis only from api, on 6379 =="
+echo "(weftd does not enforce NetworkPolicy yet: until the eBPF datapath lands this matrix is unchanged)"
 matrices
 echo "The lab is still up. Try: $lab --name $name exec shop/web -- ip addr"
 echo "Remove it with:           $lab --name $name down"
