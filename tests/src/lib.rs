@@ -6,10 +6,12 @@ mod binaries;
 mod daemon;
 mod netns;
 mod plugin;
+mod spawned;
 mod wait;
 
 pub use binaries::binary;
 pub use daemon::Weftd;
 pub use netns::{Netns, unique_name};
 pub use plugin::{CniCall, CniOutput};
-pub use wait::eventually;
+pub use spawned::Spawned;
+pub use wait::{eventually, wait_until};

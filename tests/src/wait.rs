@@ -17,3 +17,11 @@ pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Waits up to 5 s for `condition`, panicking with `what` when it never held.
+pub fn wait_until(what: &str, condition: impl FnMut() -> bool) {
+    assert!(
+        eventually(Duration::from_secs(5), condition),
+        "{what}: not the case after 5 s"
+    );
+}

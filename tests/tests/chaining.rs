@@ -7,11 +7,10 @@
 //! CHECK agrees along the chain, and that a hostPort really reaches the pod.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use serde_json::{Map, Value, json};
-use weft_tests::{CniCall, CniOutput, Netns, binary, unique_name};
+use weft_tests::{CniCall, CniOutput, Netns, Spawned, binary, unique_name, wait_until};
 
 /// Debian's containernetworking-plugins.
 const REFERENCE_PLUGINS: &str = "/usr/lib/cni";
@@ -140,27 +139,6 @@ impl Runtime<'_> {
             );
         }
     }
-}
-
-/// A process this test started, killed by its PID when dropped.
-struct Spawned(Child);
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Polls an observable condition a bounded number of times.
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if ready() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("{what}: not the case after 200 polls over 5 s");
 }
 
 fn listening(ns: &Netns, port: u16) -> bool {

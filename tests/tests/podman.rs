@@ -8,11 +8,10 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
 
 use tempfile::TempDir;
-use weft_tests::{Netns, binary};
+use weft_tests::{Netns, Spawned, binary, wait_until};
 
 const NETWORK: &str = "weftnet";
 const POD_SUBNET: &str = "10.99.0.0/24";
@@ -156,27 +155,6 @@ impl Drop for Container<'_> {
     fn drop(&mut self) {
         self.remove();
     }
-}
-
-/// A process this test started, killed by its PID when dropped.
-struct Spawned(Child);
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Polls an observable condition a bounded number of times.
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if ready() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("{what}: not the case after 200 polls over 5 s");
 }
 
 /// Whether something listens on TCP `port` in the namespace at `netns_path`.
