@@ -28,9 +28,9 @@ lab: build
 
 bench: deps
 	$(CARGO) build --workspace --release
-	bash bench/cni.sh
-	bash bench/network.sh
-	bash bench/convergence.sh
+	bash bench/run.sh cni weft-bench-cni
+	bash bench/run.sh network weft-bench-net
+	bash bench/run.sh convergence weft-bench-converge
 	$(CARGO) run --release -p weft-policy --example compile_bench
 
 clean:

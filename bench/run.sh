@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs one benchmark driver of target/release and stores its Markdown report
+# in bench/results/NAME.md when the run succeeds (and prints it):
+#   bash bench/run.sh NAME DRIVER [ARGS...]
+# cni          weft-bench-cni       weft + weftd against bridge + host-local
+# network      weft-bench-net       pod paths against the underlay and the bridge plugin
+# convergence  weft-bench-converge  1000 nodes appear in one datastore write
+set -euo pipefail
+cd "$(dirname "$0")/.."
+name=$1 driver=$2
+shift 2
+mkdir -p bench/results
+args=""
+if (($#)); then args=$(printf ' %q' "$@"); fi
+report=$(mktemp)
+trap 'rm -f "$report"' EXIT
+{
+  echo "Run on $(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start: \`make bench\` (\`target/release/$driver$args\`)"
+  echo
+  "target/release/$driver" "$@"
+} | tee "$report"
+chmod 644 "$report"
+mv "$report" "bench/results/$name.md"
