@@ -5,7 +5,7 @@ use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{Signal, kill};
@@ -14,7 +14,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 use weft_api::{Request, Response};
 
-use crate::{Netns, binary};
+use crate::{Netns, binary, eventually};
 
 pub struct Weftd {
     child: Child,
@@ -89,14 +89,12 @@ impl Weftd {
     }
 
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !(self.conflist_path().exists() && status_ready(&self.socket())) {
-            assert!(
-                Instant::now() < deadline,
-                "weftd did not become ready in 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        assert!(
+            eventually(Duration::from_secs(20), || {
+                self.conflist_path().exists() && status_ready(&self.socket())
+            }),
+            "weftd did not become ready in 20 s"
+        );
     }
 }
 
