@@ -13,12 +13,7 @@ fn add_registers_the_endpoint_and_del_forgets_it() {
     let weftd = FakeWeftd::start(|_| Response::Ok);
     let node = Node::new();
     let pod = Netns::new();
-    let conf = node
-        .conf(
-            "1.0.0",
-            json!({"standalone": false, "daemonSocket": weftd.socket}),
-        )
-        .to_string();
+    let conf = with_weftd(&node, &weftd);
     let a = Attach {
         container_id: "reg",
         ifname: "eth0",
@@ -58,12 +53,7 @@ fn rejected_endpoint_is_code_102_and_rolls_back() {
     });
     let node = Node::new();
     let pod = Netns::new();
-    let conf = node
-        .conf(
-            "1.0.0",
-            json!({"standalone": false, "daemonSocket": weftd.socket}),
-        )
-        .to_string();
+    let conf = with_weftd(&node, &weftd);
     let a = Attach {
         container_id: "rej",
         ifname: "eth0",
@@ -130,4 +120,13 @@ fn version_lists_every_supported_version() {
         out["supportedVersions"],
         json!(["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"])
     );
+}
+
+/// The node's netconf (CNI 1.0.0) pointed at `weftd` instead of standalone.
+fn with_weftd(node: &Node, weftd: &FakeWeftd) -> String {
+    node.conf(
+        "1.0.0",
+        json!({"standalone": false, "daemonSocket": weftd.socket}),
+    )
+    .to_string()
 }
