@@ -8,7 +8,7 @@ EBPF_TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$(dirname "$0")/../ebpf/
 BPF_LINKER_VERSION=0.13.0
 APT_PACKAGES=(
   llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev
-  iproute2 iperf3 nftables ethtool
+  iproute2 iperf3 nftables ethtool iptables ipset
   containernetworking-plugins podman runc busybox-static
 )
 

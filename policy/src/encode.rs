@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crate::compiled::CompiledPolicy;
 use crate::maps::{
     EndpointKey, EndpointValue, IDENTITY_ANY, IdentityValue, IpKey, POLICY_ALLOW, PROTOCOL_ANY,
-    PolicyKey, PolicyValue,
+    PolicyKey, PolicyValue, endpoint_key, ip_key, policy_key,
 };
 use crate::ports::{PortPrefix, port_prefixes};
 use crate::rules::{Peer, Traffic};
@@ -29,7 +29,7 @@ impl CompiledPolicy {
                 let value = IdentityValue {
                     identity: *identity,
                 };
-                (IpKey::new(*prefix), value)
+                (ip_key(*prefix), value)
             })
             .collect();
         let endpoints = self
@@ -43,7 +43,7 @@ impl CompiledPolicy {
                 endpoint
                     .ips
                     .iter()
-                    .map(move |ip| (EndpointKey::new(*ip), value))
+                    .map(move |ip| (endpoint_key(*ip), value))
             })
             .collect();
         let allow = PolicyValue {
@@ -66,7 +66,7 @@ impl CompiledPolicy {
                     } => (protocol.number(), port_prefixes(first, last)),
                 };
                 for port in ports {
-                    let key = PolicyKey::new(*profile, identity, direction, protocol, port);
+                    let key = policy_key(*profile, identity, direction, protocol, port);
                     policy.insert(key, allow);
                 }
             }

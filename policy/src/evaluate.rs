@@ -10,8 +10,8 @@ use ipnet::IpNet;
 
 use crate::encode::MapContents;
 use crate::maps::{
-    EndpointKey, IDENTITY_ANY, IDENTITY_WORLD, IP_KEY_FIXED_BITS, IpKey, POLICY_KEY_FIXED_BITS,
-    PROTOCOL_ANY, PolicyKey,
+    IDENTITY_ANY, IDENTITY_WORLD, IP_KEY_FIXED_BITS, IpKey, POLICY_KEY_FIXED_BITS, PROTOCOL_ANY,
+    PolicyKey, endpoint_key, ip_key, policy_key,
 };
 use crate::ports::PortPrefix;
 use crate::rules::Direction;
@@ -57,7 +57,7 @@ impl Verdict {
 
 /// What the datapath does with `packet` given `maps`.
 pub fn evaluate(maps: &MapContents, packet: &Packet) -> Verdict {
-    let Some(endpoint) = maps.endpoints.get(&EndpointKey::new(packet.endpoint)) else {
+    let Some(endpoint) = maps.endpoints.get(&endpoint_key(packet.endpoint)) else {
         return Verdict::UnknownEndpoint;
     };
     if packet.peer == packet.endpoint {
@@ -71,7 +71,7 @@ pub fn evaluate(maps: &MapContents, packet: &Packet) -> Verdict {
         for protocol in [packet.protocol, PROTOCOL_ANY] {
             let wanted = |port: PortPrefix| {
                 let direction = packet.direction.code();
-                PolicyKey::new(endpoint.profile, peer, direction, protocol, port)
+                policy_key(endpoint.profile, peer, direction, protocol, port)
             };
             if let Some(key) = lookup_policy(&maps.policy, wanted, packet.port) {
                 return Verdict::Allowed(key);
@@ -91,7 +91,7 @@ pub fn lookup_identity(
     (0..=max)
         .rev()
         .find_map(|len| {
-            let key = IpKey::new(IpNet::new(address, len).ok()?);
+            let key = ip_key(IpNet::new(address, len).ok()?);
             debug_assert_eq!(key.prefixlen, IP_KEY_FIXED_BITS + u32::from(len));
             identities.get(&key)
         })

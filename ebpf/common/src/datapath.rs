@@ -1,0 +1,138 @@
+//! The datapath's own maps, skb mark bits and verdict events.
+//!
+//! Where each decision is taken (see DESIGN.md "Policy on the hot path"):
+//! - `from_pod` (tcx ingress of a pod's host veth) checks the source MAC
+//!   and IP against [`INTERFACE_MAP`] (anti-spoofing). A packet of a flow in
+//!   [`CONNTRACK_MAP`] gets [`MARK_ALLOWED`]; any other gets the pod's slot
+//!   in the mark ([`MARK_SLOT_MASK`]): its egress verdict is pending.
+//! - Egress policy is decided where the packet leaves the node's stack,
+//!   after kube-proxy's DNAT, so the real destination is known: `to_pod`
+//!   (tcx egress of a pod's host veth) and `node_exit` (tcx egress of
+//!   weft.vxlan and the underlay). An allowed flow is added to conntrack and
+//!   the slot bits are cleared.
+//! - `to_pod` then decides the receiving pod's ingress policy; packets with
+//!   [`MARK_ALLOWED`] or in conntrack pass.
+//! - `node_entry` (tcx ingress of weft.vxlan and the underlay) marks packets
+//!   of known flows [`MARK_ALLOWED`] before netfilter undoes NAT, so replies
+//!   from a Service backend pass the client's ingress as replies.
+
+/// Hash map `u32` ifindex of a pod's host veth -> [`PodInterface`].
+pub const INTERFACE_MAP: &str = "WEFT_INTERFACES";
+/// Array map slot -> [`PodInterface`], for the slot carried in the mark.
+pub const SLOT_MAP: &str = "WEFT_SLOTS";
+/// LRU hash map [`FlowKey`] -> [`FlowValue`]: flows policy allowed.
+pub const CONNTRACK_MAP: &str = "WEFT_CONNTRACK";
+/// Ring buffer of [`VerdictEvent`]s.
+pub const EVENT_RING: &str = "WEFT_EVENTS";
+/// Per-CPU array `u64` indexed by reason (`REASON_*`): packets per verdict.
+pub const VERDICT_COUNTER_MAP: &str = "WEFT_VERDICTS";
+/// Array `u32` of settings, indexed by `CONFIG_*`.
+pub const CONFIG_MAP: &str = "WEFT_CONFIG";
+
+pub const FROM_POD_PROGRAM: &str = "weft_from_pod";
+pub const TO_POD_PROGRAM: &str = "weft_to_pod";
+pub const NODE_EXIT_PROGRAM: &str = "weft_node_exit";
+pub const NODE_ENTRY_PROGRAM: &str = "weft_node_entry";
+
+/// Slots 1..MAX_SLOTS; 0 means "no pending egress verdict" in the mark.
+pub const MAX_SLOTS: u32 = 1 << 15;
+pub const MAX_FLOWS: u32 = 262_144;
+pub const EVENT_RING_BYTES: u32 = 1 << 20;
+
+/// skb mark bits Weft owns. kube-proxy uses 0x4000 and 0x8000.
+pub const MARK_MASK: u32 = 0xFFFF_0000;
+/// The packet belongs to a flow policy already allowed.
+pub const MARK_ALLOWED: u32 = 0x0001_0000;
+pub const MARK_SLOT_SHIFT: u32 = 17;
+/// The sending pod's slot while its egress verdict is pending.
+pub const MARK_SLOT_MASK: u32 = 0xFFFE_0000;
+
+/// `CONFIG_MAP[CONFIG_REPORT_ALLOWS]` != 0: allowed new flows are reported
+/// as events too (drops always are).
+pub const CONFIG_REPORT_ALLOWS: u32 = 0;
+pub const CONFIG_ENTRIES: u32 = 4;
+
+/// `PodInterface::flags`: `ipv4` is set.
+pub const POD_HAS_IPV4: u16 = 1;
+/// `PodInterface::flags`: `ipv6` is set.
+pub const POD_HAS_IPV6: u16 = 2;
+
+/// A pod's host-side interface: what its packets must carry as source.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PodInterface {
+    pub mac: [u8; 6],
+    pub flags: u16,
+    pub slot: u32,
+    pub ipv4: [u8; 4],
+    pub ipv6: [u8; 16],
+}
+
+/// One direction of a flow as its packets carry it (ports big-endian; 0
+/// for protocols without ports). IPv4 uses the first 4 address bytes.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct FlowKey {
+    pub family: u8,
+    pub protocol: u8,
+    pub src_port: [u8; 2],
+    pub dst_port: [u8; 2],
+    pub reserved: [u8; 2],
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlowValue {
+    /// `bpf_ktime_get_ns` when policy allowed the flow.
+    pub allowed_ns: u64,
+}
+
+/// Verdict reasons: the index in [`VERDICT_COUNTER_MAP`] and `VerdictEvent::reason`.
+pub const REASON_ALLOWED_BY_POLICY: u32 = 0;
+pub const REASON_ALLOWED_NOT_ENFORCED: u32 = 1;
+pub const REASON_ALLOWED_ESTABLISHED: u32 = 2;
+pub const REASON_ALLOWED_OWN_TRAFFIC: u32 = 3;
+pub const REASON_DROPPED_BY_POLICY: u32 = 4;
+pub const REASON_DROPPED_SPOOFED_MAC: u32 = 5;
+pub const REASON_DROPPED_SPOOFED_IP: u32 = 6;
+pub const REASON_DROPPED_UNKNOWN_ENDPOINT: u32 = 7;
+pub const REASON_DROPPED_UNSUPPORTED: u32 = 8;
+pub const REASON_COUNT: u32 = 9;
+
+/// One verdict, as `weftctl observe` shows it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VerdictEvent {
+    pub timestamp_ns: u64,
+    pub reason: u32,
+    /// The local pod's host veth.
+    pub ifindex: u32,
+    /// The peer's identity (0 when not looked up).
+    pub peer_identity: u32,
+    /// The endpoint's profile (0 when not looked up).
+    pub profile: u32,
+    /// [`DIRECTION_INGRESS`](crate::DIRECTION_INGRESS) or egress.
+    pub direction: u8,
+    pub family: u8,
+    pub protocol: u8,
+    pub reserved: u8,
+    pub src_port: [u8; 2],
+    pub dst_port: [u8; 2],
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+}
+
+const _: () = assert!(size_of::<PodInterface>() == 32);
+const _: () = assert!(size_of::<FlowKey>() == 40);
+const _: () = assert!(size_of::<VerdictEvent>() == 64);
+
+// SAFETY: #[repr(C)], Copy, no padding (sizes asserted above).
+#[cfg(feature = "user")]
+mod pod_impls {
+    unsafe impl aya::Pod for super::PodInterface {}
+    unsafe impl aya::Pod for super::FlowKey {}
+    unsafe impl aya::Pod for super::FlowValue {}
+    unsafe impl aya::Pod for super::VerdictEvent {}
+}
