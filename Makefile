@@ -31,6 +31,7 @@ bench: deps
 	bash bench/run.sh cni weft-bench-cni
 	bash bench/run.sh network weft-bench-net
 	bash bench/run.sh convergence weft-bench-converge
+	bash bench/run.sh policy weft-bench-policy
 	$(CARGO) run --release -p weft-policy --example compile_bench
 
 clean:

@@ -5,6 +5,7 @@
 # cni          weft-bench-cni       weft + weftd against bridge + host-local
 # network      weft-bench-net       pod paths against the underlay and the bridge plugin
 # convergence  weft-bench-converge  1000 nodes appear in one datastore write
+# policy       weft-bench-policy    NetworkPolicy at 100-10,000 rules against none and iptables+ipset; apply to enforcement
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=$1 driver=$2

@@ -38,6 +38,16 @@ pub enum Request {
     EndpointDel { key: EndpointKey },
     /// Is the daemon ready to serve ADDs?
     Status,
+    /// Stream verdict events, one JSON object per line, until the client
+    /// closes; drops always, allowed new flows when `allows`.
+    Observe {
+        #[serde(default)]
+        allows: bool,
+    },
+    /// The identities of the compiled policy (a `Report`).
+    Identities,
+    /// The compiled policy of local pod "namespace/name" (a `Report`).
+    EndpointPolicy { pod: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +64,10 @@ pub enum Response {
     },
     Error {
         message: String,
+    },
+    /// What weftctl prints for an inspection request.
+    Report {
+        report: serde_json::Value,
     },
 }
 

@@ -11,9 +11,10 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
-use weft_api::Response;
+use weft_api::{Request, Response};
 
 use crate::handler::RequestHandler;
+use crate::policy::observe::Observer;
 
 /// Longer lines are refused: a real request is a few hundred bytes.
 const MAX_REQUEST_BYTES: u64 = 64 * 1024;
@@ -149,6 +150,13 @@ async fn serve_connection(
     let read = tokio::time::timeout(REQUEST_READ_TIMEOUT, reader.read_line(&mut line)).await;
     let oversized =
         matches!(read, Ok(Ok(len)) if len as u64 >= MAX_REQUEST_BYTES && !line.ends_with('\n'));
+    if let (Ok(Ok(_)), false) = (&read, oversized)
+        && let Ok(Request::Observe { allows }) = serde_json::from_str::<Request>(&line)
+        && let Some(hub) = handler.observe_hub()
+    {
+        let observer = hub.subscribe(allows);
+        return stream_flows(reader.into_inner(), write_half, observer).await;
+    }
     let response = match read {
         Err(_) | Ok(Ok(0)) => return Ok(()),
         Ok(Ok(_)) if oversized => Response::Error {
@@ -177,4 +185,37 @@ async fn serve_connection(
         let _ = tokio::time::timeout(REQUEST_READ_TIMEOUT, discard).await;
     }
     Ok(())
+}
+
+/// Writes each observed flow as a JSON line until the client closes its end
+/// or weftd's event reader stops.
+async fn stream_flows(
+    mut client: impl tokio::io::AsyncRead + Unpin,
+    mut out: impl tokio::io::AsyncWrite + Unpin,
+    mut observer: Observer,
+) -> std::io::Result<()> {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut scratch = [0u8; 64];
+    loop {
+        tokio::select! {
+            flow = observer.flows.recv() => match flow {
+                Ok(flow) => {
+                    if flow.verdict == "allowed" && !observer.allows {
+                        continue;
+                    }
+                    let mut line = serde_json::to_vec(&*flow).map_err(std::io::Error::other)?;
+                    line.push(b'\n');
+                    out.write_all(&line).await?;
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "an observer fell behind");
+                }
+                Err(RecvError::Closed) => return Ok(()),
+            },
+            read = client.read(&mut scratch) => match read {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(_) => {}
+            },
+        }
+    }
 }

@@ -16,8 +16,10 @@ use crate::config::ClusterConfig;
 use crate::mtu::VXLAN_OVERHEAD;
 use crate::node_bootstrap::{claim_pod_cidrs, publish_node};
 use crate::overlay::{
-    LocalNode, NetworkMode, OverlaySettings, local_node_from_interface, reconcile, vtep_mac,
+    DEFAULT_VXLAN_DEVICE, LocalNode, NetworkMode, OverlaySettings, local_node_from_interface,
+    reconcile, vtep_mac,
 };
+use crate::policy::PolicyEnforcer;
 use crate::readiness::Readiness;
 
 /// A pass that failed is retried after this long even without news.
@@ -84,17 +86,31 @@ pub async fn join_cluster(
     Ok(JoinedNode { pod_cidrs, pod_mtu })
 }
 
-/// Converges the node network to every snapshot, forever. Tells `first_pass`
-/// once the network is in effect for the first time.
+/// What the node network task works with.
+pub struct NodeNetworkTask {
+    pub node_name: String,
+    pub joined: JoinedNode,
+    pub cluster: ClusterConfig,
+    pub handle: Handle,
+    pub readiness: Arc<Readiness>,
+    pub enforcer: Arc<PolicyEnforcer>,
+}
+
+/// Converges the node network and its policy to every snapshot, forever.
+/// Tells `first_pass` once both are in effect for the first time.
 pub async fn run_node_network(
-    node_name: String,
-    joined: JoinedNode,
-    cluster: ClusterConfig,
-    handle: Handle,
+    task: NodeNetworkTask,
     mut snapshots: watch::Receiver<Arc<ClusterSnapshot>>,
-    readiness: Arc<Readiness>,
     first_pass: tokio::sync::oneshot::Sender<()>,
 ) {
+    let NodeNetworkTask {
+        node_name,
+        joined,
+        cluster,
+        handle,
+        readiness,
+        enforcer,
+    } = task;
     let settings = OverlaySettings::new(cluster.mode, cluster.cluster_cidrs.clone());
     let mut first_pass = Some(first_pass);
     loop {
@@ -102,7 +118,12 @@ pub async fn run_node_network(
         for error in &snapshot.errors {
             tracing::warn!(%error, "skipping a datastore object");
         }
-        let wait = match pass(&node_name, &joined, &cluster, &settings, &handle, &snapshot).await {
+        let outcome = pass(&node_name, &joined, &cluster, &settings, &handle, &snapshot).await;
+        let outcome = match outcome {
+            Ok(local) => enforce_policy(&enforcer, &cluster, &local, snapshot.clone()).await,
+            Err(e) => Err(e),
+        };
+        let wait = match outcome {
             Ok(()) => {
                 readiness.set_applied_revision(snapshot.revision);
                 if let Some(tx) = first_pass.take() {
@@ -135,14 +156,45 @@ async fn pass(
     settings: &OverlaySettings,
     handle: &Handle,
     snapshot: &ClusterSnapshot,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<LocalNode> {
     let local = discover(handle, node_name, &joined.pod_cidrs, cluster).await?;
     let peers = peer_nodes(&snapshot.nodes, node_name);
     let summary = reconcile(handle, &local, &peers, settings).await?;
     if !summary.is_empty() {
         tracing::info!(revision = snapshot.revision, %summary, "node network converged");
     }
-    Ok(())
+    Ok(local)
+}
+
+/// Puts the snapshot's NetworkPolicies in effect, with the node programs on
+/// every device pod traffic leaves or enters the node by (egress policy is
+/// decided there, after kube-proxy's DNAT).
+async fn enforce_policy(
+    enforcer: &Arc<PolicyEnforcer>,
+    cluster: &ClusterConfig,
+    local: &LocalNode,
+    snapshot: Arc<ClusterSnapshot>,
+) -> anyhow::Result<()> {
+    let mut devices = vec![local.underlay_ifname.clone()];
+    if cluster.mode != NetworkMode::Direct {
+        devices.push(DEFAULT_VXLAN_DEVICE.to_owned());
+    }
+    let enforcer = enforcer.clone();
+    tokio::task::spawn_blocking(move || {
+        // weft.vxlan appears with the first peer it is needed for (auto mode).
+        let present = devices
+            .iter()
+            .filter(|d| nix::net::if_::if_nametoindex(d.as_str()).is_ok());
+        for device in present {
+            enforcer
+                .attach_node_device(device)
+                .with_context(|| format!("attaching the node programs to {device}"))?;
+        }
+        enforcer
+            .sync(snapshot)
+            .context("programming the policy maps")
+    })
+    .await?
 }
 
 async fn discover(

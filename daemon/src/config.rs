@@ -61,6 +61,10 @@ pub struct DaemonArgs {
     /// Address of the /healthz, /readyz and /metrics server; "" or "off" disables it.
     #[arg(long, default_value = "127.0.0.1:9968")]
     pub metrics_addr: String,
+    /// bpffs directory where the policy datapath pins its maps and program
+    /// links, so they outlive a weftd restart (one per node).
+    #[arg(long, default_value = "/sys/fs/bpf/weft")]
+    pub bpf_dir: PathBuf,
     /// Where the CNI plugin binaries live (accepted for the DaemonSet; not used yet).
     #[arg(long)]
     pub cni_bin_dir: Option<PathBuf>,
@@ -93,6 +97,7 @@ pub struct Config {
     pub cni_conf_dir: PathBuf,
     pub state_dir: PathBuf,
     pub run_dir: PathBuf,
+    pub bpf_dir: PathBuf,
     pub mtu: Option<u32>,
     pub metrics_addr: Option<SocketAddr>,
 }
@@ -192,6 +197,7 @@ impl Config {
             cni_conf_dir: args.cni_conf_dir.clone(),
             state_dir: args.state_dir.clone(),
             run_dir: args.run_dir.clone(),
+            bpf_dir: args.bpf_dir.clone(),
             mtu: args.mtu,
             metrics_addr: parse_metrics_addr(&args.metrics_addr)?,
         })

@@ -2,6 +2,8 @@
 
 use weft_api::{Endpoint, Response};
 
+use crate::policy::observe::ObservedFlow;
+
 /// One line per endpoint under a header, columns separated by two spaces.
 pub fn endpoints_table(endpoints: &[Endpoint]) -> String {
     let header = ["CONTAINER", "IFNAME", "POD", "IPS", "HOST-IF", "MAC"].map(String::from);
@@ -58,8 +60,42 @@ pub fn status_text(response: &Response) -> (String, bool) {
             false,
         ),
         Response::Error { message } => (format!("weftd error: {message}\n"), false),
-        Response::Ok => ("weftd answered Ok instead of a status\n".into(), false),
+        Response::Ok | Response::Report { .. } => (
+            "weftd answered something other than a status\n".into(),
+            false,
+        ),
     }
+}
+
+/// One line of `weftctl observe`: verdict, direction, who, what.
+pub fn flow_line(flow: &ObservedFlow) -> String {
+    let name = |name: &Option<String>, ip: std::net::IpAddr| match name {
+        Some(name) => format!("{name}({ip})"),
+        None => ip.to_string(),
+    };
+    let (pod, peer, pod_ip, peer_ip) = if flow.direction == "egress" {
+        (&flow.pod, &flow.peer, flow.src, flow.dst)
+    } else {
+        (&flow.pod, &flow.peer, flow.dst, flow.src)
+    };
+    let arrow = if flow.direction == "egress" {
+        "->"
+    } else {
+        "<-"
+    };
+    format!(
+        "{} {} {}/{} {} {} {} {} port {} identity {}\n",
+        flow.node,
+        flow.verdict.to_uppercase(),
+        flow.direction,
+        flow.reason,
+        name(pod, pod_ip),
+        arrow,
+        name(peer, peer_ip),
+        flow.protocol,
+        flow.dst_port,
+        flow.peer_identity,
+    )
 }
 
 #[cfg(test)]
@@ -98,6 +134,29 @@ mod tests {
                 applied_revision: None,
             }),
             ("not ready: starting\n".into(), false)
+        );
+    }
+
+    #[test]
+    fn flow_lines_read_from_the_pod_outward() {
+        let flow = ObservedFlow {
+            time_ms: 1,
+            node: "n1".into(),
+            verdict: "dropped".into(),
+            reason: "policy".into(),
+            direction: "ingress".into(),
+            pod: Some("x/a".into()),
+            peer: None,
+            peer_identity: 1,
+            protocol: "TCP".into(),
+            src: "198.51.100.7".parse().unwrap(),
+            src_port: 40000,
+            dst: "10.244.1.5".parse().unwrap(),
+            dst_port: 80,
+        };
+        assert_eq!(
+            flow_line(&flow),
+            "n1 DROPPED ingress/policy x/a(10.244.1.5) <- 198.51.100.7 TCP port 80 identity 1\n"
         );
     }
 }

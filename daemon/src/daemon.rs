@@ -14,7 +14,7 @@ use weft_datastore::DirStore;
 use weft_ipam::NodeNetwork;
 
 use crate::api_server::{self, ApiSocket};
-use crate::cluster_network::{join_cluster, run_node_network};
+use crate::cluster_network::{NodeNetworkTask, join_cluster, run_node_network};
 use crate::config::Config;
 use crate::conflist::{ConflistInputs, render_conflist};
 use crate::endpoints::EndpointService;
@@ -22,7 +22,8 @@ use crate::handler::RequestHandler;
 use crate::http;
 use crate::metrics::Metrics;
 use crate::mtu::pod_mtu;
-use crate::programmer::EndpointProgrammer;
+use crate::policy::PolicyEnforcer;
+use crate::policy::observe::ObserveHub;
 use crate::readiness::Readiness;
 use crate::registry::EndpointRegistry;
 use crate::store::EndpointStore;
@@ -34,7 +35,7 @@ const CONFLIST_MODE: u32 = 0o644;
 
 /// Runs weftd until SIGTERM or SIGINT. The conflist stays in place on exit:
 /// removing it would mark the node NotReady for a mere restart.
-pub async fn run(config: Config, programmer: Arc<dyn EndpointProgrammer>) -> anyhow::Result<()> {
+pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut shutdown = ShutdownSignals::register()?;
     let config = prepare_dirs(config)?;
     // Bound first: a second weftd must fail here, before it rewrites any file.
@@ -42,7 +43,36 @@ pub async fn run(config: Config, programmer: Arc<dyn EndpointProgrammer>) -> any
 
     let metrics = Metrics::default();
     let readiness = Arc::new(Readiness::new("starting"));
-    let endpoints = Arc::new(load_endpoints(&config, programmer, metrics.clone())?);
+    let store = EndpointStore::new(config.endpoints_dir());
+    let recorded = load_endpoints(&store)?;
+    let enforcer = Arc::new(
+        PolicyEnforcer::start(
+            &config.node_name,
+            &config.bpf_dir,
+            recorded.clone(),
+            config.cluster.is_none(),
+        )
+        .with_context(|| {
+            format!(
+                "starting the policy datapath pinned in {}",
+                config.bpf_dir.display()
+            )
+        })?,
+    );
+    let observe = ObserveHub::new(enforcer.clone());
+    tokio::spawn(
+        observe
+            .clone()
+            .run(enforcer.take_events()?, config.node_name.clone()),
+    );
+    let counters = enforcer.clone();
+    metrics.set_verdict_source(Arc::new(move || counters.verdict_counts().ok()));
+    let endpoints = Arc::new(EndpointService::new(
+        EndpointRegistry::from_endpoints(recorded),
+        store,
+        enforcer.clone(),
+        metrics.clone(),
+    ));
     if let Some(addr) = config.metrics_addr {
         let listener = TcpListener::bind(addr)
             .await
@@ -62,12 +92,10 @@ pub async fn run(config: Config, programmer: Arc<dyn EndpointProgrammer>) -> any
     tokio::spawn(reaper_connection);
     let veth_reaper = Arc::new(Notify::new());
     tokio::spawn(veth_reaper::run(reaper_netlink, veth_reaper.clone()));
-    let handler = Arc::new(RequestHandler::new(
-        endpoints,
-        readiness.clone(),
-        metrics,
-        veth_reaper,
-    ));
+    let handler = Arc::new(
+        RequestHandler::new(endpoints, readiness.clone(), metrics, veth_reaper)
+            .with_policy(enforcer.clone(), observe),
+    );
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(api_server::serve(socket, handler, async {
         // A dropped sender stops the server just like a sent stop.
@@ -75,7 +103,7 @@ pub async fn run(config: Config, programmer: Arc<dyn EndpointProgrammer>) -> any
     }));
 
     let outcome = tokio::select! {
-        network = node_network(&config, netlink, readiness.clone()) => match network {
+        network = node_network(&config, netlink, readiness.clone(), enforcer) => match network {
             Ok(mtu) => {
                 // Ready before the conflist appears: whoever sees the
                 // conflist (kubelet, a test) must find weftd ready.
@@ -105,6 +133,7 @@ async fn node_network(
     config: &Config,
     handle: rtnetlink::Handle,
     readiness: Arc<Readiness>,
+    enforcer: Arc<PolicyEnforcer>,
 ) -> anyhow::Result<u32> {
     let Some(cluster) = &config.cluster else {
         let mtu = resolve_mtu(config.mtu).await;
@@ -125,15 +154,15 @@ async fn node_network(
     let mtu = config.mtu.unwrap_or(joined.pod_mtu);
     write_node_network(config, &joined.pod_cidrs, mtu)?;
     let (first_pass, first_pass_done) = tokio::sync::oneshot::channel();
-    tokio::spawn(run_node_network(
-        config.node_name.clone(),
+    let task = NodeNetworkTask {
+        node_name: config.node_name.clone(),
         joined,
-        cluster.clone(),
+        cluster: cluster.clone(),
         handle,
-        snapshots,
         readiness,
-        first_pass,
-    ));
+        enforcer,
+    };
+    tokio::spawn(run_node_network(task, snapshots, first_pass));
     first_pass_done
         .await
         .context("the node network task ended before its first pass")?;
@@ -204,12 +233,7 @@ fn write_node_network(config: &Config, pod_cidrs: &[IpNet], mtu: u32) -> anyhow:
     .with_context(|| format!("writing {}", path.display()))
 }
 
-fn load_endpoints(
-    config: &Config,
-    programmer: Arc<dyn EndpointProgrammer>,
-    metrics: Metrics,
-) -> anyhow::Result<EndpointService> {
-    let store = EndpointStore::new(config.endpoints_dir());
+fn load_endpoints(store: &EndpointStore) -> anyhow::Result<Vec<weft_api::Endpoint>> {
     let loaded = store.load().context("loading the recorded endpoints")?;
     for skipped in &loaded.unreadable {
         tracing::warn!(error = %skipped, "skipping an unreadable endpoint record");
@@ -218,12 +242,7 @@ fn load_endpoints(
         count = loaded.endpoints.len(),
         "loaded the recorded endpoints"
     );
-    Ok(EndpointService::new(
-        EndpointRegistry::from_endpoints(loaded.endpoints),
-        store,
-        programmer,
-        metrics,
-    ))
+    Ok(loaded.endpoints)
 }
 
 fn write_conflist(config: &Config, mtu: u32) -> anyhow::Result<PathBuf> {

@@ -9,6 +9,9 @@ use weft_api::{Endpoint, Request, Response};
 
 use crate::endpoints::EndpointService;
 use crate::metrics::{ApiOp, ApiResult, Metrics};
+use crate::policy::PolicyEnforcer;
+use crate::policy::observe::ObserveHub;
+use crate::policy::views::{endpoint_policy_view, identities_view};
 use crate::readiness::Readiness;
 
 pub struct RequestHandler {
@@ -17,6 +20,7 @@ pub struct RequestHandler {
     metrics: Metrics,
     /// Woken after every EndpointDel: the plugin retired a veth to delete.
     veth_reaper: Arc<Notify>,
+    policy: Option<(Arc<PolicyEnforcer>, Arc<ObserveHub>)>,
 }
 
 impl RequestHandler {
@@ -31,7 +35,21 @@ impl RequestHandler {
             readiness,
             metrics,
             veth_reaper,
+            policy: None,
         }
+    }
+
+    /// Serves the policy inspection requests from `enforcer` and `hub`.
+    pub fn with_policy(self, enforcer: Arc<PolicyEnforcer>, hub: Arc<ObserveHub>) -> Self {
+        Self {
+            policy: Some((enforcer, hub)),
+            ..self
+        }
+    }
+
+    /// Where `Observe` requests subscribe, when policy is enforced.
+    pub fn observe_hub(&self) -> Option<&Arc<ObserveHub>> {
+        self.policy.as_ref().map(|(_, hub)| hub)
     }
 
     /// Answers one request line; a line that is not a request gets an Error.
@@ -47,7 +65,7 @@ impl RequestHandler {
         };
         let result = match response {
             Response::Error { .. } => ApiResult::error,
-            Response::Ok | Response::Status { .. } => ApiResult::ok,
+            Response::Ok | Response::Status { .. } | Response::Report { .. } => ApiResult::ok,
         };
         self.metrics.count_request(op, result);
         response
@@ -62,10 +80,36 @@ impl RequestHandler {
                 self.endpoints.del(&key).map_err(|e| e.to_string())
             }
             Request::Status => return self.readiness.status_response(),
+            Request::Observe { .. } => {
+                Err("observe streams events: the socket server serves it".into())
+            }
+            Request::Identities => return self.report(|compiled| Some(identities_view(compiled))),
+            Request::EndpointPolicy { pod } => {
+                return self.report(|compiled| endpoint_policy_view(compiled, &pod));
+            }
         };
         match outcome {
             Ok(()) => Response::Ok,
             Err(message) => Response::Error { message },
+        }
+    }
+}
+
+impl RequestHandler {
+    fn report(
+        &self,
+        view: impl FnOnce(&weft_policy::CompiledPolicy) -> Option<serde_json::Value>,
+    ) -> Response {
+        let Some((enforcer, _)) = &self.policy else {
+            return Response::Error {
+                message: "this weftd enforces no policy".into(),
+            };
+        };
+        match view(&enforcer.compiled()) {
+            Some(report) => Response::Report { report },
+            None => Response::Error {
+                message: "no such local pod".into(),
+            },
         }
     }
 }
@@ -75,6 +119,8 @@ fn op_of(request: &Request) -> ApiOp {
         Request::EndpointAdd { .. } => ApiOp::endpoint_add,
         Request::EndpointDel { .. } => ApiOp::endpoint_del,
         Request::Status => ApiOp::status,
+        Request::Observe { .. } => ApiOp::observe,
+        Request::Identities | Request::EndpointPolicy { .. } => ApiOp::inspect,
     }
 }
 

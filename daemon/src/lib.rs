@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod mtu;
 pub mod node_bootstrap;
 pub mod overlay;
+pub mod policy;
 pub mod programmer;
 pub mod readiness;
 pub mod registry;

@@ -1,9 +1,12 @@
 //! weftd's Prometheus metrics: the registry and the handles the tasks update.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric,
+};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -15,6 +18,8 @@ pub enum ApiOp {
     endpoint_add,
     endpoint_del,
     status,
+    observe,
+    inspect,
     invalid,
 }
 
@@ -31,12 +36,52 @@ pub struct ApiRequestLabels {
     pub result: ApiResult,
 }
 
+/// Reads the datapath's packet counts per verdict reason (index = reason).
+pub type VerdictSource = Arc<dyn Fn() -> Option<Vec<u64>> + Send + Sync>;
+
+/// The datapath's per-verdict packet counters, read at scrape time (they
+/// live in a pinned map, so they count across weftd restarts).
+#[derive(Clone, Default)]
+struct VerdictCounters(Arc<OnceLock<VerdictSource>>);
+
+impl std::fmt::Debug for VerdictCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerdictCounters")
+    }
+}
+
+impl Collector for VerdictCounters {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(counts) = self.0.get().and_then(|read| read()) else {
+            return Ok(());
+        };
+        let family = encoder.encode_descriptor(
+            "weft_policy_verdicts",
+            "Packets the policy datapath decided, by verdict and reason",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        let mut family = family;
+        for (reason, count) in counts.into_iter().enumerate() {
+            let Ok(reason) = u32::try_from(reason) else {
+                break;
+            };
+            let (verdict, reason) = crate::policy::observe::reason_name(reason);
+            let labels = [("verdict", verdict), ("reason", reason)];
+            let metric = family.encode_family(&labels)?;
+            ConstCounter::new(count).encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
 /// Cheap to clone: every handle shares the same registry.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
     endpoints: Gauge,
     api_requests: Family<ApiRequestLabels, Counter>,
+    verdicts: VerdictCounters,
 }
 
 impl Default for Metrics {
@@ -54,10 +99,13 @@ impl Default for Metrics {
             "Endpoint API requests by operation and result",
             api_requests.clone(),
         );
+        let verdicts = VerdictCounters::default();
+        registry.register_collector(Box::new(verdicts.clone()));
         Self {
             registry: Arc::new(registry),
             endpoints,
             api_requests,
+            verdicts,
         }
     }
 }
@@ -71,6 +119,11 @@ impl Metrics {
         self.api_requests
             .get_or_create(&ApiRequestLabels { op, result })
             .inc();
+    }
+
+    /// Where the verdict counters come from (set once, when the datapath is up).
+    pub fn set_verdict_source(&self, source: VerdictSource) {
+        let _ = self.verdicts.0.set(source);
     }
 
     /// The OpenMetrics text exposition of every metric.
@@ -100,6 +153,23 @@ mod tests {
         );
         assert!(
             text.contains("weft_api_requests_total{op=\"invalid\",result=\"error\"} 1\n"),
+            "{text}"
+        );
+        assert!(!text.contains("weft_policy_verdicts"), "{text}");
+    }
+
+    #[test]
+    fn exposes_verdict_counters_by_verdict_and_reason() {
+        let metrics = Metrics::default();
+        let counts = vec![3, 0, 0, 0, 5, 0, 0, 0, 0];
+        metrics.set_verdict_source(Arc::new(move || Some(counts.clone())));
+        let text = metrics.encode().unwrap();
+        assert!(
+            text.contains("weft_policy_verdicts_total{verdict=\"allowed\",reason=\"policy\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("weft_policy_verdicts_total{verdict=\"dropped\",reason=\"policy\"} 5\n"),
             "{text}"
         );
     }

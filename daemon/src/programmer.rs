@@ -17,17 +17,3 @@ pub trait EndpointProgrammer: Send + Sync {
     /// interface is already gone.
     fn unprogram(&self, endpoint: &Endpoint) -> Result<(), ProgramError>;
 }
-
-/// The programmer while weftd has no datapath of its own to program.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoopProgrammer;
-
-impl EndpointProgrammer for NoopProgrammer {
-    fn program(&self, _endpoint: &Endpoint) -> Result<(), ProgramError> {
-        Ok(())
-    }
-
-    fn unprogram(&self, _endpoint: &Endpoint) -> Result<(), ProgramError> {
-        Ok(())
-    }
-}

@@ -44,7 +44,17 @@ fn documents(text: &str) -> Vec<Result<Value, ParseProblem>> {
             return values.into_iter().map(Ok).collect();
         }
     }
-    let options = serde_saphyr::options! { with_snippet: false };
+    // The default budget (250,000 nodes) is smaller than one NetworkPolicy
+    // with 10,000 rules; these still bound what a hostile file can cost.
+    let options = serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_events: 40_000_000,
+            max_nodes: 20_000_000,
+            max_documents: 200_000,
+            max_total_scalar_bytes: 512 * 1024 * 1024,
+        },
+    };
     let mut input = text.as_bytes();
     serde_saphyr::read_with_options::<_, Value>(&mut input, options)
         .map(|value| value.map_err(|e| ParseProblem::Syntax(e.to_string())))

@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+/// bpffs directory under which each lab pins its nodes' datapaths.
+pub const BPF_ROOT: &str = "/sys/fs/bpf/weft-lab";
+
 /// Paths inside a lab's state directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabPaths {
@@ -65,6 +68,17 @@ impl LabPaths {
         self.root
             .join("pods")
             .join(format!("{namespace}_{pod}.log"))
+    }
+
+    /// The lab's pins in bpffs (named after the lab, like its state dir).
+    pub fn bpf_dir(&self) -> PathBuf {
+        let name = self.root.file_name().unwrap_or_default();
+        Path::new(BPF_ROOT).join(name)
+    }
+
+    /// Where `node`'s weftd pins its policy maps and program links.
+    pub fn node_bpf_dir(&self, node: &str) -> PathBuf {
+        self.bpf_dir().join(node)
     }
 
     pub fn world_log(&self) -> PathBuf {

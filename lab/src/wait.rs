@@ -15,7 +15,7 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long `apply` and `delete` wait for nodes to catch up.
 pub const REVISION_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause between two rounds of asking the nodes.
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
+const POLL_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Returns once every node is ready.
 pub fn nodes_ready(lab: &Lab, state: &LabState) -> anyhow::Result<()> {

@@ -33,6 +33,8 @@ pub fn weftd_args(paths: &LabPaths, node: &str, cluster_cidr: Ipv4Net, mode: Mod
         path(&paths.node_state_dir(node)),
         "--run-dir".into(),
         path(&paths.node_run_dir(node)),
+        "--bpf-dir".into(),
+        path(&paths.node_bpf_dir(node)),
         "--metrics-addr".into(),
         "off".into(),
     ]
@@ -136,7 +138,8 @@ mod tests {
              --cluster-cidr 10.244.0.0/16 --mode auto --underlay-interface eth0 \
              --cni-conf-dir /run/weft-lab/t1/nodes/n2/net.d \
              --state-dir /run/weft-lab/t1/nodes/n2/state \
-             --run-dir /run/weft-lab/t1/nodes/n2/run --metrics-addr off"
+             --run-dir /run/weft-lab/t1/nodes/n2/run \
+             --bpf-dir /sys/fs/bpf/weft-lab/t1/n2 --metrics-addr off"
         );
     }
 }

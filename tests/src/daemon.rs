@@ -19,13 +19,19 @@ use crate::{Netns, binary, eventually};
 pub struct Weftd {
     child: Child,
     pub dir: TempDir,
+    /// The bpffs directory of its pinned maps and links, removed on drop.
+    pub bpf_dir: PathBuf,
 }
+
+/// Where tests' weftds pin their datapath: one directory per weftd.
+const BPF_ROOT: &str = "/sys/fs/bpf";
 
 impl Weftd {
     /// Starts weftd for `pod_cidrs` ("10.x.0.0/24[,fd00::/64]") inside `node`
     /// and waits until it serves its API and has written the conflist.
     pub fn start(node: &Netns, pod_cidrs: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        let bpf_dir = Path::new(BPF_ROOT).join(crate::unique_name("weftd"));
         let node_ns = node.file();
         let mut command = Command::new(binary("weftd"));
         command
@@ -43,6 +49,8 @@ impl Weftd {
             .arg(dir.path().join("state"))
             .arg("--run-dir")
             .arg(dir.path().join("run"))
+            .arg("--bpf-dir")
+            .arg(&bpf_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         // SAFETY: setns is async-signal-safe; the closure uses only its fd.
@@ -52,7 +60,11 @@ impl Weftd {
             });
         }
         let child = command.spawn().expect("weftd starts");
-        let daemon = Self { child, dir };
+        let daemon = Self {
+            child,
+            dir,
+            bpf_dir,
+        };
         daemon.wait_ready();
         daemon
     }
@@ -108,5 +120,7 @@ fn status_ready(socket: &Path) -> bool {
 impl Drop for Weftd {
     fn drop(&mut self) {
         self.kill();
+        // The pins hold the programs attached; without them they go.
+        let _ = std::fs::remove_dir_all(&self.bpf_dir);
     }
 }

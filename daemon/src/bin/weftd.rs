@@ -1,13 +1,11 @@
 //! `weftd`, the weft node agent: see the crate docs and DESIGN.md "The daemon".
 
 use std::io::IsTerminal;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use weftd::config::{Config, DaemonArgs};
-use weftd::programmer::NoopProgrammer;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -21,5 +19,5 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = Config::from_args(&args).context("invalid arguments")?;
-    weftd::daemon::run(config, Arc::new(NoopProgrammer)).await
+    weftd::daemon::run(config).await
 }

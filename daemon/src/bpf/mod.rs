@@ -1,9 +1,20 @@
-//! Weft's eBPF datapath as weftd sees it: the embedded object, loaded once,
-//! and its TC programs attached to pod host-side interfaces.
+//! Weft's eBPF datapath as weftd sees it: the embedded object and the
+//! policy datapath (maps and links pinned in bpffs).
 
-mod packet_counter;
+mod datapath;
+mod error;
+mod events;
+mod links;
+mod map_shapes;
+mod pins;
+mod policy_maps;
 
-pub use packet_counter::{BpfError, PacketCounter};
+pub use datapath::Datapath;
+pub use error::BpfError;
+pub use events::EventRing;
+pub use links::{AttachedProgram, attached_programs};
+pub use map_shapes::MapShape;
+pub use pins::remove_pins;
 
 /// The compiled ebpf/programs object, built by build.rs.
 pub static EBPF_OBJECT: &[u8] =

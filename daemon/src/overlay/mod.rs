@@ -26,7 +26,7 @@ pub use desired::{DesiredNetwork, SkipReason, SkippedPeer, desired_network};
 pub use diff::{DeviceAction, Plan, PlanSummary, diff};
 pub use discover::local_node_from_interface;
 pub use error::OverlayError;
-pub use model::{LocalNode, NetworkMode, OverlaySettings, PeerNode};
+pub use model::{DEFAULT_VXLAN_DEVICE, LocalNode, NetworkMode, OverlaySettings, PeerNode};
 pub use reconcile::reconcile;
 pub use state::ROUTE_PROTOCOL;
 pub use vtep::{format_mac, parse_mac, vtep_mac};

@@ -34,6 +34,8 @@ pub const TO_POD_PROGRAM: &str = "weft_to_pod";
 pub const NODE_EXIT_PROGRAM: &str = "weft_node_exit";
 pub const NODE_ENTRY_PROGRAM: &str = "weft_node_entry";
 
+/// Capacity of [`INTERFACE_MAP`]: pod interfaces of this node.
+pub const MAX_INTERFACES: u32 = 65536;
 /// Slots 1..MAX_SLOTS; 0 means "no pending egress verdict" in the mark.
 pub const MAX_SLOTS: u32 = 1 << 15;
 pub const MAX_FLOWS: u32 = 262_144;
@@ -50,6 +52,11 @@ pub const MARK_SLOT_MASK: u32 = 0xFFFE_0000;
 /// `CONFIG_MAP[CONFIG_REPORT_ALLOWS]` != 0: allowed new flows are reported
 /// as events too (drops always are).
 pub const CONFIG_REPORT_ALLOWS: u32 = 0;
+/// `CONFIG_MAP[CONFIG_POLICY_GENERATION]`: bumped by weftd after every
+/// change of the policy maps. A conntrack entry of an older generation no
+/// longer lets its flow's own direction skip policy (its replies still
+/// pass), so a policy change applies to every new packet of a flow.
+pub const CONFIG_POLICY_GENERATION: u32 = 1;
 pub const CONFIG_ENTRIES: u32 = 4;
 
 /// `PodInterface::flags`: `ipv4` is set.
@@ -87,6 +94,9 @@ pub struct FlowKey {
 pub struct FlowValue {
     /// `bpf_ktime_get_ns` when policy allowed the flow.
     pub allowed_ns: u64,
+    /// `CONFIG_MAP[CONFIG_POLICY_GENERATION]` when policy allowed the flow.
+    pub generation: u32,
+    pub reserved: u32,
 }
 
 /// Verdict reasons: the index in [`VERDICT_COUNTER_MAP`] and `VerdictEvent::reason`.
@@ -126,6 +136,7 @@ pub struct VerdictEvent {
 
 const _: () = assert!(size_of::<PodInterface>() == 32);
 const _: () = assert!(size_of::<FlowKey>() == 40);
+const _: () = assert!(size_of::<FlowValue>() == 16);
 const _: () = assert!(size_of::<VerdictEvent>() == 64);
 
 // SAFETY: #[repr(C)], Copy, no padding (sizes asserted above).

@@ -4,10 +4,10 @@
 //! by byte.
 #![no_std]
 
-mod counters;
 mod datapath;
+mod lpm;
 mod policy;
 
-pub use counters::*;
 pub use datapath::*;
+pub use lpm::*;
 pub use policy::*;

@@ -1,5 +1,5 @@
 //! `down`: stop the processes the lab started (by their recorded PID and
-//! start time), delete its netns, remove its state directory. Safe to run
+//! start time), delete its netns, remove its bpffs pins and state directory. Safe to run
 //! twice, and on a lab that an `up` left half-made.
 
 use anyhow::Context;
@@ -26,6 +26,14 @@ pub fn down(lab: &Lab) -> anyhow::Result<()> {
         // Pods first, then the nodes, the fabric last.
         all_netns.reverse();
         netns::delete_all(&all_netns)?;
+    }
+    // The pins keep the nodes' programs and maps alive; weftds are gone now.
+    let pins = lab.paths.bpf_dir();
+    match std::fs::remove_dir_all(&pins) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing {}", pins.display()));
+        }
+        _ => {}
     }
     std::fs::remove_dir_all(root).with_context(|| format!("removing {}", root.display()))?;
     println!("lab {} is down", lab.name);

@@ -18,6 +18,12 @@ use crate::peers::CLUSTER_CIDR;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// weftd's bpffs pins: one directory per run, named after the run's dir.
+fn bpf_dir(dir: &Path) -> PathBuf {
+    let run = dir.file_name().unwrap_or_default().to_string_lossy();
+    Path::new("/sys/fs/bpf").join(format!("weft-bench-{run}"))
+}
+
 pub struct DatastoreWeftd {
     child: Child,
     dir: PathBuf,
@@ -58,6 +64,8 @@ impl DatastoreWeftd {
                     &path(&dir.join("state")),
                     "--run-dir",
                     &path(&dir.join("run")),
+                    "--bpf-dir",
+                    &path(&bpf_dir(dir)),
                 ],
             )?
             .env("RUST_LOG", "info")
@@ -120,5 +128,6 @@ impl Drop for DatastoreWeftd {
     fn drop(&mut self) {
         let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(bpf_dir(&self.dir));
     }
 }

@@ -27,7 +27,7 @@ impl BenchLab {
         Ok(lab)
     }
 
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> anyhow::Result<String> {
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> anyhow::Result<String> {
         let mut child = Command::new(&self.bin)
             .args(["--name", &self.name])
             .args(args)

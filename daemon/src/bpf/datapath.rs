@@ -1,0 +1,190 @@
+//! The policy datapath as weftd drives it: the embedded object loaded with
+//! its maps pinned by name under a pin directory (adopted with their content
+//! when a previous weftd pinned them with the same shapes), the pod interface and slot tables,
+//! verdict counters and settings. Policy maps, links and events have their
+//! own files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, RingBuf};
+use aya::programs::SchedClassifier;
+use aya::{Ebpf, EbpfLoader};
+use weft_ebpf_common::{
+    CONFIG_MAP, CONFIG_REPORT_ALLOWS, EVENT_RING, FROM_POD_PROGRAM, INTERFACE_MAP, MAX_SLOTS,
+    NODE_ENTRY_PROGRAM, NODE_EXIT_PROGRAM, PodInterface, REASON_COUNT, SLOT_MAP, TO_POD_PROGRAM,
+    VERDICT_COUNTER_MAP,
+};
+
+use super::events::EventRing;
+use super::map_shapes::check_pinned_maps;
+use super::pins::links_dir;
+use super::{BpfError, EBPF_OBJECT};
+
+const PROGRAMS: [&str; 4] = [
+    FROM_POD_PROGRAM,
+    TO_POD_PROGRAM,
+    NODE_EXIT_PROGRAM,
+    NODE_ENTRY_PROGRAM,
+];
+
+pub struct Datapath {
+    pub(super) ebpf: Ebpf,
+    pub(super) pin_dir: PathBuf,
+}
+
+impl Datapath {
+    /// Loads EBPF_OBJECT; maps are pinned by name in `pin_dir` (created if
+    /// missing), and maps already pinned there (a previous weftd) are adopted
+    /// with their content. Programs are loaded (verified).
+    pub fn open(pin_dir: &Path) -> Result<Self, BpfError> {
+        let links = links_dir(pin_dir);
+        std::fs::create_dir_all(&links).map_err(BpfError::io(&links))?;
+        check_pinned_maps(pin_dir)?;
+        let mut ebpf = EbpfLoader::new()
+            .default_map_pin_directory(pin_dir)
+            .load(EBPF_OBJECT)?;
+        for name in PROGRAMS {
+            classifier(&mut ebpf, name)?
+                .load()
+                .map_err(BpfError::program(name))?;
+        }
+        Ok(Self {
+            ebpf,
+            pin_dir: pin_dir.to_path_buf(),
+        })
+    }
+
+    /// WEFT_INTERFACES content (ifindex -> PodInterface), to adopt slots after a restart.
+    pub fn pod_interfaces(&self) -> Result<BTreeMap<u32, PodInterface>, BpfError> {
+        let interfaces = HashMap::<_, u32, PodInterface>::try_from(self.map(INTERFACE_MAP)?)
+            .map_err(BpfError::map(INTERFACE_MAP))?;
+        interfaces
+            .iter()
+            .collect::<Result<_, _>>()
+            .map_err(BpfError::map(INTERFACE_MAP))
+    }
+
+    /// Writes WEFT_SLOTS[pod.slot] then WEFT_INTERFACES[ifindex], so the
+    /// slot `from_pod` puts in the mark always resolves.
+    pub fn set_pod_interface(&mut self, ifindex: u32, pod: &PodInterface) -> Result<(), BpfError> {
+        if pod.slot == 0 || pod.slot >= MAX_SLOTS {
+            return Err(BpfError::InvalidSlot(pod.slot));
+        }
+        let mut slots = Array::<_, PodInterface>::try_from(self.map_mut(SLOT_MAP)?)
+            .map_err(BpfError::map(SLOT_MAP))?;
+        slots
+            .set(pod.slot, pod, 0)
+            .map_err(BpfError::map(SLOT_MAP))?;
+        let mut interfaces =
+            HashMap::<_, u32, PodInterface>::try_from(self.map_mut(INTERFACE_MAP)?)
+                .map_err(BpfError::map(INTERFACE_MAP))?;
+        interfaces
+            .insert(ifindex, pod, 0)
+            .map_err(BpfError::map(INTERFACE_MAP))
+    }
+
+    /// Removes WEFT_INTERFACES[ifindex] and zeroes its slot, unless the slot
+    /// already belongs to another pod. Unknown ifindex is fine.
+    pub fn remove_pod_interface(&mut self, ifindex: u32) -> Result<(), BpfError> {
+        let mut interfaces =
+            HashMap::<_, u32, PodInterface>::try_from(self.map_mut(INTERFACE_MAP)?)
+                .map_err(BpfError::map(INTERFACE_MAP))?;
+        let pod = match interfaces.get(&ifindex, 0) {
+            Ok(pod) => pod,
+            Err(error) if is_missing(&error) => return Ok(()),
+            Err(error) => return Err(BpfError::map(INTERFACE_MAP)(error)),
+        };
+        ignore_missing(interfaces.remove(&ifindex)).map_err(BpfError::map(INTERFACE_MAP))?;
+        let mut slots = Array::<_, PodInterface>::try_from(self.map_mut(SLOT_MAP)?)
+            .map_err(BpfError::map(SLOT_MAP))?;
+        match slots.get(&pod.slot, 0) {
+            Ok(current) if current == pod => slots
+                .set(pod.slot, PodInterface::default(), 0)
+                .map_err(BpfError::map(SLOT_MAP)),
+            Ok(_) => Ok(()),
+            // A slot out of the array's range was never written.
+            Err(aya::maps::MapError::OutOfBounds { .. }) => Ok(()),
+            Err(error) => Err(BpfError::map(SLOT_MAP)(error)),
+        }
+    }
+
+    /// Packets per reason, summed over CPUs, indexed by REASON_*.
+    pub fn verdict_counts(&self) -> Result<[u64; REASON_COUNT as usize], BpfError> {
+        let counters = PerCpuArray::<_, u64>::try_from(self.map(VERDICT_COUNTER_MAP)?)
+            .map_err(BpfError::map(VERDICT_COUNTER_MAP))?;
+        let mut counts = [0; REASON_COUNT as usize];
+        for (reason, count) in (0..REASON_COUNT).zip(counts.iter_mut()) {
+            let per_cpu = counters
+                .get(&reason, 0)
+                .map_err(BpfError::map(VERDICT_COUNTER_MAP))?;
+            *count = per_cpu.iter().sum();
+        }
+        Ok(counts)
+    }
+
+    /// Whether allowed new flows are reported as events too (drops always are).
+    pub fn set_report_allows(&mut self, on: bool) -> Result<(), BpfError> {
+        let mut config = Array::<_, u32>::try_from(self.map_mut(CONFIG_MAP)?)
+            .map_err(BpfError::map(CONFIG_MAP))?;
+        config
+            .set(CONFIG_REPORT_ALLOWS, u32::from(on), 0)
+            .map_err(BpfError::map(CONFIG_MAP))
+    }
+
+    /// The event ring (call once); readable with tokio's AsyncFd.
+    pub fn take_events(&mut self) -> Result<EventRing, BpfError> {
+        let map = self
+            .ebpf
+            .take_map(EVENT_RING)
+            .ok_or(BpfError::EventsTaken)?;
+        let ring = RingBuf::<MapData>::try_from(map).map_err(BpfError::map(EVENT_RING))?;
+        Ok(EventRing::new(ring))
+    }
+
+    pub(super) fn map(&self, name: &'static str) -> Result<&Map, BpfError> {
+        self.ebpf.map(name).ok_or(BpfError::Missing(name))
+    }
+
+    pub(super) fn map_mut(&mut self, name: &'static str) -> Result<&mut Map, BpfError> {
+        self.ebpf.map_mut(name).ok_or(BpfError::Missing(name))
+    }
+
+    pub(super) fn classifier(
+        &mut self,
+        name: &'static str,
+    ) -> Result<&mut SchedClassifier, BpfError> {
+        classifier(&mut self.ebpf, name)
+    }
+}
+
+fn classifier<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+) -> Result<&'a mut SchedClassifier, BpfError> {
+    ebpf.program_mut(name)
+        .ok_or(BpfError::Missing(name))?
+        .try_into()
+        .map_err(BpfError::program(name))
+}
+
+/// The kernel had no such entry (ENOENT from a lookup or delete).
+pub(super) fn is_missing(error: &aya::maps::MapError) -> bool {
+    match error {
+        aya::maps::MapError::KeyNotFound | aya::maps::MapError::ElementNotFound => true,
+        aya::maps::MapError::SyscallError(syscall) => {
+            syscall.io_error.kind() == std::io::ErrorKind::NotFound
+        }
+        _ => false,
+    }
+}
+
+/// Deleting what is already gone succeeds: removals are idempotent.
+pub(super) fn ignore_missing(
+    result: Result<(), aya::maps::MapError>,
+) -> Result<(), aya::maps::MapError> {
+    match result {
+        Err(error) if is_missing(&error) => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,64 @@
+//! Errors of weftd's eBPF datapath: loading, maps, links and their pins.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BpfError {
+    #[error("loading the eBPF object failed: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("eBPF program {name}: {source}")]
+    Program {
+        name: &'static str,
+        source: aya::programs::ProgramError,
+    },
+    #[error("eBPF map {name}: {source}")]
+    Map {
+        name: &'static str,
+        source: aya::maps::MapError,
+    },
+    #[error("the eBPF object has no {0}")]
+    Missing(&'static str),
+    #[error("eBPF link of {name}: {source}")]
+    Link {
+        name: &'static str,
+        source: aya::programs::links::LinkError,
+    },
+    #[error("pinning at {path}: {source}")]
+    Pin {
+        path: PathBuf,
+        source: aya::pin::PinError,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("pod slot {0} is outside 1..{max}", max = weft_ebpf_common::MAX_SLOTS)]
+    InvalidSlot(u32),
+    #[error(
+        "map {name} pinned by a previous weftd is {found}, this weftd needs {expected}: \
+         remove the pins (weft-lab down / uninstall) to start over"
+    )]
+    IncompatiblePin {
+        name: &'static str,
+        expected: super::map_shapes::MapShape,
+        found: super::map_shapes::MapShape,
+    },
+    #[error("the event ring was already taken")]
+    EventsTaken,
+}
+
+impl BpfError {
+    pub(super) fn map(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> Self {
+        move |source| Self::Map { name, source }
+    }
+
+    pub(super) fn program(name: &'static str) -> impl FnOnce(aya::programs::ProgramError) -> Self {
+        move |source| Self::Program { name, source }
+    }
+
+    pub(super) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+}

@@ -1,0 +1,133 @@
+//! The shape (type, key and value size, capacity) each pinned map must have.
+//! aya adopts a pin by name without comparing: a map an older weftd pinned
+//! with other layouts or sizes would fail verification cryptically or hold
+//! the wrong capacity, so `Datapath::open` checks the pins it would adopt.
+
+use std::path::Path;
+
+use aya::maps::{MapInfo, MapType};
+use weft_ebpf_common::{
+    CONFIG_ENTRIES, CONFIG_MAP, CONNTRACK_MAP, ENDPOINT_MAP, EVENT_RING, EVENT_RING_BYTES,
+    EndpointKey, EndpointValue, FlowKey, FlowValue, IDENTITY_MAP, INTERFACE_MAP, IdentityValue,
+    IpKey, MAX_ENDPOINTS, MAX_FLOWS, MAX_IDENTITY_PREFIXES, MAX_INTERFACES, MAX_POLICY_ENTRIES,
+    MAX_SLOTS, POLICY_MAP, PodInterface, PolicyKey, PolicyValue, REASON_COUNT, SLOT_MAP,
+    VERDICT_COUNTER_MAP,
+};
+
+use super::BpfError;
+use super::datapath::is_missing;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MapShape {
+    pub map_type: MapType,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+}
+
+impl std::fmt::Display for MapShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} key {} B, value {} B, {} entries",
+            self.map_type, self.key_size, self.value_size, self.max_entries
+        )
+    }
+}
+
+const fn shape<K, V>(map_type: MapType, max_entries: u32) -> MapShape {
+    MapShape {
+        map_type,
+        key_size: size_of::<K>() as u32,
+        value_size: size_of::<V>() as u32,
+        max_entries,
+    }
+}
+
+/// Every pinned map of the datapath and its shape, as the programs declare them.
+pub(super) const PINNED_MAPS: [(&str, MapShape); 9] = [
+    (
+        INTERFACE_MAP,
+        shape::<u32, PodInterface>(MapType::Hash, MAX_INTERFACES),
+    ),
+    (
+        SLOT_MAP,
+        shape::<u32, PodInterface>(MapType::Array, MAX_SLOTS),
+    ),
+    (
+        CONNTRACK_MAP,
+        shape::<FlowKey, FlowValue>(MapType::LruHash, MAX_FLOWS),
+    ),
+    (
+        EVENT_RING,
+        shape::<(), ()>(MapType::RingBuf, EVENT_RING_BYTES),
+    ),
+    (
+        VERDICT_COUNTER_MAP,
+        shape::<u32, u64>(MapType::PerCpuArray, REASON_COUNT),
+    ),
+    (
+        CONFIG_MAP,
+        shape::<u32, u32>(MapType::Array, CONFIG_ENTRIES),
+    ),
+    (
+        IDENTITY_MAP,
+        shape::<IpKey, IdentityValue>(MapType::LpmTrie, MAX_IDENTITY_PREFIXES),
+    ),
+    (
+        ENDPOINT_MAP,
+        shape::<EndpointKey, EndpointValue>(MapType::Hash, MAX_ENDPOINTS),
+    ),
+    (
+        POLICY_MAP,
+        shape::<PolicyKey, PolicyValue>(MapType::LpmTrie, MAX_POLICY_ENTRIES),
+    ),
+];
+
+/// Fails on the first map pinned in `pin_dir` whose shape is not the
+/// expected one; maps not pinned yet are fine (they are created).
+pub(super) fn check_pinned_maps(pin_dir: &Path) -> Result<(), BpfError> {
+    for (name, expected) in PINNED_MAPS {
+        let info = match MapInfo::from_pin(pin_dir.join(name)) {
+            Ok(info) => info,
+            Err(error) if is_missing(&error) => continue,
+            Err(error) => return Err(BpfError::map(name)(error)),
+        };
+        let found = MapShape {
+            map_type: info.map_type().map_err(BpfError::map(name))?,
+            key_size: info.key_size(),
+            value_size: info.value_size(),
+            max_entries: info.max_entries(),
+        };
+        if found != expected {
+            return Err(BpfError::IncompatiblePin {
+                name,
+                expected,
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lpm_keys_are_the_shared_keys_with_their_prefix_length() {
+        let identities = PINNED_MAPS[6].1;
+        assert_eq!(identities.key_size, 24);
+        let policy = PINNED_MAPS[8].1;
+        assert_eq!(policy.key_size, 16);
+    }
+
+    #[test]
+    fn a_shape_reads_for_an_operator() {
+        let shape = shape::<u32, u64>(MapType::PerCpuArray, 9);
+        assert_eq!(
+            shape.to_string(),
+            "PerCpuArray key 4 B, value 8 B, 9 entries"
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! The programs on node devices (weft.vxlan and the underlay).
+//! `weft_node_exit` (tcx egress) settles the pending egress verdict of a
+//! local pod's packet leaving the node, post-NAT, and remembers the flow as
+//! it is on the wire; packets without a slot (the node's own) pass
+//! untouched. `weft_node_entry` (tcx ingress) marks packets of known flows
+//! allowed before netfilter undoes NAT, so replies pass the pod's ingress.
+
+use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
+use weft_ebpf_common::{DIRECTION_EGRESS, REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_UNSUPPORTED};
+
+use crate::packet::{self, Payload};
+use crate::pending_egress::{self, Pending};
+use crate::verdict::{self, Verdict};
+use crate::{conntrack, mark};
+
+#[classifier]
+pub fn weft_node_exit(ctx: TcContext) -> i32 {
+    if mark::pending_slot(&ctx) == 0 {
+        return TC_ACT_OK;
+    }
+    let ip = match packet::parse(&ctx).map(|frame| frame.payload) {
+        Some(Payload::Ip(ip)) => ip,
+        Some(Payload::Arp { .. } | Payload::Other) => {
+            mark::clear(&ctx);
+            return TC_ACT_OK;
+        }
+        Some(Payload::Malformed) | None => {
+            // SAFETY: ctx.skb is the kernel's __sk_buff for this invocation.
+            let ifindex = unsafe { (*ctx.skb.skb).ingress_ifindex };
+            let unsupported = Verdict::early(REASON_DROPPED_UNSUPPORTED, DIRECTION_EGRESS, ifindex);
+            return verdict::drop(&unsupported, None);
+        }
+    };
+    match pending_egress::settle(&ctx, &ip) {
+        Pending::Dropped(action) => return action,
+        Pending::Allowed => conntrack::remember(&ip),
+        Pending::None => {}
+    }
+    mark::clear(&ctx);
+    TC_ACT_OK
+}
+
+#[classifier]
+pub fn weft_node_entry(ctx: TcContext) -> i32 {
+    match packet::parse(&ctx).map(|frame| frame.payload) {
+        Some(Payload::Ip(ip)) if conntrack::knows(&ip) => {
+            verdict::count(REASON_ALLOWED_ESTABLISHED);
+            mark::set_allowed(&ctx);
+        }
+        // Nothing from outside carries a verdict of ours.
+        _ => mark::clear(&ctx),
+    }
+    TC_ACT_OK
+}

@@ -1,0 +1,72 @@
+//! `weft_to_pod`, tcx egress of a pod's host veth (what the pod receives):
+//! settles a local sender's pending egress verdict, then the receiving pod's
+//! ingress policy. New flows that pass go into conntrack, so their replies
+//! pass the sender's side (also when a direction is not enforced).
+
+use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
+use weft_ebpf_common::{
+    DIRECTION_INGRESS, FAMILY_IPV6, REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_UNKNOWN_ENDPOINT,
+    REASON_DROPPED_UNSUPPORTED,
+};
+
+use crate::address::{is_ipv6_link_local, is_ipv6_multicast};
+use crate::maps::WEFT_INTERFACES;
+use crate::packet::{self, IpPacket, Payload};
+use crate::pending_egress::{self, Pending};
+use crate::policy::decide;
+use crate::verdict::{self, Verdict};
+use crate::{conntrack, mark};
+
+#[classifier]
+pub fn weft_to_pod(ctx: TcContext) -> i32 {
+    // SAFETY: ctx.skb is the kernel's __sk_buff for this invocation.
+    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+    let dropped = |reason, packet: Option<&IpPacket>| {
+        verdict::drop(&Verdict::early(reason, DIRECTION_INGRESS, ifindex), packet)
+    };
+    if WEFT_INTERFACES.get_ptr(ifindex).is_none() {
+        return dropped(REASON_DROPPED_UNKNOWN_ENDPOINT, None);
+    }
+    let ip = match packet::parse(&ctx).map(|frame| frame.payload) {
+        Some(Payload::Ip(ip)) => ip,
+        // ARP and other link-layer traffic from the host end: not policy's.
+        Some(Payload::Arp { .. } | Payload::Other) => {
+            mark::clear(&ctx);
+            return TC_ACT_OK;
+        }
+        Some(Payload::Malformed) | None => return dropped(REASON_DROPPED_UNSUPPORTED, None),
+    };
+    if ip.family == FAMILY_IPV6 && is_link_scoped(&ip) {
+        mark::clear(&ctx);
+        return TC_ACT_OK;
+    }
+    if let Pending::Dropped(action) = pending_egress::settle(&ctx, &ip) {
+        return action;
+    }
+    if mark::is_allowed(&ctx) {
+        mark::clear(&ctx);
+        return TC_ACT_OK;
+    }
+    if conntrack::knows(&ip) {
+        verdict::count(REASON_ALLOWED_ESTABLISHED);
+        mark::clear(&ctx);
+        return TC_ACT_OK;
+    }
+    let decision = decide(DIRECTION_INGRESS, &ip.dst, &ip.src, &ip);
+    let ingress = Verdict::of(&decision, DIRECTION_INGRESS, ifindex);
+    if !decision.passes() {
+        return verdict::drop(&ingress, Some(&ip));
+    }
+    verdict::allow(&ingress, &ip);
+    conntrack::remember(&ip);
+    mark::clear(&ctx);
+    TC_ACT_OK
+}
+
+/// IPv6 that only ever travels between the pod and its host end (neighbour
+/// discovery, router advertisements, multicast listener queries): the host
+/// may always talk to its pods, and these addresses are no endpoint's.
+#[inline(always)]
+fn is_link_scoped(ip: &IpPacket) -> bool {
+    is_ipv6_link_local(&ip.src) || is_ipv6_link_local(&ip.dst) || is_ipv6_multicast(&ip.dst)
+}
