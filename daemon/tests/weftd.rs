@@ -1,31 +1,40 @@
 //! Runs the built `weftd` (and `weftctl`) against temporary directories:
 //! node files, the endpoint API, persistence across restarts, HTTP and
-//! shutdown. No root and no network namespaces needed.
+//! shutdown. Root: each weftd runs in a network namespace of its own
+//! (its endpoints' host interfaces are veths there) and pins its policy
+//! datapath in a bpffs directory of its own, both removed afterwards.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 use weft_api::{Endpoint, EndpointKey, Request, Response};
 use weft_ipam::NodeNetwork;
+use weft_tests::{Netns, unique_name};
 
 const WEFTD: &str = env!("CARGO_BIN_EXE_weftd");
 const WEFTCTL: &str = env!("CARGO_BIN_EXE_weftctl");
 const READY_WITHIN: Duration = Duration::from_secs(20);
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// weftd's three directories, inside one temp dir the test owns.
+/// weftd's three directories, inside one temp dir the test owns, its
+/// network namespace and its bpffs pin directory.
 struct Dirs {
     _root: tempfile::TempDir,
     conf: PathBuf,
     state: PathBuf,
     run: PathBuf,
+    bpf: PathBuf,
+    node: Netns,
 }
 
 impl Dirs {
@@ -34,11 +43,15 @@ impl Dirs {
         let conf = root.path().join("net.d");
         let state = root.path().join("state");
         let run = root.path().join("run");
+        let node = Netns::new("weftd");
+        node.exec_ok(&["ip", "link", "set", "lo", "up"]);
         Self {
             _root: root,
             conf,
             state,
             run,
+            bpf: Path::new("/sys/fs/bpf").join(unique_name("weftd")),
+            node,
         }
     }
 
@@ -48,6 +61,12 @@ impl Dirs {
 
     fn conflist(&self) -> PathBuf {
         self.conf.join("10-weft.conflist")
+    }
+}
+
+impl Drop for Dirs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.bpf);
     }
 }
 
@@ -110,8 +129,17 @@ fn weftd_command(dirs: &Dirs, pod_cidr: &str, extra: &[&str]) -> Command {
         .arg(&dirs.state)
         .arg("--run-dir")
         .arg(&dirs.run)
+        .arg("--bpf-dir")
+        .arg(&dirs.bpf)
         .args(extra)
         .stdin(Stdio::null());
+    let node = dirs.node.file();
+    // SAFETY: setns is async-signal-safe; the closure uses only its fd.
+    unsafe {
+        command.pre_exec(move || {
+            setns(node.as_fd(), CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+        });
+    }
     command
 }
 
@@ -157,7 +185,21 @@ fn call(dirs: &Dirs, request: &Request) -> Response {
     weft_api::call(&dirs.socket(), request, CALL_TIMEOUT).unwrap()
 }
 
+/// ADD of `endpoint`, whose host interface (a veth in weftd's netns) is
+/// made first if it does not exist yet.
 fn add(dirs: &Dirs, endpoint: Endpoint) -> Response {
+    let host = endpoint.host_ifname.clone();
+    let exists = dirs
+        .node
+        .exec(&["ip", "link", "show", &host])
+        .status
+        .success();
+    if !exists {
+        let peer = format!("{host}p");
+        dirs.node.exec_ok(&[
+            "ip", "link", "add", &host, "type", "veth", "peer", "name", &peer,
+        ]);
+    }
     call(dirs, &Request::EndpointAdd { endpoint })
 }
 
@@ -171,8 +213,20 @@ fn raw_call(dirs: &Dirs, line: &[u8]) -> String {
     reply
 }
 
-/// GETs `path` with HTTP/1.0 and returns (status code, body).
-fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+/// GETs `path` with HTTP/1.0 from inside weftd's netns and returns
+/// (status code, body).
+fn http_get(dirs: &Dirs, addr: SocketAddr, path: &str) -> (u16, String) {
+    let node = dirs.node.file();
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        setns(node.as_fd(), CloneFlags::CLONE_NEWNET).unwrap();
+        http_get_here(addr, &path)
+    })
+    .join()
+    .unwrap()
+}
+
+fn http_get_here(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(CALL_TIMEOUT)).unwrap();
     write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
@@ -360,9 +414,9 @@ fn http_reports_health_readiness_and_metrics() {
     assert_eq!(add(&dirs, endpoint("a", "10.244.1.2/32")), Response::Ok);
     raw_call(&dirs, b"garbage\n");
 
-    assert_eq!(http_get(addr, "/healthz").0, 200);
-    assert_eq!(http_get(addr, "/readyz").0, 200);
-    let (status, metrics) = http_get(addr, "/metrics");
+    assert_eq!(http_get(&dirs, addr, "/healthz").0, 200);
+    assert_eq!(http_get(&dirs, addr, "/readyz").0, 200);
+    let (status, metrics) = http_get(&dirs, addr, "/metrics");
     assert_eq!(status, 200);
     assert!(metrics.contains("weft_endpoints 1\n"), "{metrics}");
     assert!(
@@ -373,7 +427,11 @@ fn http_reports_health_readiness_and_metrics() {
         metrics.contains("weft_api_requests_total{op=\"invalid\",result=\"error\"} 1\n"),
         "{metrics}"
     );
-    assert_eq!(http_get(addr, "/nope").0, 404);
+    assert!(
+        metrics.contains("weft_policy_verdicts_total{verdict=\"dropped\",reason=\"policy\"} "),
+        "{metrics}"
+    );
+    assert_eq!(http_get(&dirs, addr, "/nope").0, 404);
 }
 
 #[test]

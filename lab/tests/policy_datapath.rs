@@ -1,4 +1,4 @@
-//! The policy datapath in the lab (root), one 3-node vxlan lab for four
+//! The policy datapath in the lab (root), one 3-node vxlan lab for five
 //! scenarios, each reported on its own:
 //! - anti-spoofing: a pod sending with another pod's IP, or with a MAC
 //!   that is not its own, is dropped at its own node; the servers (same
@@ -15,14 +15,20 @@
 //! - weftd SIGKILL: with a deny and an allow policy in force, every node's
 //!   weftd killed keeps the denied pair blocked, the allowed pair
 //!   connecting and an established connection carrying data; after `up`
-//!   restarts them the same holds, and a policy changed then is enforced.
+//!   restarts them the same holds, and a policy changed then is enforced;
+//! - verdicts: `weftctl observe` on the server's node streams the drop with
+//!   pod, peer, port, protocol and reason, `--allows` adds allowed new
+//!   flows, and `weftctl policy` names the policy isolating the pod.
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use common::policy::capture::{Capture, Ipv4Frame};
 use common::policy::connection::Connection;
@@ -665,6 +671,142 @@ fn weftd_sigkill(lab: &TestLab, status: &Value) {
     check_kill_pairs(lab, status, "a policy changed after the restart", true);
 }
 
+/// `weftctl observe` against a node's weftd, its lines read on a thread;
+/// killed (by its PID) when dropped.
+struct Observe {
+    child: Child,
+    lines: mpsc::Receiver<Value>,
+}
+
+impl Observe {
+    fn start(lab: &TestLab, node: &str, allows: bool) -> Self {
+        let mut command = Command::new(weftctl());
+        command.arg("--run-dir").arg(node_run_dir(lab, node));
+        command.args(["observe", "-o", "json"]);
+        if allows {
+            command.arg("--allows");
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("weftctl runs");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let flow = serde_json::from_str(&line).expect("observe prints JSON lines");
+                if tx.send(flow).is_err() {
+                    return;
+                }
+            }
+        });
+        Observe { child, lines }
+    }
+
+    /// The first flow `wanted` accepts within a few seconds.
+    fn find(&self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + MARKER_TIMEOUT;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(flow) if wanted(&flow) => return flow,
+                Ok(flow) => seen.push(flow),
+                Err(_) => break,
+            }
+        }
+        panic!("weftctl observe showed no {what}; it showed {seen:#?}");
+    }
+}
+
+impl Drop for Observe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn weftctl() -> PathBuf {
+    Path::new(common::LAB_BIN).with_file_name("weftctl")
+}
+
+fn node_run_dir(lab: &TestLab, node: &str) -> PathBuf {
+    lab.dir().join("nodes").join(node).join("run")
+}
+
+fn weftctl_json(lab: &TestLab, node: &str, args: &[&str]) -> Value {
+    let out = Command::new(weftctl())
+        .arg("--run-dir")
+        .arg(node_run_dir(lab, node))
+        .args(args)
+        .output()
+        .expect("weftctl runs");
+    assert!(
+        out.status.success(),
+        "weftctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("weftctl prints JSON")
+}
+
+fn verdict_events(lab: &TestLab, status: &Value) {
+    let (server, far, near) = ("ports/server", "ports/far", "ports/near");
+    let server_ip = pod_ip(status, server);
+    // Observers connect before the traffic, so they see it.
+    let drops = Observe::start(lab, "n1", false);
+    let allows = Observe::start(lab, "n2", true);
+    lab.apply(&policy(
+        "ports",
+        "deny-server-ingress",
+        "podSelector: {matchLabels: {app: server}}\npolicyTypes: [Ingress]",
+    ));
+    let blocked = probe(lab, far, server_ip, 80, Proto::Tcp);
+    assert!(
+        !blocked.detail.is_connected(),
+        "{far} -> {server} is denied"
+    );
+    let flow = drops.find("drop of ports/far -> ports/server", |flow| {
+        flow["peer"] == far && flow["verdict"] == "dropped"
+    });
+    assert_eq!(flow["pod"], server, "{flow}");
+    assert_eq!(flow["reason"], "policy", "{flow}");
+    assert_eq!(flow["direction"], "ingress", "{flow}");
+    assert_eq!(flow["protocol"], "TCP", "{flow}");
+    assert_eq!(flow["dstPort"], 80, "{flow}");
+    assert_eq!(flow["node"], "n1", "{flow}");
+
+    let far_ip = pod_ip(status, far);
+    let allowed = probe(lab, near, far_ip, 80, Proto::Udp);
+    assert!(allowed.detail.is_connected(), "{near} -> {far} is allowed");
+    let flow = allows.find("allowed flow of ports/near -> ports/far", |flow| {
+        flow["peer"] == near && flow["pod"] == far && flow["direction"] == "ingress"
+    });
+    assert_eq!(flow["verdict"], "allowed", "{flow}");
+    assert_eq!(flow["reason"], "not-enforced", "{flow}");
+    assert_eq!(flow["protocol"], "UDP", "{flow}");
+
+    let compiled = weftctl_json(lab, "n1", &["policy", server]);
+    assert_eq!(
+        compiled["ingressPolicies"],
+        serde_json::json!(["ports/deny-server-ingress"]),
+        "{compiled}"
+    );
+    let identities = weftctl_json(lab, "n1", &["identities"]);
+    let prefixes: Vec<&Value> = identities
+        .as_array()
+        .expect("identities are a list")
+        .iter()
+        .flat_map(|row| row["prefixes"].as_array().into_iter().flatten())
+        .collect();
+    let far_prefix = format!("{far_ip}/32");
+    assert!(
+        prefixes
+            .iter()
+            .any(|p| p.as_str() == Some(far_prefix.as_str())),
+        "{far_prefix} has an identity on n1: {identities}"
+    );
+}
+
 /// One scenario, run on the shared lab with its status after the pods came up.
 type Scenario = fn(&TestLab, &Value);
 
@@ -681,11 +823,12 @@ fn the_policy_datapath_holds_in_the_lab() {
     let lab = TestLab::up("d", &["--nodes", "3", "--mode", "vxlan"]);
     lab.apply(&pods_yaml());
     let status = lab.status();
-    let scenarios: [(&str, Scenario); 4] = [
+    let scenarios: [(&str, Scenario); 5] = [
         ("anti-spoofing", anti_spoofing),
         ("ClusterIP DNAT", cluster_ip_dnat),
         ("reused source ports", reused_ports),
         ("weftd SIGKILL and restart", weftd_sigkill),
+        ("verdict events", verdict_events),
     ];
     let mut failed = Vec::new();
     for (name, scenario) in scenarios {
