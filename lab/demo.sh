@@ -34,7 +34,31 @@ matrices
 run apply -f "$here/demo/policy.yaml"
 echo
 echo "== redis only from api, on 6379 =="
-echo "(weftd does not enforce NetworkPolicy yet: until the eBPF datapath lands this matrix is unchanged)"
 matrices
+
+# weftctl talks to one node's weftd; the lab keeps each node's socket here.
+weftctl=$(dirname "$lab")/weftctl
+nodes=/run/weft-lab/$name/nodes
+logs=$(mktemp -d)
+trap 'kill "${observers[@]}" 2>/dev/null || true; rm -rf "$logs"' EXIT
+observers=()
+for node in "$nodes"/*/; do
+    node=$(basename "$node")
+    "$weftctl" --run-dir "$nodes/$node/run" observe >"$logs/$node" &
+    observers+=($!)
+done
+echo "== web -> redis:6379 is dropped; weftctl observe on the nodes shows why =="
+run probe shop/web shop/redis 6379 --timeout-ms 500 || true
+for _ in $(seq 50); do
+    if cat "$logs"/* | grep -q DROPPED; then break; fi
+    sleep 0.1
+done
+cat "$logs"/*
+for node in "$nodes"/*/; do
+    if "$weftctl" --run-dir "$node/run" policy shop/redis >"$logs/policy" 2>/dev/null; then
+        echo "== weftctl policy shop/redis (on $(basename "$node")) =="
+        cat "$logs/policy"
+    fi
+done
 echo "The lab is still up. Try: $lab --name $name exec shop/web -- ip addr"
 echo "Remove it with:           $lab --name $name down"
