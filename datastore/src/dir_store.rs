@@ -17,7 +17,7 @@ use weft_durable::StagedFile;
 
 use crate::error::StoreError;
 use crate::layout::{REVISION_FILE, object_path};
-use crate::load::{Contents, read_contents};
+use crate::load::{Contents, ParseCache, read_contents, read_contents_cached};
 use crate::lock::{Access, create_lock_file, lock};
 use crate::object::{Object, ObjectKey};
 use crate::plan::{self, Batch, Outcome};
@@ -46,6 +46,13 @@ impl DirStore {
     pub fn snapshot(&self) -> Result<ClusterSnapshot, StoreError> {
         let _lock = lock(&self.root, Access::Read)?;
         read_contents(&self.root).map(Contents::into_snapshot)
+    }
+
+    /// [`DirStore::snapshot`], re-parsing only the files that changed since
+    /// `cache` last saw them.
+    pub fn snapshot_cached(&self, cache: &mut ParseCache) -> Result<ClusterSnapshot, StoreError> {
+        let _lock = lock(&self.root, Access::Read)?;
+        read_contents_cached(&self.root, cache).map(Contents::into_snapshot)
     }
 
     pub fn get(&self, key: &ObjectKey) -> Result<Option<Object>, StoreError> {

@@ -21,6 +21,7 @@ pub use k8s_openapi::api::networking::v1::NetworkPolicy;
 
 pub use dir_store::DirStore;
 pub use error::{ObjectError, ObjectProblem, ParseError, ParseProblem, StoreError};
+pub use load::ParseCache;
 pub use object::{DEFAULT_NAMESPACE, Kind, Object, ObjectKey, UnknownKindName};
 pub use parse::parse_objects;
 pub use snapshot::ClusterSnapshot;

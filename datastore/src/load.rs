@@ -2,8 +2,9 @@
 //! it came from, and every file or object that was skipped and why. Callers
 //! hold the store lock so a write is never seen half done.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{ObjectError, ObjectProblem, ParseError, StoreError};
@@ -50,23 +51,77 @@ impl Contents {
     }
 }
 
+/// What identifies one version of a file: the store replaces files by
+/// rename (a new inode), and an edit in place changes its times or size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileVersion {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl FileVersion {
+    fn of(path: &Path) -> io::Result<Self> {
+        let meta = std::fs::metadata(path)?;
+        let ns = |secs: i64, nsecs: i64| i128::from(secs) * 1_000_000_000 + i128::from(nsecs);
+        Ok(FileVersion {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+}
+
+/// Parsed files by path, so that a watcher re-reading the store after a
+/// change parses only the files that changed (parsing dominates a read).
+#[derive(Debug, Default)]
+pub struct ParseCache {
+    files: HashMap<PathBuf, (FileVersion, FileContent)>,
+}
+
 /// Reads everything under `root`. Fails only if the root or the revision
 /// file cannot be read; a bad object file is recorded and skipped.
 pub(crate) fn read_contents(root: &Path) -> Result<Contents, StoreError> {
+    read_contents_cached(root, &mut ParseCache::default())
+}
+
+/// [`read_contents`], parsing only files `cache` does not hold as they are
+/// now; `cache` is left holding exactly the files read.
+pub(crate) fn read_contents_cached(
+    root: &Path,
+    cache: &mut ParseCache,
+) -> Result<Contents, StoreError> {
     let revision = read_revision(root)?;
     let mut files = Vec::new();
     let mut errors = Vec::new();
     list_object_files(root, Path::new(""), &mut files, &mut errors)
         .map_err(StoreError::io(root))?;
+    let mut parsed_files = HashMap::with_capacity(files.len());
     let parsed = files
         .into_iter()
         .map(|file| {
-            let content = std::fs::read_to_string(root.join(&file))
-                .map(|text| parse_documents(&text))
-                .map_err(|e| e.to_string());
+            let path = root.join(&file);
+            let version = FileVersion::of(&path).ok();
+            let cached = cache
+                .files
+                .remove(&file)
+                .and_then(|(seen, content)| (Some(seen) == version).then_some(content));
+            let content = cached.unwrap_or_else(|| {
+                std::fs::read_to_string(&path)
+                    .map(|text| parse_documents(&text))
+                    .map_err(|e| e.to_string())
+            });
+            if let Some(version) = version {
+                parsed_files.insert(file.clone(), (version, content.clone()));
+            }
             (file, content)
         })
         .collect();
+    cache.files = parsed_files;
     let mut contents = merge(parsed);
     contents.revision = revision.max(highest_stamp(&contents));
     errors.append(&mut contents.errors);

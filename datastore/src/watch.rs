@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use crate::dir_store::DirStore;
 use crate::error::StoreError;
 use crate::layout::is_hidden;
+use crate::load::ParseCache;
 use crate::snapshot::ClusterSnapshot;
 
 pub(crate) fn spawn(
@@ -63,13 +64,24 @@ async fn publish(
     mut wakes: mpsc::Receiver<()>,
     snapshots: watch::Sender<Arc<ClusterSnapshot>>,
 ) {
+    let mut cache = ParseCache::default();
     loop {
         tokio::select! {
             wake = wakes.recv() => if wake.is_none() { return },
             () = snapshots.closed() => return,
         }
         let reader = store.clone();
-        match tokio::task::spawn_blocking(move || reader.snapshot()).await {
+        let mut taken = std::mem::take(&mut cache);
+        let read = tokio::task::spawn_blocking(move || {
+            let snapshot = reader.snapshot_cached(&mut taken);
+            (snapshot, taken)
+        })
+        .await
+        .map(|(snapshot, used)| {
+            cache = used;
+            snapshot
+        });
+        match read {
             Ok(Ok(snapshot)) => {
                 snapshots.send_if_modified(|current| {
                     let changed = **current != snapshot;

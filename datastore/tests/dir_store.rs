@@ -496,3 +496,45 @@ impl WithVersion for Object {
         self
     }
 }
+
+#[test]
+fn a_cached_snapshot_sees_every_change_like_a_fresh_one() {
+    let (_dir, store) = store();
+    let mut cache = weft_datastore::ParseCache::default();
+    store
+        .apply(&[pod("x", "a", "one"), pod("x", "b", "one")])
+        .unwrap();
+    assert_eq!(
+        store.snapshot_cached(&mut cache).unwrap(),
+        store.snapshot().unwrap()
+    );
+
+    store.apply(&[pod("x", "a", "two")]).unwrap();
+    let hand_written = store.root().join("extra.yaml");
+    std::fs::write(
+        &hand_written,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: hand}\n",
+    )
+    .unwrap();
+    let cached = store.snapshot_cached(&mut cache).unwrap();
+    assert_eq!(cached, store.snapshot().unwrap());
+    assert_eq!(
+        label(&Object::Pod(cached.pods[&("x".into(), "a".into())].clone())),
+        "two"
+    );
+    assert!(cached.namespaces.contains_key("hand"));
+
+    std::fs::write(
+        &hand_written,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: edited}\n",
+    )
+    .unwrap();
+    let cached = store.snapshot_cached(&mut cache).unwrap();
+    assert_eq!(cached, store.snapshot().unwrap());
+    assert!(cached.namespaces.contains_key("edited"));
+    std::fs::remove_file(&hand_written).unwrap();
+    let cached = store.snapshot_cached(&mut cache).unwrap();
+    assert_eq!(cached, store.snapshot().unwrap());
+    assert!(!cached.namespaces.contains_key("hand"));
+    assert!(!cached.namespaces.contains_key("edited"));
+}
