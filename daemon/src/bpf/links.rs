@@ -1,16 +1,28 @@
-//! tcx links of the datapath's programs, pinned at
-//! `<pin_dir>/links/<ifname>:ingress|:egress` so they keep enforcing while
-//! weftd is gone. bpffs refuses dots in names (reserved by the kernel), so a
-//! dot of the interface name is written as `:`, which no interface name
-//! contains. A new link replaces a pinned one without a gap: it is
-//! attached next to the old one, pinned under a temporary name and renamed
-//! over the old pin, which detaches the old link.
+//! Where the datapath's programs run, and how they outlive weftd.
+//!
+//! Pod veths get clsact + cls_bpf (direct-action) filters, not tcx links:
+//! every tcx attach swaps the hook's program array and waits out an RCU
+//! grace period holding the RTNL lock (10-25 ms here, twice per pod), which
+//! made a CNI ADD 7x slower and serialised concurrent ADDs; a cls_bpf filter
+//! costs well under a millisecond. A filter lives on the interface without
+//! any fd or pin, so it keeps enforcing while weftd is gone and goes with
+//! the veth; a new weftd replaces it in place (same priority and handle),
+//! atomically.
+//!
+//! Node devices (weft.vxlan, the underlay) are attached once per weftd, so
+//! they use tcx links, which coexist with other tcx users of those devices,
+//! pinned at `<pin_dir>/links/<ifname>:ingress|:egress`. bpffs refuses dots
+//! in names, so a dot of the interface name is written as `:`, which no
+//! interface name contains. A new link replaces a pinned one without a gap:
+//! it is attached next to the old one, pinned under a temporary name and
+//! renamed over the old pin, which detaches the old link.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use aya::programs::links::FdLink;
-use aya::programs::{ProgramError, SchedClassifier, TcAttachType};
+use aya::programs::links::{FdLink, Link};
+use aya::programs::tc::{NlOptions, SchedClassifierLink, TcAttachOptions, TcHandle};
+use aya::programs::{ProgramError, TcAttachType, tc};
 use weft_ebpf_common::{FROM_POD_PROGRAM, NODE_ENTRY_PROGRAM, NODE_EXIT_PROGRAM, TO_POD_PROGRAM};
 
 use super::BpfError;
@@ -23,14 +35,20 @@ const EGRESS_SUFFIX: &str = ":egress";
 const PENDING_SUFFIX: &str = ":new";
 /// Stands for `.` in pin names.
 const DOT: char = ':';
+/// Priority and handle of Weft's cls_bpf filter on a pod veth: fixed, so a
+/// new weftd finds and replaces the filter an old one left.
+const POD_FILTER_PRIORITY: u16 = 1;
+const POD_FILTER_HANDLE: TcHandle = TcHandle::new(0, 1);
 
 impl Datapath {
-    /// tcx-attaches weft_from_pod (ingress) and weft_to_pod (egress) to
-    /// `ifname` in the calling thread's netns, replacing pinned links of that
-    /// name without a gap.
+    /// Attaches weft_from_pod (ingress) and weft_to_pod (egress) to pod veth
+    /// `ifname` in the calling thread's netns as cls_bpf filters, replacing
+    /// the filters a previous weftd left there in place.
     pub fn attach_pod(&mut self, ifname: &str) -> Result<(), BpfError> {
-        self.attach_pinned(FROM_POD_PROGRAM, ifname, TcAttachType::Ingress)?;
-        self.attach_pinned(TO_POD_PROGRAM, ifname, TcAttachType::Egress)
+        // Fails when the qdisc exists; any other failure shows in the attach.
+        let _ = tc::qdisc_add_clsact(ifname);
+        self.attach_filter(FROM_POD_PROGRAM, ifname, TcAttachType::Ingress)?;
+        self.attach_filter(TO_POD_PROGRAM, ifname, TcAttachType::Egress)
     }
 
     /// Same for weft_node_entry (ingress) and weft_node_exit (egress) on a
@@ -40,9 +58,22 @@ impl Datapath {
         self.attach_pinned(NODE_EXIT_PROGRAM, ifname, TcAttachType::Egress)
     }
 
-    /// Removes the pins of `ifname`'s links (the links go with them).
-    /// Missing pins are fine.
+    /// Removes Weft's filters from pod veth `ifname`; a missing interface or
+    /// filter is fine.
     pub fn detach_pod(&mut self, ifname: &str) -> Result<(), BpfError> {
+        for direction in [TcAttachType::Ingress, TcAttachType::Egress] {
+            let Ok(filter) = pod_filter(ifname, direction) else {
+                return Ok(());
+            };
+            // Only a filter that is already gone fails to go.
+            let _ = filter.detach();
+        }
+        Ok(())
+    }
+
+    /// Removes the pins of node device `ifname`'s links (the links go with
+    /// them). Missing pins are fine.
+    pub fn detach_node_device(&mut self, ifname: &str) -> Result<(), BpfError> {
         for direction in [TcAttachType::Ingress, TcAttachType::Egress] {
             let pin = self.link_pin(ifname, direction);
             match std::fs::remove_file(&pin) {
@@ -55,8 +86,7 @@ impl Datapath {
         Ok(())
     }
 
-    /// Interface names that have pinned links (for pruning pins of deleted
-    /// veths; node devices are listed too).
+    /// Node devices that have pinned links.
     pub fn pinned_link_names(&self) -> Result<Vec<String>, BpfError> {
         let dir = links_dir(&self.pin_dir);
         let entries = std::fs::read_dir(&dir).map_err(BpfError::io(&dir))?;
@@ -72,6 +102,36 @@ impl Datapath {
 
     fn link_pin(&self, ifname: &str, direction: TcAttachType) -> PathBuf {
         links_dir(&self.pin_dir).join(pin_name(ifname, direction))
+    }
+
+    fn attach_filter(
+        &mut self,
+        program: &'static str,
+        ifname: &str,
+        direction: TcAttachType,
+    ) -> Result<(), BpfError> {
+        let classifier = self.classifier(program)?;
+        let options = TcAttachOptions::Netlink(NlOptions {
+            priority: POD_FILTER_PRIORITY,
+            handle: POD_FILTER_HANDLE,
+            classid: None,
+        });
+        let link_id = match classifier.attach_with_options(ifname, direction, options) {
+            Ok(link_id) => link_id,
+            // The filter exists (a previous weftd, or a repeated ADD):
+            // replace its program in place.
+            Err(create_error) => pod_filter(ifname, direction)
+                .ok()
+                .and_then(|old| classifier.attach_to_link(old).ok())
+                .ok_or_else(|| BpfError::program(program)(create_error))?,
+        };
+        let filter = classifier
+            .take_link(link_id)
+            .map_err(BpfError::program(program))?;
+        // Dropping the link would delete the filter, which must outlive
+        // weftd; it holds no fd, so forgetting it leaks nothing.
+        std::mem::forget(filter);
+        Ok(())
     }
 
     fn attach_pinned(
@@ -110,31 +170,15 @@ impl Datapath {
     }
 }
 
-/// A program tcx runs on an interface.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttachedProgram {
-    pub id: u32,
-    pub name: String,
-}
-
-/// The programs tcx runs on `ifname` (in the calling thread's netns), in
-/// order, for ingress and egress: to check what is attached and that a
-/// replacement left exactly one of ours.
-pub fn attached_programs(
-    ifname: &str,
-) -> Result<(Vec<AttachedProgram>, Vec<AttachedProgram>), BpfError> {
-    let query = |direction| -> Result<Vec<AttachedProgram>, BpfError> {
-        let (_revision, programs) = SchedClassifier::query_tcx(ifname, direction)
-            .map_err(BpfError::program("tcx query"))?;
-        Ok(programs
-            .iter()
-            .map(|info| AttachedProgram {
-                id: info.id(),
-                name: info.name_as_str().unwrap_or_default().to_string(),
-            })
-            .collect())
-    };
-    Ok((query(TcAttachType::Ingress)?, query(TcAttachType::Egress)?))
+/// Weft's filter on a pod veth's hook (it may not exist).
+fn pod_filter(ifname: &str, direction: TcAttachType) -> std::io::Result<SchedClassifierLink> {
+    SchedClassifierLink::attached(
+        ifname,
+        direction,
+        POD_FILTER_PRIORITY,
+        POD_FILTER_HANDLE,
+        None,
+    )
 }
 
 fn pin_name(ifname: &str, direction: TcAttachType) -> String {

@@ -12,7 +12,6 @@ mod policy_maps;
 pub use datapath::Datapath;
 pub use error::BpfError;
 pub use events::EventRing;
-pub use links::{AttachedProgram, attached_programs};
 pub use map_shapes::MapShape;
 pub use pins::remove_pins;
 

@@ -1,8 +1,9 @@
 //! The shell around the policy decisions: keeps the pinned eBPF maps equal
 //! to what the cluster's policies say for the local endpoints, gives each
 //! new pod interface its programs and maps before its ADD is answered, and
-//! adopts what a previous weftd left pinned (maps keep their content, links
-//! stay attached), so a restart neither opens a hole nor breaks a flow.
+//! adopts what a previous weftd left (pinned maps keep their content, the
+//! pod filters and pinned node links stay attached), so a restart neither
+//! opens a hole nor breaks a flow.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -48,6 +49,9 @@ struct EnforcerState {
     /// `None` until the first datastore snapshot: compiling an empty
     /// cluster would erase the policy a previous weftd left in force.
     snapshot: Option<Arc<ClusterSnapshot>>,
+    /// The node's addresses as of start or the last sync (ADD and DEL do
+    /// not wait on an address dump, which queues behind the RTNL lock).
+    host_ips: Vec<IpAddr>,
     endpoints: BTreeMap<EndpointKey, Endpoint>,
     slots: SlotTable,
     compiled: Arc<CompiledPolicy>,
@@ -76,6 +80,7 @@ impl PolicyEnforcer {
                 datapath,
                 applied,
                 snapshot: standalone.then(|| Arc::new(ClusterSnapshot::default())),
+                host_ips: host_addresses().map_err(EnforcerError::HostAddresses)?,
                 endpoints: endpoints
                     .into_iter()
                     .map(|endpoint| (endpoint.key.clone(), endpoint))
@@ -95,21 +100,16 @@ impl PolicyEnforcer {
         Ok(self.state().datapath.take_events()?)
     }
 
-    /// Puts `snapshot`'s policy in effect; also prunes link pins of pod
-    /// interfaces that are gone.
+    /// Puts `snapshot`'s policy in effect (with the node's addresses as
+    /// they are now); also drops the links of node devices no longer used.
     pub fn sync(&self, snapshot: Arc<ClusterSnapshot>) -> Result<(), EnforcerError> {
         let mut state = self.state();
         state.snapshot = Some(snapshot);
+        state.host_ips = host_addresses().map_err(EnforcerError::HostAddresses)?;
         self.converge(&mut state)?;
-        let wanted: BTreeSet<String> = state
-            .endpoints
-            .values()
-            .map(|e| e.host_ifname.clone())
-            .chain(state.node_devices.iter().cloned())
-            .collect();
         for name in state.datapath.pinned_link_names()? {
-            if !wanted.contains(&name) {
-                state.datapath.detach_pod(&name)?;
+            if !state.node_devices.contains(&name) {
+                state.datapath.detach_node_device(&name)?;
             }
         }
         Ok(())
@@ -228,8 +228,8 @@ impl PolicyEnforcer {
         Ok(())
     }
 
-    /// Interface record first, then links: the programs find the record of
-    /// every packet they see.
+    /// Interface record first, then filters: the programs find the record
+    /// of every packet they see.
     fn wire_interface(
         &self,
         state: &mut EnforcerState,
@@ -243,7 +243,7 @@ impl PolicyEnforcer {
         Ok(())
     }
 
-    /// Links first, then the interface record (found by address: the
+    /// Filters first, then the interface record (found by address: the
     /// interface itself may be gone).
     fn forget_interface(
         &self,
@@ -267,9 +267,8 @@ impl PolicyEnforcer {
         let Some(snapshot) = state.snapshot.clone() else {
             return Ok(());
         };
-        let host_ips = host_addresses().map_err(EnforcerError::HostAddresses)?;
         let endpoints: Vec<Endpoint> = state.endpoints.values().cloned().collect();
-        let desired = desired_policy(&snapshot, &self.node_name, &host_ips, &endpoints);
+        let desired = desired_policy(&snapshot, &self.node_name, &state.host_ips, &endpoints);
         let changes = diff(&state.applied, &desired.maps);
         if !changes.is_empty() {
             if let Err(e) = state.datapath.apply_policy(&changes) {
