@@ -133,6 +133,8 @@ pub enum ConfigError {
     BadMtu { mtu: u32, min: u32 },
     #[error("--metrics-addr: {0:?} is not an address like 127.0.0.1:9968 (or \"off\")")]
     BadMetricsAddr(String),
+    #[error("--bpf-dir {0}: bpffs refuses names with a dot")]
+    DotInBpfDir(PathBuf),
 }
 
 /// Smallest MTU every IPv4 host must handle; IPv6 needs `MIN_MTU_V6`.
@@ -189,6 +191,10 @@ impl Config {
         };
         if let Some(mtu) = args.mtu {
             validate_mtu(mtu, &pod_cidrs)?;
+        }
+        let dotted = |c: std::path::Component| matches!(c, std::path::Component::Normal(name) if name.to_string_lossy().contains('.'));
+        if args.bpf_dir.components().any(dotted) {
+            return Err(ConfigError::DotInBpfDir(args.bpf_dir.clone()));
         }
         Ok(Config {
             node_name: node_name.to_owned(),
@@ -292,6 +298,14 @@ mod tests {
 
     fn net(s: &str) -> IpNet {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_bpf_dir_with_a_dot_is_refused_before_bpffs_refuses_it() {
+        let err = Config::from_args(&args(&["--bpf-dir", "/sys/fs/bpf/weft.1"])).unwrap_err();
+        assert_eq!(err, ConfigError::DotInBpfDir("/sys/fs/bpf/weft.1".into()));
+        let config = Config::from_args(&args(&["--bpf-dir", "/sys/fs/bpf/./weft-1"])).unwrap();
+        assert_eq!(config.bpf_dir, PathBuf::from("/sys/fs/bpf/./weft-1"));
     }
 
     #[test]

@@ -18,10 +18,11 @@ use crate::peers::CLUSTER_CIDR;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// weftd's bpffs pins: one directory per run, named after the run's dir.
+/// weftd's bpffs pins: one directory per run, named after the run's dir
+/// (bpffs refuses dots in names).
 fn bpf_dir(dir: &Path) -> PathBuf {
     let run = dir.file_name().unwrap_or_default().to_string_lossy();
-    Path::new("/sys/fs/bpf").join(format!("weft-bench-{run}"))
+    Path::new("/sys/fs/bpf").join(format!("weft-bench-{}", run.replace('.', "")))
 }
 
 pub struct DatastoreWeftd {
