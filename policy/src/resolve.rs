@@ -84,8 +84,9 @@ impl Universe {
                         .map(|(name, _)| name.as_str())
                         .collect(),
                 };
-                let workloads = in_scope.into_iter().flat_map(|ns| self.workloads_in(ns));
-                let selected = workloads.filter(|&w| pods.matches(&self.workloads[w].labels));
+                let selected = in_scope
+                    .into_iter()
+                    .flat_map(|ns| self.selected_in(ns, pods));
                 let identities = selected.flat_map(|w| &self.identities_of_workload[w]);
                 identities.copied().collect()
             }

@@ -66,6 +66,20 @@ impl Selector {
                 Requirement::DoesNotExist(key) => !labels.contains_key(key),
             })
     }
+
+    /// (key, value) pairs every selected label set has: the single-valued
+    /// `In` requirements (`matchLabels`). An index of label sets by pair
+    /// narrows the candidates to check with [`Selector::matches`].
+    pub(crate) fn required_labels(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.requirements
+            .iter()
+            .filter_map(|requirement| match requirement {
+                Requirement::In(key, values) if values.len() == 1 => {
+                    values.first().map(|value| (key.as_str(), value.as_str()))
+                }
+                _ => None,
+            })
+    }
 }
 
 #[cfg(test)]
@@ -165,5 +179,23 @@ mod tests {
             Selector::parse(&expression("pod", "in", &["a"])),
             Err(Issue::UnknownSelectorOperator("in".into()))
         );
+    }
+
+    #[test]
+    fn required_labels_are_the_single_valued_in_requirements() {
+        let mut selector = expression("tier", "In", &["a", "b"]);
+        selector.match_labels = Some(BTreeMap::from([("app".into(), "web".into())]));
+        let parsed = Selector::parse(&selector).unwrap();
+        assert_eq!(
+            parsed.required_labels().collect::<Vec<_>>(),
+            vec![("app", "web")]
+        );
+        let single = Selector::parse(&expression("tier", "In", &["a"])).unwrap();
+        assert_eq!(
+            single.required_labels().collect::<Vec<_>>(),
+            vec![("tier", "a")]
+        );
+        let none = Selector::parse(&expression("tier", "Exists", &[])).unwrap();
+        assert_eq!(none.required_labels().count(), 0);
     }
 }

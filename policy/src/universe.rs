@@ -14,6 +14,7 @@ use crate::maps::{FIRST_COMPUTED_IDENTITY, IDENTITY_HOST, IDENTITY_WORLD};
 use crate::numbering::assign_numbers;
 use crate::pods::PodFacts;
 use crate::rules::{Direction, Protocol};
+use crate::selector::Selector;
 use crate::spec::ParsedPolicy;
 
 /// Every workload and identity of the cluster and the identity LPM content.
@@ -21,6 +22,11 @@ pub(crate) struct Universe {
     /// Distinct pod facts that selectors and egress named ports can see.
     pub(crate) workloads: Vec<PodIdentity>,
     pub(crate) workloads_by_namespace: HashMap<String, Vec<usize>>,
+    /// Workloads by (namespace, label key, label value), so a selector with
+    /// `matchLabels` checks only the workloads carrying one of its labels
+    /// (a policy with 10,000 peers would otherwise check every workload
+    /// 10,000 times).
+    workloads_by_label: HashMap<(String, String, String), Vec<usize>>,
     /// Per pod (as in the pod list), its workload.
     pub(crate) pod_workloads: Vec<usize>,
     pub(crate) identities: Vec<Identity>,
@@ -126,8 +132,13 @@ impl Universe {
         }
 
         let mut workloads_by_namespace: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut workloads_by_label: HashMap<(String, String, String), Vec<usize>> = HashMap::new();
         for (index, workload) in workloads.iter().enumerate() {
             let namespace = workload.namespace.clone();
+            for (key, value) in &workload.labels {
+                let label = (namespace.clone(), key.clone(), value.clone());
+                workloads_by_label.entry(label).or_default().push(index);
+            }
             workloads_by_namespace
                 .entry(namespace)
                 .or_default()
@@ -136,6 +147,7 @@ impl Universe {
         Universe {
             workloads,
             workloads_by_namespace,
+            workloads_by_label,
             pod_workloads,
             identities,
             numbers,
@@ -159,6 +171,26 @@ impl Universe {
     pub(crate) fn workloads_in<'s>(&'s self, namespace: &str) -> impl Iterator<Item = usize> + 's {
         let workloads = self.workloads_by_namespace.get(namespace);
         workloads.into_iter().flatten().copied()
+    }
+
+    /// The workloads of `namespace` that `selector` selects.
+    pub(crate) fn selected_in(&self, namespace: &str, selector: &Selector) -> Vec<usize> {
+        let narrowest = selector
+            .required_labels()
+            .map(|(key, value)| {
+                let label = (namespace.to_owned(), key.to_owned(), value.to_owned());
+                self.workloads_by_label
+                    .get(&label)
+                    .map_or(&[][..], Vec::as_slice)
+            })
+            .min_by_key(|candidates| candidates.len());
+        let candidates: Box<dyn Iterator<Item = usize>> = match narrowest {
+            Some(candidates) => Box::new(candidates.iter().copied()),
+            None => Box::new(self.workloads_in(namespace)),
+        };
+        candidates
+            .filter(|&w| selector.matches(&self.workloads[w].labels))
+            .collect()
     }
 }
 
