@@ -1,13 +1,13 @@
 //! The datapath's own maps, skb mark bits and verdict events.
 //!
 //! Where each decision is taken (see DESIGN.md "Policy on the hot path"):
-//! - `from_pod` (tcx ingress of a pod's host veth) checks the source MAC
+//! - `from_pod` (ingress of a pod's host veth) checks the source MAC
 //!   and IP against [`INTERFACE_MAP`] (anti-spoofing). A packet of a flow in
 //!   [`CONNTRACK_MAP`] gets [`MARK_ALLOWED`]; any other gets the pod's slot
 //!   in the mark ([`MARK_SLOT_MASK`]): its egress verdict is pending.
 //! - Egress policy is decided where the packet leaves the node's stack,
 //!   after kube-proxy's DNAT, so the real destination is known: `to_pod`
-//!   (tcx egress of a pod's host veth) and `node_exit` (tcx egress of
+//!   (egress of a pod's host veth) and `node_exit` (tcx egress of
 //!   weft.vxlan and the underlay). An allowed flow is added to conntrack and
 //!   the slot bits are cleared.
 //! - `to_pod` then decides the receiving pod's ingress policy; packets with

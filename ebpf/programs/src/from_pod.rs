@@ -1,6 +1,7 @@
-//! `weft_from_pod`, tcx ingress of a pod's host veth (what the pod sends):
-//! anti-spoofing, then known flows are marked allowed and new ones carry the
-//! pod's slot so that their egress verdict is taken where they leave.
+//! `weft_from_pod`, the filter on the ingress of a pod's host veth (what
+//! the pod sends): anti-spoofing, then known flows are marked allowed and
+//! new ones carry the pod's slot so that their egress verdict is taken
+//! where they leave.
 
 use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
 use weft_ebpf_common::{

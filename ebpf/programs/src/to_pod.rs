@@ -1,6 +1,6 @@
-//! `weft_to_pod`, tcx egress of a pod's host veth (what the pod receives):
-//! settles a local sender's pending egress verdict, then the receiving pod's
-//! ingress policy. New flows that pass go into conntrack, so their replies
+//! `weft_to_pod`, the filter on the egress of a pod's host veth (what the
+//! pod receives): settles a local sender's pending egress verdict, then the
+//! receiving pod's ingress policy. New flows that pass go into conntrack, so their replies
 //! pass the sender's side (also when a direction is not enforced).
 
 use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
