@@ -10,18 +10,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::IpAddr;
 use std::os::fd::OwnedFd;
-use std::time::Duration;
 
+use common::policy::connection::Connection;
+use common::policy::kill::{sigkill, wait_exited};
 use common::{CONVERGE, NodeNetwork, TestLab, node_pod_cidr, node_underlay_ip, pod_ip, wait_until};
 use ipnet::Ipv4Net;
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 use weft_datastore::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use weft_datastore::{Kind, Node, Object, ObjectKey};
-use weft_lab::netns::run_in;
 use weft_lab::paths::LabPaths;
 use weft_lab::process::ProcessRecord;
 
@@ -238,94 +235,6 @@ spec:
 ";
 /// The long-lived connection's port in pod x/b (the lab serves 80 there).
 const CONNECTION_PORT: u16 = 9000;
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Both ends of one TCP connection, held by the test itself: the sockets
-/// were made on threads inside the pods' netns and stay there.
-struct Connection {
-    client: TcpStream,
-    client_lines: BufReader<TcpStream>,
-    server: TcpStream,
-    server_lines: BufReader<TcpStream>,
-}
-
-impl Connection {
-    /// Connects pod `from` to a listener made for this in pod `to`.
-    fn open(lab: &TestLab, from: &str, to: &str, to_ip: IpAddr) -> (Self, SocketAddr) {
-        let listener = run_in(&lab.pod_netns(to), || {
-            TcpListener::bind((Ipv4Addr::UNSPECIFIED, CONNECTION_PORT))
-        })
-        .expect("entering the server pod")
-        .expect("listening in the server pod");
-        let dest = SocketAddr::new(to_ip, CONNECTION_PORT);
-        let client = run_in(&lab.pod_netns(from), move || {
-            TcpStream::connect_timeout(&dest, IO_TIMEOUT)
-        })
-        .expect("entering the client pod")
-        .expect("connecting across nodes");
-        let (server, peer) = listener.accept().expect("the connection is accepted");
-        for stream in [&client, &server] {
-            stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-            stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        }
-        let connection = Connection {
-            client_lines: BufReader::new(client.try_clone().unwrap()),
-            client,
-            server_lines: BufReader::new(server.try_clone().unwrap()),
-            server,
-        };
-        (connection, peer)
-    }
-
-    /// Sends `text` client to server and gets it echoed back.
-    fn carries(&mut self, text: &str) {
-        let line = format!("{text}\n");
-        self.client
-            .write_all(line.as_bytes())
-            .expect("client sends");
-        let mut got = String::new();
-        self.server_lines
-            .read_line(&mut got)
-            .unwrap_or_else(|e| panic!("server reads {text:?}: {e}"));
-        assert_eq!(got, line);
-        self.server
-            .write_all(got.as_bytes())
-            .expect("server echoes");
-        got.clear();
-        self.client_lines
-            .read_line(&mut got)
-            .unwrap_or_else(|e| panic!("client reads the echo of {text:?}: {e}"));
-        assert_eq!(got, line);
-    }
-}
-
-/// SIGKILL to exactly the recorded process (a pidfd pins it, and the start
-/// time says the PID was not reused). Returns the pidfd.
-fn sigkill(process: &ProcessRecord) -> OwnedFd {
-    let pid = Pid::from_raw(process.pid).expect("a valid PID");
-    let pidfd = pidfd_open(pid, PidfdFlags::empty()).expect("the process exists");
-    assert!(process.is_running(), "{process:?} is not the recorded one");
-    pidfd_send_signal(&pidfd, Signal::KILL).expect("SIGKILL is sent");
-    pidfd
-}
-
-/// Waits until a pidfd turns readable: every thread of the process has
-/// exited, so its files (weftd's API socket) are closed. A zombie group
-/// leader is not enough: its other threads may still hold them.
-fn wait_exited(pidfd: &OwnedFd) {
-    let timeout = Timespec::try_from(CONVERGE).expect("a timespec");
-    loop {
-        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
-        match poll(&mut fds, Some(&timeout)) {
-            Ok(ready) => {
-                assert_eq!(ready, 1, "a killed weftd still runs after {CONVERGE:?}");
-                return;
-            }
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(err) => panic!("polling a pidfd: {err}"),
-        }
-    }
-}
 
 #[test]
 fn weftd_killed_and_restarted_keeps_connections_and_duplicates_nothing() {
@@ -333,7 +242,7 @@ fn weftd_killed_and_restarted_keeps_connections_and_duplicates_nothing() {
     lab.apply(PODS_YAML);
     let status = lab.status();
     let (a_ip, b_ip) = (pod_ip(&status, "x/a"), pod_ip(&status, "x/b"));
-    let (mut connection, peer) = Connection::open(&lab, "x/a", "x/b", b_ip);
+    let (mut connection, peer) = Connection::open(&lab, "x/a", "x/b", b_ip, CONNECTION_PORT);
     assert_eq!(peer.ip(), a_ip, "the server sees the client pod's IP");
     connection.carries("before the kill");
 

@@ -1,6 +1,7 @@
-//! Shared by the lab's root tests (lab, modes, resilience): a lab that is always
-//! taken down, what a node's kernel holds of Weft's node network, bounded
-//! polling, and the check that `down` leaves nothing behind.
+//! Shared by the lab's root tests (lab, modes, resilience and the policy
+//! ones): a lab that is always taken down, what a node's kernel holds of
+//! Weft's node network, bounded polling, and the check that `down` leaves
+//! nothing behind; `policy` holds what the policy tests and resilience use.
 // Each test binary compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
