@@ -16,7 +16,7 @@ use crate::config::ClusterConfig;
 use crate::mtu::VXLAN_OVERHEAD;
 use crate::node_bootstrap::{claim_pod_cidrs, publish_node};
 use crate::overlay::{
-    DEFAULT_VXLAN_DEVICE, LocalNode, NetworkMode, OverlaySettings, local_node_from_interface,
+    LocalNode, NetworkMode, OverlaySettings, current_node_exits, local_node_from_interface,
     reconcile, vtep_mac,
 };
 use crate::policy::PolicyEnforcer;
@@ -120,7 +120,7 @@ pub async fn run_node_network(
         }
         let outcome = pass(&node_name, &joined, &cluster, &settings, &handle, &snapshot).await;
         let outcome = match outcome {
-            Ok(local) => enforce_policy(&enforcer, &cluster, &local, snapshot.clone()).await,
+            Ok(()) => enforce_policy(&enforcer, snapshot.clone()).await,
             Err(e) => Err(e),
         };
         let wait = match outcome {
@@ -156,39 +156,30 @@ async fn pass(
     settings: &OverlaySettings,
     handle: &Handle,
     snapshot: &ClusterSnapshot,
-) -> anyhow::Result<LocalNode> {
+) -> anyhow::Result<()> {
     let local = discover(handle, node_name, &joined.pod_cidrs, cluster).await?;
     let peers = peer_nodes(&snapshot.nodes, node_name);
     let summary = reconcile(handle, &local, &peers, settings).await?;
     if !summary.is_empty() {
         tracing::info!(revision = snapshot.revision, %summary, "node network converged");
     }
-    Ok(local)
+    Ok(())
 }
 
 /// Puts the snapshot's NetworkPolicies in effect, with the node programs on
-/// every device pod traffic leaves or enters the node by (egress policy is
-/// decided there, after kube-proxy's DNAT).
+/// every exit of the node (egress policy is decided where a packet leaves,
+/// after kube-proxy's DNAT).
 async fn enforce_policy(
     enforcer: &Arc<PolicyEnforcer>,
-    cluster: &ClusterConfig,
-    local: &LocalNode,
     snapshot: Arc<ClusterSnapshot>,
 ) -> anyhow::Result<()> {
-    let mut devices = vec![local.underlay_ifname.clone()];
-    if cluster.mode != NetworkMode::Direct {
-        devices.push(DEFAULT_VXLAN_DEVICE.to_owned());
-    }
     let enforcer = enforcer.clone();
     tokio::task::spawn_blocking(move || {
-        // weft.vxlan appears with the first peer it is needed for (auto mode).
-        let present = devices
-            .iter()
-            .filter(|d| nix::net::if_::if_nametoindex(d.as_str()).is_ok());
-        for device in present {
+        let exits = current_node_exits().context("listing the node's interfaces")?;
+        for exit in &exits {
             enforcer
-                .attach_node_device(device)
-                .with_context(|| format!("attaching the node programs to {device}"))?;
+                .attach_node_device(exit)
+                .with_context(|| format!("attaching the node programs to {exit}"))?;
         }
         enforcer
             .sync(snapshot)

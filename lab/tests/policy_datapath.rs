@@ -1,4 +1,4 @@
-//! The policy datapath in the lab (root), one 3-node vxlan lab for five
+//! The policy datapath in the lab (root), one 3-node vxlan lab for six
 //! scenarios, each reported on its own:
 //! - anti-spoofing: a pod sending with another pod's IP, or with a MAC
 //!   that is not its own, is dropped at its own node; the servers (same
@@ -16,6 +16,9 @@
 //!   weftd killed keeps the denied pair blocked, the allowed pair
 //!   connecting and an established connection carrying data; after `up`
 //!   restarts them the same holds, and a policy changed then is enforced;
+//! - a second NIC: a node interface besides the underlay and weft.vxlan
+//!   gets the node programs too, so a pod's egress policy holds for
+//!   traffic leaving by it, and pods without one reach it;
 //! - verdicts: `weftctl observe` on the server's node streams the drop with
 //!   pod, peer, port, protocol and reason, `--allows` adds allowed new
 //!   flows, and `weftctl policy` names the policy isolating the pod.
@@ -807,6 +810,95 @@ fn verdict_events(lab: &TestLab, status: &Value) {
     );
 }
 
+/// A network namespace this test made, deleted when dropped.
+struct ScratchNetns(String);
+
+impl Drop for ScratchNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip runs");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn second_nic(lab: &TestLab, status: &Value) {
+    let client = "ports/near";
+    let node = lab
+        .state()
+        .topology
+        .host("n1")
+        .expect("node n1")
+        .netns
+        .clone();
+    let sink = ScratchNetns(format!("{}x-sink", lab.name));
+    ip(&["netns", "add", &sink.0]);
+    ip(&[
+        "-n", &sink.0, "link", "add", "eth0", "type", "veth", "peer", "name", "extra0", "netns",
+        &node,
+    ]);
+    ip(&[
+        "-n",
+        &sink.0,
+        "addr",
+        "add",
+        "198.19.250.2/30",
+        "dev",
+        "eth0",
+    ]);
+    ip(&["-n", &sink.0, "link", "set", "eth0", "up"]);
+    ip(&[
+        "-n",
+        &node,
+        "addr",
+        "add",
+        "198.19.250.1/30",
+        "dev",
+        "extra0",
+    ]);
+    ip(&["-n", &node, "link", "set", "extra0", "up"]);
+    let sink_server = SocketAddrV4::new(Ipv4Addr::new(198, 19, 250, 2), 80);
+    let _listener = weft_lab::netns::run_in(&weft_lab::netns::path(&sink.0), move || {
+        std::net::TcpListener::bind(sink_server)
+    })
+    .expect("entering the sink")
+    .expect("listening in the sink");
+    // Any change makes every weftd converge, which hooks the new interface.
+    lab.apply(&policy(
+        "ports",
+        "selects-nothing",
+        "podSelector: {matchLabels: {app: nobody}}\npolicyTypes: [Egress]",
+    ));
+    let from = any_port(ipv4(status, client));
+    let netns = lab.pod_netns(client);
+    tcp_connect_from(&netns, from, sink_server, PROBE_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{client} reaches a host behind the second NIC: {e}"));
+    lab.apply(&policy(
+        "ports",
+        "near-egress-in-cluster",
+        &format!(
+            "podSelector: {{matchLabels: {{app: near}}}}\npolicyTypes: [Egress]\negress: [{{to: [{{ipBlock: {{cidr: {CLUSTER_CIDR}}}}}]}}]"
+        ),
+    ));
+    assert!(
+        tcp_connect_from(&netns, from, sink_server, PROBE_TIMEOUT).is_err(),
+        "{client}'s egress policy holds for the second NIC"
+    );
+    let server = pod_ip(status, "ports/server");
+    assert!(
+        probe(lab, client, server, 80, Proto::Tcp)
+            .detail
+            .is_connected(),
+        "{client} still reaches pods in the cluster"
+    );
+}
+
 /// One scenario, run on the shared lab with its status after the pods came up.
 type Scenario = fn(&TestLab, &Value);
 
@@ -823,12 +915,13 @@ fn the_policy_datapath_holds_in_the_lab() {
     let lab = TestLab::up("d", &["--nodes", "3", "--mode", "vxlan"]);
     lab.apply(&pods_yaml());
     let status = lab.status();
-    let scenarios: [(&str, Scenario); 5] = [
+    let scenarios: [(&str, Scenario); 6] = [
         ("anti-spoofing", anti_spoofing),
         ("ClusterIP DNAT", cluster_ip_dnat),
         ("reused source ports", reused_ports),
         ("weftd SIGKILL and restart", weftd_sigkill),
         ("verdict events", verdict_events),
+        ("a second NIC", second_nic),
     ];
     let mut failed = Vec::new();
     for (name, scenario) in scenarios {

@@ -9,6 +9,7 @@ use super::apply::apply;
 use super::desired::desired_network;
 use super::diff::{PlanSummary, diff};
 use super::error::OverlayError;
+use super::exits::current_node_exits;
 use super::masquerade::apply_masquerade;
 use super::model::{LocalNode, OverlaySettings, PeerNode};
 use super::observe::observe;
@@ -38,6 +39,7 @@ pub async fn reconcile(
         tracing::info!(%summary, "changing the node network");
         apply(handle, &plan, &settings.device, observation.ifindexes).await?;
     }
-    apply_masquerade(&settings.cluster_cidrs).await?;
+    let exits = current_node_exits().map_err(OverlayError::Exits)?;
+    apply_masquerade(&settings.cluster_cidrs, &exits).await?;
     Ok(summary)
 }
