@@ -7,12 +7,12 @@
 //!   in the mark ([`MARK_SLOT_MASK`]): its egress verdict is pending.
 //! - Egress policy is decided where the packet leaves the node's stack,
 //!   after kube-proxy's DNAT, so the real destination is known: `to_pod`
-//!   (egress of a pod's host veth) and `node_exit` (tcx egress of
-//!   weft.vxlan and the underlay). An allowed flow is added to conntrack and
+//!   (egress of a pod's host veth) and `node_exit` (tcx egress of every
+//!   other interface of the node). An allowed flow is added to conntrack and
 //!   the slot bits are cleared.
 //! - `to_pod` then decides the receiving pod's ingress policy; packets with
 //!   [`MARK_ALLOWED`] or in conntrack pass.
-//! - `node_entry` (tcx ingress of weft.vxlan and the underlay) marks packets
+//! - `node_entry` (tcx ingress of the same interfaces) marks packets
 //!   of known flows [`MARK_ALLOWED`] before netfilter undoes NAT, so replies
 //!   from a Service backend pass the client's ingress as replies.
 
