@@ -707,15 +707,19 @@ impl Observe {
         Observe { child, lines }
     }
 
-    /// The first flow `wanted` accepts within a few seconds.
-    fn find(&self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    /// The first flow `wanted` accepts, running `provoke` (which sends the
+    /// traffic) until it shows, within a few seconds: weftctl subscribes in
+    /// the background, so traffic sent before it did goes unseen.
+    fn find(&self, what: &str, provoke: impl Fn(), wanted: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + MARKER_TIMEOUT;
         let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(flow) if wanted(&flow) => return flow,
-                Ok(flow) => seen.push(flow),
-                Err(_) => break,
+        while Instant::now() < deadline {
+            provoke();
+            while let Ok(flow) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                if wanted(&flow) {
+                    return flow;
+                }
+                seen.push(flow);
             }
         }
         panic!("weftctl observe showed no {what}; it showed {seen:#?}");
@@ -763,12 +767,14 @@ fn verdict_events(lab: &TestLab, status: &Value) {
         "deny-server-ingress",
         "podSelector: {matchLabels: {app: server}}\npolicyTypes: [Ingress]",
     ));
-    let blocked = probe(lab, far, server_ip, 80, Proto::Tcp);
-    assert!(
-        !blocked.detail.is_connected(),
-        "{far} -> {server} is denied"
-    );
-    let flow = drops.find("drop of ports/far -> ports/server", |flow| {
+    let denied = || {
+        let blocked = probe(lab, far, server_ip, 80, Proto::Tcp);
+        assert!(
+            !blocked.detail.is_connected(),
+            "{far} -> {server} is denied"
+        );
+    };
+    let flow = drops.find("drop of ports/far -> ports/server", denied, |flow| {
         flow["peer"] == far && flow["verdict"] == "dropped"
     });
     assert_eq!(flow["pod"], server, "{flow}");
@@ -779,9 +785,11 @@ fn verdict_events(lab: &TestLab, status: &Value) {
     assert_eq!(flow["node"], "n1", "{flow}");
 
     let far_ip = pod_ip(status, far);
-    let allowed = probe(lab, near, far_ip, 80, Proto::Udp);
-    assert!(allowed.detail.is_connected(), "{near} -> {far} is allowed");
-    let flow = allows.find("allowed flow of ports/near -> ports/far", |flow| {
+    let allowed = || {
+        let reached = probe(lab, near, far_ip, 80, Proto::Udp);
+        assert!(reached.detail.is_connected(), "{near} -> {far} is allowed");
+    };
+    let flow = allows.find("allowed flow of ports/near -> ports/far", allowed, |flow| {
         flow["peer"] == near && flow["pod"] == far && flow["direction"] == "ingress"
     });
     assert_eq!(flow["verdict"], "allowed", "{flow}");
