@@ -218,7 +218,7 @@ impl Config {
     }
 
     pub fn endpoints_dir(&self) -> PathBuf {
-        crate::store::endpoints_dir(&self.state_dir)
+        crate::endpoints::store::endpoints_dir(&self.state_dir)
     }
 
     pub fn ipam_dir(&self) -> PathBuf {
@@ -226,7 +226,7 @@ impl Config {
     }
 
     pub fn conflist_path(&self) -> PathBuf {
-        self.cni_conf_dir.join(crate::conflist::CONFLIST_FILE)
+        self.cni_conf_dir.join(crate::node::conflist::CONFLIST_FILE)
     }
 }
 

@@ -101,7 +101,7 @@ pub fn flow_line(flow: &ObservedFlow) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::tests::endpoint;
+    use crate::endpoints::registry::tests::endpoint;
 
     #[test]
     fn table_aligns_columns() {

@@ -13,22 +13,22 @@ use tokio::sync::Notify;
 use weft_datastore::DirStore;
 use weft_ipam::NodeNetwork;
 
-use crate::api_server::{self, ApiSocket};
-use crate::cluster_network::{NodeNetworkTask, join_cluster, run_node_network};
+use crate::api::handler::RequestHandler;
+use crate::api::server::{self as api_server, ApiSocket};
 use crate::config::Config;
-use crate::conflist::{ConflistInputs, render_conflist};
 use crate::endpoints::EndpointService;
-use crate::handler::RequestHandler;
+use crate::endpoints::registry::EndpointRegistry;
+use crate::endpoints::store::EndpointStore;
+use crate::endpoints::veth_reaper;
 use crate::http;
 use crate::metrics::Metrics;
-use crate::mtu::pod_mtu;
+use crate::node::conflist::{ConflistInputs, render_conflist};
+use crate::node::mtu::pod_mtu;
+use crate::node::network::{NodeNetworkTask, join_cluster, run_node_network};
+use crate::node::underlay;
 use crate::policy::PolicyEnforcer;
 use crate::policy::observe::ObserveHub;
 use crate::readiness::Readiness;
-use crate::registry::EndpointRegistry;
-use crate::store::EndpointStore;
-use crate::underlay;
-use crate::veth_reaper;
 
 /// kubelet and the runtime read the conflist; it holds no secrets.
 const CONFLIST_MODE: u32 = 0o644;

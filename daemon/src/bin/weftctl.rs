@@ -11,8 +11,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use weft_api::{Request, Response};
 use weftd::ctl::{endpoints_table, flow_line, status_text};
+use weftd::endpoints::store::{EndpointStore, endpoints_dir};
 use weftd::policy::observe::ObservedFlow;
-use weftd::store::{EndpointStore, endpoints_dir};
 
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use super::model::{LocalNode, NetworkMode, OverlaySettings, PeerNode};
 use super::state::{FdbEntry, Neighbour, NextHop, Route, VxlanDevice, VxlanParams};
 use super::vtep::{vtep_address, vtep_mac};
-use crate::mtu::VXLAN_OVERHEAD;
+use crate::node::mtu::VXLAN_OVERHEAD;
 
 /// An IPv6 outer header is 20 bytes longer than an IPv4 one.
 const IPV6_EXTRA_OVERHEAD: u32 = 20;

@@ -16,7 +16,7 @@ use super::error::{OverlayError, netlink};
 use super::model::LocalNode;
 use super::observe::list_links;
 use super::parse::{address_net, link_name};
-use crate::mtu::{default_route_ifindex, link_mtu};
+use crate::node::mtu::{default_route_ifindex, link_mtu};
 
 /// The interface the node reaches other nodes through.
 #[derive(Debug, Clone, PartialEq, Eq)]

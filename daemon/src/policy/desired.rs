@@ -58,7 +58,7 @@ pub fn desired_policy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::tests::endpoint;
+    use crate::endpoints::registry::tests::endpoint;
     use weft_datastore::parse_objects;
     use weft_policy::maps::{ENFORCE_INGRESS, IDENTITY_HOST, ip_key};
 

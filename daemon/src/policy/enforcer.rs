@@ -19,7 +19,7 @@ use super::host_addresses::host_addresses;
 use super::pod_interface::{pod_interface, pod_interface_ips};
 use super::slots::SlotTable;
 use crate::bpf::{BpfError, Datapath, EventRing};
-use crate::programmer::{EndpointProgrammer, ProgramError};
+use crate::endpoints::programmer::{EndpointProgrammer, ProgramError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnforcerError {

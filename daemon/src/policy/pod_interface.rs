@@ -68,7 +68,7 @@ fn parse_mac(text: &str) -> Result<[u8; 6], InvalidEndpoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::tests::endpoint;
+    use crate::endpoints::registry::tests::endpoint;
 
     #[test]
     fn carries_mac_slot_and_one_address_per_family() {

@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use weft_api::{Endpoint, EndpointKey};
 
-use crate::key_locks::KeyLocks;
+use crate::endpoints::key_locks::KeyLocks;
+use crate::endpoints::programmer::{EndpointProgrammer, ProgramError};
+use crate::endpoints::registry::EndpointRegistry;
+use crate::endpoints::store::{EndpointStore, StoreError};
 use crate::metrics::Metrics;
-use crate::programmer::{EndpointProgrammer, ProgramError};
-use crate::registry::EndpointRegistry;
-use crate::store::{EndpointStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
@@ -112,8 +112,8 @@ impl EndpointService {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::registry::tests::endpoint;
-    use crate::store::endpoints_dir;
+    use crate::endpoints::registry::tests::endpoint;
+    use crate::endpoints::store::endpoints_dir;
 
     /// Programs everything except endpoints whose host interface is "broken".
     pub(crate) struct FailingProgrammer;

@@ -13,7 +13,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
 use weft_api::{Request, Response};
 
-use crate::handler::RequestHandler;
+use crate::api::handler::RequestHandler;
 use crate::policy::observe::Observer;
 
 /// Longer lines are refused: a real request is a few hundred bytes.

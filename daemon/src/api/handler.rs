@@ -141,8 +141,8 @@ pub fn validate_endpoint(endpoint: &Endpoint) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoints::tests::service;
-    use crate::registry::tests::endpoint;
+    use crate::endpoints::registry::tests::endpoint;
+    use crate::endpoints::service::tests::service;
 
     fn handler(dir: &tempfile::TempDir) -> (RequestHandler, Arc<EndpointService>, Metrics) {
         let endpoints = Arc::new(service(dir));

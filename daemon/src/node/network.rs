@@ -11,10 +11,10 @@ use rtnetlink::Handle;
 use tokio::sync::watch;
 use weft_datastore::{ClusterSnapshot, DirStore};
 
-use crate::cluster_nodes::{NodePublication, node_pod_cidrs, peer_nodes};
 use crate::config::ClusterConfig;
-use crate::mtu::VXLAN_OVERHEAD;
-use crate::node_bootstrap::{claim_pod_cidrs, publish_node};
+use crate::node::bootstrap::{claim_pod_cidrs, publish_node};
+use crate::node::mtu::VXLAN_OVERHEAD;
+use crate::node::node_object::{NodePublication, node_pod_cidrs, peer_nodes};
 use crate::overlay::{
     LocalNode, NetworkMode, OverlaySettings, current_node_exits, local_node_from_interface,
     reconcile, vtep_mac,

@@ -7,7 +7,7 @@ use futures::TryStreamExt;
 use netlink_packet_route::route::RouteMessage;
 use rtnetlink::RouteMessageBuilder;
 
-use crate::mtu::{default_route_ifindex, link_mtu};
+use crate::node::mtu::{default_route_ifindex, link_mtu};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnderlayError {

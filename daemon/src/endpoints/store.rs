@@ -137,7 +137,7 @@ fn read_endpoint(path: &Path) -> Result<Endpoint, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::tests::endpoint;
+    use crate::endpoints::registry::tests::endpoint;
 
     fn store() -> (tempfile::TempDir, EndpointStore) {
         let dir = tempfile::tempdir().unwrap();

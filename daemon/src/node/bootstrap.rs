@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 use weft_datastore::{ConfigMap, DirStore, Kind, Object, ObjectKey, StoreError};
 
-use crate::cluster_nodes::{NodePublication, format_cidr_list, parse_cidr_list, publish_on};
-use crate::subnet_claim::{ClaimDecision, ClaimError, SubnetClaims, decide_claim};
+use crate::node::node_object::{NodePublication, format_cidr_list, parse_cidr_list, publish_on};
+use crate::node::subnet_claim::{ClaimDecision, ClaimError, SubnetClaims, decide_claim};
 
 /// The shared record of claimed node subnets: data maps node name to
 /// "CIDR[,CIDR6]". One object, so one CAS serializes all claimers.
