@@ -18,9 +18,11 @@ lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Unit tests need no root; integration tests run as root in their own network namespaces.
+# `cargo test` as any user runs the tests that need no root and skips the
+# rest (#[ignore = "needs root ..."]); here, as root, they all run, the root
+# ones in network namespaces of their own.
 test: build lint
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace -- --include-ignored
 
 # Starts a 3-node lab (name: weft) and runs the demo; `weft-lab down` removes it.
 lab: build

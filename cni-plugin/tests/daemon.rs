@@ -9,6 +9,7 @@ use serde_json::json;
 use weft_api::{Request, Response};
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn add_registers_the_endpoint_and_del_forgets_it() {
     let weftd = FakeWeftd::start(|_| Response::Ok);
     let node = Node::new();
@@ -44,6 +45,7 @@ fn add_registers_the_endpoint_and_del_forgets_it() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn rejected_endpoint_is_code_102_and_rolls_back() {
     let weftd = FakeWeftd::start(|request| match request {
         Request::EndpointAdd { .. } => Response::Error {
@@ -76,6 +78,7 @@ fn rejected_endpoint_is_code_102_and_rolls_back() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn status_follows_weftd_readiness() {
     let node = Node::new();
     for (ready, expect_ok) in [(true, true), (false, false)] {
@@ -113,6 +116,7 @@ fn status_follows_weftd_readiness() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn version_lists_every_supported_version() {
     let node = Node::new();
     let out = node.weft("VERSION", None, r#"{"cniVersion":"1.1.0"}"#).ok();

@@ -21,6 +21,7 @@ fn assert_nothing_left(node: &Node) {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn add_into_a_missing_netns_is_code_3_and_leaves_nothing() {
     let node = Node::new();
     let missing = format!("/run/netns/wtc-{}-missing", std::process::id());
@@ -31,6 +32,7 @@ fn add_into_a_missing_netns_is_code_3_and_leaves_nothing() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn add_into_something_that_is_not_a_netns_is_code_4() {
     let node = Node::new();
     let conf = node.conf("1.0.0", json!({})).to_string();
@@ -40,6 +42,7 @@ fn add_into_something_that_is_not_a_netns_is_code_4() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn malformed_stdin_is_code_6() {
     let node = Node::new();
     let pod = Netns::new();
@@ -49,6 +52,7 @@ fn malformed_stdin_is_code_6() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn unsupported_version_is_code_1() {
     let node = Node::new();
     let pod = Netns::new();
@@ -58,6 +62,7 @@ fn unsupported_version_is_code_1() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn missing_environment_is_code_4() {
     let node = Node::new();
     let conf = node.conf("1.0.0", json!({})).to_string();
@@ -72,6 +77,7 @@ fn missing_environment_is_code_4() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn weftd_unreachable_is_code_11_and_rolls_back() {
     let node = Node::new();
     let pod = Netns::new();
@@ -89,6 +95,7 @@ fn weftd_unreachable_is_code_11_and_rolls_back() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn unknown_node_network_is_code_103() {
     let node = Node::new();
     let pod = Netns::new();
@@ -103,6 +110,7 @@ fn unknown_node_network_is_code_103() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn exhausted_pool_is_code_100_and_rolls_back() {
     let node = Node::new();
     let pods = [Netns::new(), Netns::new()];
@@ -124,6 +132,7 @@ fn exhausted_pool_is_code_100_and_rolls_back() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn del_of_an_unknown_attachment_succeeds() {
     let node = Node::new();
     let conf = node.conf("1.0.0", json!({})).to_string();
@@ -136,6 +145,7 @@ fn del_of_an_unknown_attachment_succeeds() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn taken_ifname_in_the_pod_is_code_101_and_rolls_back() {
     let node = Node::new();
     let pod = Netns::new();

@@ -17,6 +17,7 @@ fn attach<'a>(id: &'a str, pod: &Netns) -> Attach<'a> {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn add_check_del_for_every_version() {
     for version in VERSIONS {
         let node = Node::new();
@@ -74,6 +75,7 @@ fn add_check_del_for_every_version() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn node_and_pod_reach_each_other() {
     let node = Node::new();
     let pod = Netns::new();
@@ -94,6 +96,7 @@ fn node_and_pod_reach_each_other() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn dual_stack_add_gives_both_families() {
     let node = Node::new();
     let pod = Netns::new();
@@ -140,6 +143,7 @@ fn dual_stack_add_gives_both_families() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn del_after_the_pod_netns_is_gone_cleans_up() {
     let node = Node::new();
     let pod = Netns::new();
@@ -155,6 +159,7 @@ fn del_after_the_pod_netns_is_gone_cleans_up() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn repeated_add_reuses_the_reservation_and_replaces_the_veth() {
     let node = Node::new();
     let pod = Netns::new();
@@ -172,6 +177,7 @@ fn repeated_add_reuses_the_reservation_and_replaces_the_veth() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn check_reports_what_changed() {
     let node = Node::new();
     let pod = Netns::new();
@@ -194,6 +200,7 @@ fn check_reports_what_changed() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn chained_add_keeps_the_previous_result_first() {
     let node = Node::new();
     let pod = Netns::new();
@@ -219,6 +226,7 @@ fn chained_add_keeps_the_previous_result_first() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn mtu_comes_from_netconf_then_node_network() {
     let node = Node::new();
     let pod = Netns::new();
@@ -246,6 +254,7 @@ fn mtu_comes_from_netconf_then_node_network() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn runtime_config_mac_sets_the_pod_mac() {
     let node = Node::new();
     let pod = Netns::new();
@@ -262,6 +271,7 @@ fn runtime_config_mac_sets_the_pod_mac() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn mtu_defaults_to_the_default_route_interface_then_1500() {
     let node = Node::new();
     let conf = node.conf("1.1.0", json!({})).to_string();
@@ -297,6 +307,7 @@ fn mtu_defaults_to_the_default_route_interface_then_1500() {
 /// The reference `bandwidth` plugin (Debian's containernetworking-plugins)
 /// chained after weft must find the host veth from weft's result.
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn chained_bandwidth_plugin_shapes_the_host_veth() {
     let plugin = ["/usr/lib/cni/bandwidth", "/opt/cni/bin/bandwidth"]
         .into_iter()

@@ -11,6 +11,7 @@ use serde_json::json;
 const PODS: usize = 64;
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn concurrent_adds_and_dels_leave_nothing_behind() {
     let node = Node::new();
     let pods: Vec<Netns> = (0..PODS).map(|_| Netns::new()).collect();
@@ -59,6 +60,7 @@ fn concurrent_adds_and_dels_leave_nothing_behind() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn gc_releases_what_the_runtime_no_longer_knows() {
     let node = Node::new();
     let pods = [Netns::new(), Netns::new()];
@@ -103,6 +105,7 @@ fn gc_releases_what_the_runtime_no_longer_knows() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn standalone_del_deletes_the_veth_at_once() {
     let node = Node::new();
     let pod = Netns::new();
@@ -120,6 +123,7 @@ fn standalone_del_deletes_the_veth_at_once() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn gc_deletes_veths_del_retired_while_weftd_was_down() {
     let node = Node::new();
     let pod = Netns::new();

@@ -384,6 +384,7 @@ fn assert_node_state(node: &Node) {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn vxlan_mode_connects_every_pod_without_nat_and_follows_membership() {
     let mut cluster = Cluster::flat();
     let peers = cluster.peers();
@@ -492,6 +493,7 @@ fn vxlan_mode_connects_every_pod_without_nat_and_follows_membership() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn direct_mode_routes_via_node_ips_and_removes_the_vxlan_device() {
     let cluster = Cluster::flat();
     let peers = cluster.peers();
@@ -516,6 +518,7 @@ fn direct_mode_routes_via_node_ips_and_removes_the_vxlan_device() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn auto_mode_goes_direct_within_a_subnet_and_vxlan_across_the_router() {
     let cluster = Cluster::two_subnets();
     let peers = cluster.peers();

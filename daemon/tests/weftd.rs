@@ -266,6 +266,7 @@ fn read_json(path: &Path) -> Value {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn publishes_the_node_network_and_a_conflist_pointing_at_it() {
     let dirs = Dirs::new();
     let _weftd = Weftd::start(&dirs, &["--mtu", "1400", "--metrics-addr", "off"]);
@@ -297,6 +298,7 @@ fn publishes_the_node_network_and_a_conflist_pointing_at_it() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn detected_mtu_is_the_same_in_node_network_and_conflist() {
     let dirs = Dirs::new();
     let _weftd = Weftd::start(&dirs, &["--metrics-addr", "off"]);
@@ -309,6 +311,7 @@ fn detected_mtu_is_the_same_in_node_network_and_conflist() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn endpoint_api_adds_deletes_and_survives_bad_requests() {
     let dirs = Dirs::new();
     let _weftd = Weftd::start(&dirs, &["--metrics-addr", "off"]);
@@ -350,6 +353,7 @@ fn endpoint_api_adds_deletes_and_survives_bad_requests() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn endpoints_survive_a_restart_and_sigterm_removes_only_the_socket() {
     let dirs = Dirs::new();
     let weftd = Weftd::start(&dirs, &["--metrics-addr", "off"]);
@@ -385,6 +389,7 @@ fn endpoints_survive_a_restart_and_sigterm_removes_only_the_socket() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn many_parallel_adds_are_all_recorded() {
     let dirs = Dirs::new();
     let _weftd = Weftd::start(&dirs, &["--metrics-addr", "off"]);
@@ -407,6 +412,7 @@ fn many_parallel_adds_are_all_recorded() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn http_reports_health_readiness_and_metrics() {
     let dirs = Dirs::new();
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -435,6 +441,7 @@ fn http_reports_health_readiness_and_metrics() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn a_stale_socket_file_is_replaced() {
     let dirs = Dirs::new();
     std::fs::create_dir_all(&dirs.run).unwrap();
@@ -452,6 +459,7 @@ fn a_stale_socket_file_is_replaced() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn a_second_weftd_does_not_steal_a_live_socket() {
     let dirs = Dirs::new();
     let _weftd = Weftd::start(&dirs, &["--metrics-addr", "off", "--mtu", "1400"]);
@@ -481,6 +489,7 @@ fn a_second_weftd_does_not_steal_a_live_socket() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn a_bad_cidr_fails_before_touching_the_node() {
     let dirs = Dirs::new();
     let output = weftd_command(&dirs, "10.244.1.7/24", &["--metrics-addr", "off"])

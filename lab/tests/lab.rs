@@ -57,6 +57,7 @@ spec:
 ";
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn a_three_node_lab_wires_pods_that_reach_each_other_and_the_world() {
     let lab = TestLab::up("v", &["--nodes", "3", "--mode", "vxlan"]);
     let status = lab.status();

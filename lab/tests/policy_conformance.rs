@@ -792,6 +792,7 @@ fn reset(lab: &TestLab, case: &Case, model: &str) {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn the_upstream_netpol_model_holds_in_the_lab() {
     let lab = TestLab::up("c", &["--nodes", "3", "--mode", "vxlan"]);
     let model = model_yaml();

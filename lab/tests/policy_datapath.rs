@@ -919,6 +919,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn the_policy_datapath_holds_in_the_lab() {
     let lab = TestLab::up("d", &["--nodes", "3", "--mode", "vxlan"]);
     lab.apply(&pods_yaml());

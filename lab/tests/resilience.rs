@@ -111,6 +111,7 @@ fn made_up_node(name: &str, cidr: &str, underlay: &str, mac: &str) -> (Object, P
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn nodes_added_to_and_removed_from_the_datastore_come_and_go_on_every_node() {
     let lab = TestLab::up("n", &["--nodes", "3", "--mode", "vxlan"]);
     let store = lab.store();
@@ -166,6 +167,7 @@ const MALFORMED_FILES: [(&str, &str, &str); 3] = [
 ];
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn malformed_datastore_objects_are_skipped_and_weftd_keeps_converging() {
     let lab = TestLab::up("m", &["--nodes", "3", "--mode", "vxlan"]);
     let paths = LabPaths::new(lab.dir());
@@ -237,6 +239,7 @@ spec:
 const CONNECTION_PORT: u16 = 9000;
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn weftd_killed_and_restarted_keeps_connections_and_duplicates_nothing() {
     let lab = TestLab::up("k", &["--nodes", "3", "--mode", "vxlan"]);
     lab.apply(PODS_YAML);

@@ -387,6 +387,7 @@ fn tcp_port(port: u16) -> PortPrefix {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn default_deny_ingress_blocks_new_flows_to_the_pod_but_not_its_replies() {
     let mut lab = Lab::new();
     let _a80 = lab.a.listen(80);
@@ -432,6 +433,7 @@ fn default_deny_ingress_blocks_new_flows_to_the_pod_but_not_its_replies() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn an_allow_rule_opens_only_its_port_to_its_peer() {
     let mut lab = Lab::new();
     let _b80 = lab.b.listen(80);
@@ -449,6 +451,7 @@ fn an_allow_rule_opens_only_its_port_to_its_peer() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn egress_deny_blocks_even_when_the_peer_allows() {
     let mut lab = Lab::new();
     let _a80 = lab.a.listen(80);
@@ -475,6 +478,7 @@ fn egress_deny_blocks_even_when_the_peer_allows() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn spoofed_source_addresses_and_macs_are_dropped() {
     let mut lab = Lab::new();
     let target = lab.b.addr(5000);
@@ -512,6 +516,7 @@ fn spoofed_source_addresses_and_macs_are_dropped() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn pod_filters_keep_enforcing_across_a_restart_and_are_replaced_without_doubles() {
     let mut lab = Lab::new();
     let _a80 = lab.a.listen(80);
@@ -581,6 +586,7 @@ fn pod_filters_keep_enforcing_across_a_restart_and_are_replaced_without_doubles(
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn egress_is_decided_on_the_node_device_after_masquerade_and_replies_come_back() {
     let mut lab = Lab::new();
     let world = wire_world(&mut lab);
@@ -633,6 +639,7 @@ fn egress_is_decided_on_the_node_device_after_masquerade_and_replies_come_back()
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn ipv6_is_enforced_like_ipv4() {
     let mut lab = Lab::new();
     let _a80 = lab.a.listen_at(lab.a.addr6(80));
@@ -658,6 +665,7 @@ fn ipv6_is_enforced_like_ipv4() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn a_pinned_map_of_another_shape_is_refused_not_adopted() {
     let old = Pins::new();
     let _old_datapath = Datapath::open(&old.0).expect("the datapath loads");

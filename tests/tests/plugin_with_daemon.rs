@@ -57,6 +57,7 @@ fn endpoint_files(daemon: &Weftd) -> usize {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn add_registers_the_endpoint_with_weftd_and_del_removes_it() {
     let node = Netns::new("n");
     let pod = Netns::new("p");
@@ -92,6 +93,7 @@ fn add_registers_the_endpoint_with_weftd_and_del_removes_it() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn dead_daemon_fails_add_with_code_11_and_leaves_nothing() {
     let node = Netns::new("n");
     let pod = Netns::new("p");
@@ -111,6 +113,7 @@ fn dead_daemon_fails_add_with_code_11_and_leaves_nothing() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn plugin_killed_mid_add_leaks_nothing_after_gc() {
     let node = Netns::new("n");
     let pod = Netns::new("p");
@@ -146,6 +149,7 @@ fn plugin_killed_mid_add_leaks_nothing_after_gc() {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn status_follows_weftd() {
     let node = Netns::new("n");
     let mut daemon = Weftd::start(&node, POD_CIDR);

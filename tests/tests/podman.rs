@@ -215,6 +215,7 @@ fn weft_links(node: &Netns) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn podman_containers_on_a_weft_network_reach_their_node_and_each_other() {
     let node = Netns::new("pnode");
     // This kernel has no dummy links; an address on lo is just as local.
