@@ -49,6 +49,7 @@ mod rules;
 mod selector;
 mod spec;
 mod universe;
+mod validate;
 
 pub use compile::compile;
 pub use compiled::{CompiledPolicy, EndpointPolicy, ProfileId};
@@ -61,3 +62,6 @@ pub use ipblock::IpBlockGroup;
 pub use ports::{PortPrefix, port_prefixes};
 pub use problem::{Issue, Problem, Subject};
 pub use rules::{AllowRule, Direction, Peer, Profile, Protocol, Traffic};
+pub use validate::{
+    FieldError, check_label_key, check_label_value, check_port_name, validate_policy,
+};

@@ -1,48 +1,11 @@
-//! Kubernetes' rules for names, label keys and values, and port names.
+//! Kubernetes' rules for object names and labels (label syntax is
+//! weft-policy's, which selectors need too).
 
 use std::collections::BTreeMap;
 
+use weft_policy::{check_label_key, check_label_value};
+
 use super::FieldError;
-
-/// Label keys: an optional DNS-subdomain prefix and '/', then a name of at
-/// most 63 characters.
-pub fn check_label_key(field: &str, key: &str) -> Result<(), FieldError> {
-    let (prefix, name) = match key.split_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, key),
-    };
-    if let Some(prefix) = prefix
-        && !is_dns_subdomain(prefix)
-    {
-        return Err(FieldError::new(
-            field,
-            format!("{key:?}: the prefix must be a DNS subdomain like example.com"),
-        ));
-    }
-    if name.is_empty() || name.len() > 63 || !is_qualified_name_part(name) {
-        return Err(FieldError::new(
-            field,
-            format!(
-                "{key:?}: the name part must be 1-63 characters of [A-Za-z0-9-_.], starting and ending with a letter or digit"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Label values: empty, or at most 63 characters like a key's name part.
-pub fn check_label_value(field: &str, value: &str) -> Result<(), FieldError> {
-    if value.is_empty() || (value.len() <= 63 && is_qualified_name_part(value)) {
-        Ok(())
-    } else {
-        Err(FieldError::new(
-            field,
-            format!(
-                "{value:?}: a label value must be empty or 1-63 characters of [A-Za-z0-9-_.], starting and ending with a letter or digit"
-            ),
-        ))
-    }
-}
 
 pub fn check_labels(
     field: &str,
@@ -68,77 +31,20 @@ pub fn check_dns_label(field: &str, name: &str) -> Result<(), FieldError> {
     }
 }
 
-/// IANA service names, which named ports use: at most 15 lowercase
-/// letters, digits and single '-', with at least one letter.
-pub fn check_port_name(field: &str, name: &str) -> Result<(), FieldError> {
-    let ok = !name.is_empty()
-        && name.len() <= 15
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && name.bytes().any(|b| b.is_ascii_lowercase())
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-        && !name.contains("--");
-    if ok {
-        Ok(())
-    } else {
-        Err(FieldError::new(
-            field,
-            format!(
-                "{name:?} is not a port name (at most 15 lowercase letters, digits and single '-', with at least one letter)"
-            ),
-        ))
-    }
-}
-
-fn is_qualified_name_part(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let alnum = |b: &u8| b.is_ascii_alphanumeric();
-    bytes
-        .iter()
-        .all(|b| alnum(b) || matches!(b, b'-' | b'_' | b'.'))
-        && bytes.first().is_some_and(alnum)
-        && bytes.last().is_some_and(alnum)
-}
-
-fn is_dns_subdomain(text: &str) -> bool {
-    text.len() <= 253 && text.split('.').all(crate::names::is_dns_label)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn label_keys_may_have_a_dns_prefix() {
-        for good in ["app", "App.v1_x", "kubernetes.io/metadata.name", "a/b"] {
-            assert!(check_label_key("f", good).is_ok(), "{good}");
-        }
-        for bad in ["", "-a", "a-", "Example.com/a", "a/", "/a", &"k".repeat(64)] {
-            assert!(check_label_key("f", bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn label_values_may_be_empty() {
-        assert!(check_label_value("f", "").is_ok());
-        assert!(check_label_value("f", "v1.2_x-Y").is_ok());
-        assert!(check_label_value("f", "a b").is_err());
-        assert!(check_label_value("f", "a/b").is_err());
-        assert!(check_label_value("f", &"v".repeat(64)).is_err());
-        let err =
-            check_labels("metadata.labels", Some(&[("a".into(), "-".into())].into())).unwrap_err();
-        assert_eq!(err.field, "metadata.labels[a]");
-    }
-
-    #[test]
-    fn port_names_follow_iana_service_names() {
-        for good in ["http", "h2c", "redis-6379", "a"] {
-            assert!(check_port_name("f", good).is_ok(), "{good}");
-        }
-        for bad in ["", "80", "Http", "-a", "a-", "a--b", "abcdefghijklmnop"] {
-            assert!(check_port_name("f", bad).is_err(), "{bad}");
-        }
+    fn labels_need_valid_keys_and_values() {
+        let check = |key: &str, value: &str| {
+            let labels = BTreeMap::from([(key.to_owned(), value.to_owned())]);
+            check_labels("metadata.labels", Some(&labels)).map_err(|e| e.field)
+        };
+        assert_eq!(check("app", ""), Ok(()));
+        assert_eq!(check("example.com/app", "v1.2_x-Y"), Ok(()));
+        assert_eq!(check("a b", "x"), Err("metadata.labels".to_owned()));
+        assert_eq!(check("a", "-"), Err("metadata.labels[a]".to_owned()));
+        assert_eq!(check_labels("metadata.labels", None), Ok(()));
     }
 }

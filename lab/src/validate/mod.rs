@@ -1,11 +1,10 @@
 //! Checks a whole file of objects before anything of it is applied, the way
 //! the API server would: kinds the lab applies, names, labels, namespaces
-//! that exist, and each kind's own rules. The first problem rejects the file.
+//! that exist, and each kind's own rules (NetworkPolicies': weft-policy's).
+//! The first problem rejects the file.
 
 mod meta;
 mod pod;
-mod policy;
-mod selector;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -13,22 +12,7 @@ use std::fmt;
 use weft_datastore::{ClusterSnapshot, Kind, Object};
 
 pub use meta::check_dns_label;
-
-/// One field that is wrong, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: String,
-    pub reason: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-}
+pub use weft_policy::FieldError;
 
 /// Why an object of the file is rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,7 +80,7 @@ pub fn check_objects(objects: &[Object], cluster: &Cluster<'_>) -> Result<(), In
                     .and_then(|ns| cluster.stored.pods.get(&(ns.clone(), key.name.clone())));
                 pod::check_pod(p, cluster.nodes, stored)
             }
-            Object::NetworkPolicy(p) => policy::check_policy(p),
+            Object::NetworkPolicy(p) => weft_policy::validate_policy(p),
             Object::Node(_) | Object::ConfigMap(_) => Err(FieldError::new(
                 "kind",
                 "the lab applies Namespace, Pod and NetworkPolicy objects (it makes its Nodes itself)",

@@ -4,9 +4,10 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Pod;
+use weft_policy::check_port_name;
 
 use super::FieldError;
-use super::meta::{check_dns_label, check_port_name};
+use super::meta::check_dns_label;
 use crate::pods::{declared_ports, node_name};
 
 pub fn check_pod(pod: &Pod, nodes: &[String], stored: Option<&Pod>) -> Result<(), FieldError> {

@@ -1,12 +1,12 @@
 //! Label selectors as the API server validates them: valid keys and values,
 //! and `matchExpressions` whose operator fits its values.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use weft_datastore::k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::FieldError;
-use super::meta::{check_label_key, check_label_value};
+use super::names::{check_label_key, check_label_value};
 
-pub fn check_selector(field: &str, selector: &LabelSelector) -> Result<(), FieldError> {
+pub(super) fn check_selector(field: &str, selector: &LabelSelector) -> Result<(), FieldError> {
     for (key, value) in selector.match_labels.iter().flatten() {
         check_label_key(&format!("{field}.matchLabels"), key)?;
         check_label_value(&format!("{field}.matchLabels[{key}]"), value)?;
@@ -47,13 +47,14 @@ pub fn check_selector(field: &str, selector: &LabelSelector) -> Result<(), Field
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+    use weft_datastore::k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
-    fn expression(operator: &str, values: Option<Vec<&str>>) -> LabelSelector {
+    use super::*;
+
+    fn expression(key: &str, operator: &str, values: Option<Vec<&str>>) -> LabelSelector {
         LabelSelector {
             match_expressions: Some(vec![LabelSelectorRequirement {
-                key: "tier".into(),
+                key: key.into(),
                 operator: operator.into(),
                 values: values.map(|v| v.into_iter().map(String::from).collect()),
             }]),
@@ -61,32 +62,54 @@ mod tests {
         }
     }
 
+    fn field_of(selector: &LabelSelector) -> String {
+        check_selector("s", selector).unwrap_err().field
+    }
+
     #[test]
-    fn set_operators_need_values() {
-        assert!(check_selector("s", &expression("In", Some(vec!["db"]))).is_ok());
-        assert!(check_selector("s", &expression("NotIn", Some(vec!["a", "b"]))).is_ok());
-        let err = check_selector("s", &expression("In", Some(vec![]))).unwrap_err();
-        assert_eq!(err.field, "s.matchExpressions[0].values");
-        assert!(check_selector("s", &expression("NotIn", None)).is_err());
-        assert!(check_selector("s", &expression("In", Some(vec!["a b"]))).is_err());
+    fn set_operators_need_valid_values() {
+        assert!(check_selector("s", &expression("tier", "In", Some(vec!["db"]))).is_ok());
+        assert!(check_selector("s", &expression("tier", "NotIn", Some(vec!["a", "b"]))).is_ok());
+        assert_eq!(
+            field_of(&expression("tier", "In", Some(vec![]))),
+            "s.matchExpressions[0].values"
+        );
+        assert_eq!(
+            field_of(&expression("tier", "NotIn", None)),
+            "s.matchExpressions[0].values"
+        );
+        assert_eq!(
+            field_of(&expression("tier", "In", Some(vec!["a", "a b"]))),
+            "s.matchExpressions[0].values[1]"
+        );
     }
 
     #[test]
     fn existence_operators_take_no_values() {
-        assert!(check_selector("s", &expression("Exists", None)).is_ok());
-        assert!(check_selector("s", &expression("DoesNotExist", Some(vec![]))).is_ok());
-        assert!(check_selector("s", &expression("Exists", Some(vec!["x"]))).is_err());
+        assert!(check_selector("s", &expression("tier", "Exists", None)).is_ok());
+        assert!(check_selector("s", &expression("tier", "DoesNotExist", Some(vec![]))).is_ok());
+        assert_eq!(
+            field_of(&expression("tier", "Exists", Some(vec!["x"]))),
+            "s.matchExpressions[0].values"
+        );
     }
 
     #[test]
-    fn unknown_operators_and_bad_labels_are_rejected() {
-        let err = check_selector("s", &expression("Gt", Some(vec!["1"]))).unwrap_err();
-        assert_eq!(err.field, "s.matchExpressions[0].operator");
-        let bad_label = LabelSelector {
-            match_labels: Some([("app".into(), "a b".into())].into()),
+    fn unknown_operators_and_bad_keys_or_labels_are_rejected() {
+        assert_eq!(
+            field_of(&expression("tier", "Gt", Some(vec!["1"]))),
+            "s.matchExpressions[0].operator"
+        );
+        assert_eq!(
+            field_of(&expression("-tier", "Exists", None)),
+            "s.matchExpressions[0].key"
+        );
+        let labels = |key: &str, value: &str| LabelSelector {
+            match_labels: Some([(key.into(), value.into())].into()),
             match_expressions: None,
         };
-        assert!(check_selector("s", &bad_label).is_err());
+        assert_eq!(field_of(&labels("app", "a b")), "s.matchLabels[app]");
+        assert_eq!(field_of(&labels("a b", "app")), "s.matchLabels");
         assert!(check_selector("s", &LabelSelector::default()).is_ok());
     }
 }
