@@ -24,11 +24,14 @@ use crate::http;
 use crate::metrics::Metrics;
 use crate::node::conflist::{ConflistInputs, render_conflist};
 use crate::node::mtu::pod_mtu;
-use crate::node::network::{NodeNetworkTask, join_cluster, run_node_network};
+use crate::node::join::join_cluster;
+use crate::node::reconcilers::{NodeReconcilers, RESYNC_EVERY, start_node_reconcilers};
+use crate::node::skipped_objects::log_skipped_objects;
 use crate::node::underlay;
 use crate::policy::PolicyEnforcer;
 use crate::policy::observe::ObserveHub;
 use crate::readiness::Readiness;
+use crate::reconcile::{Backoff, RunnerSettings};
 
 /// kubelet and the runtime read the conflist; it holds no secrets.
 const CONFLIST_MODE: u32 = 0o644;
@@ -93,9 +96,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let veth_reaper = Arc::new(Notify::new());
     tokio::spawn(veth_reaper::run(reaper_netlink, veth_reaper.clone()));
     let handler = Arc::new(
-        RequestHandler::new(endpoints, readiness.clone(), metrics, veth_reaper)
+        RequestHandler::new(endpoints, readiness.clone(), metrics.clone(), veth_reaper)
             .with_policy(enforcer.clone(), observe),
     );
+    let runner = RunnerSettings {
+        readiness: readiness.clone(),
+        metrics,
+        backoff: Backoff::default(),
+        resync: RESYNC_EVERY,
+    };
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(api_server::serve(socket, handler, async {
         // A dropped sender stops the server just like a sent stop.
@@ -103,11 +112,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }));
 
     let outcome = tokio::select! {
-        network = node_network(&config, netlink, readiness.clone(), enforcer) => match network {
+        network = node_network(&config, netlink, &runner, enforcer) => match network {
             Ok(mtu) => {
                 // Ready before the conflist appears: whoever sees the
                 // conflist (kubelet, a test) must find weftd ready.
-                readiness.set_ready();
+                readiness.set_started();
                 write_conflist(&config, mtu).map(|path| {
                     tracing::info!(path = %path.display(), "wrote the CNI conflist; node network ready");
                 })
@@ -128,11 +137,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Sets up the node's pod network and returns the pod MTU: from the flags
 /// alone for a single node, else by joining the cluster through the
-/// datastore, after which a task keeps the node network converged.
+/// datastore and starting the reconcilers that keep the node converged;
+/// returns once each of them has succeeded.
 async fn node_network(
     config: &Config,
     handle: rtnetlink::Handle,
-    readiness: Arc<Readiness>,
+    runner: &RunnerSettings,
     enforcer: Arc<PolicyEnforcer>,
 ) -> anyhow::Result<u32> {
     let Some(cluster) = &config.cluster else {
@@ -143,6 +153,7 @@ async fn node_network(
     let store = DirStore::open(&cluster.datastore_dir)
         .with_context(|| format!("opening the datastore {}", cluster.datastore_dir.display()))?;
     let (mut snapshots, _watch) = store.watch().context("watching the datastore")?;
+    tokio::spawn(log_skipped_objects(snapshots.clone()));
     let joined = join_cluster(
         &config.node_name,
         &config.pod_cidrs,
@@ -153,19 +164,14 @@ async fn node_network(
     .await?;
     let mtu = config.mtu.unwrap_or(joined.pod_mtu);
     write_node_network(config, &joined.pod_cidrs, mtu)?;
-    let (first_pass, first_pass_done) = tokio::sync::oneshot::channel();
-    let task = NodeNetworkTask {
+    let node = NodeReconcilers {
         node_name: config.node_name.clone(),
         joined,
         cluster: cluster.clone(),
-        handle,
-        readiness,
         enforcer,
     };
-    tokio::spawn(run_node_network(task, snapshots, first_pass));
-    first_pass_done
-        .await
-        .context("the node network task ended before its first pass")?;
+    start_node_reconcilers(node, &snapshots, runner)?;
+    runner.readiness.converged().await;
     Ok(mtu)
 }
 

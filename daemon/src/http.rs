@@ -135,7 +135,7 @@ mod tests {
         let not_ready = get("/readyz", &readiness);
         assert_eq!(not_ready.status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(not_ready.body.contains("starting"));
-        readiness.set_ready();
+        readiness.set_started();
         assert_eq!(get("/readyz", &readiness).status, StatusCode::OK);
     }
 

@@ -15,3 +15,4 @@ pub mod node;
 pub mod overlay;
 pub mod policy;
 pub mod readiness;
+pub mod reconcile;

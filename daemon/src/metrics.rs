@@ -1,6 +1,7 @@
 //! weftd's Prometheus metrics: the registry and the handles the tasks update.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
@@ -9,6 +10,7 @@ use prometheus_client::encoding::{
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// Which API operation a request asked for ("invalid" when it did not decode).
@@ -34,6 +36,31 @@ pub enum ApiResult {
 pub struct ApiRequestLabels {
     pub op: ApiOp,
     pub result: ApiResult,
+}
+
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)] // the variant names are the label values
+pub enum ReconcileResult {
+    ok,
+    error,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    pub reconciler: &'static str,
+    pub result: ReconcileResult,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcilerLabel {
+    pub reconciler: &'static str,
+}
+
+/// Reconcile pass durations, in seconds: 1 ms to about 16 s.
+fn pass_duration_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.001, 2.0, 15,
+    ))
 }
 
 /// Reads the datapath's packet counts per verdict reason (index = reason).
@@ -81,6 +108,8 @@ pub struct Metrics {
     registry: Arc<Registry>,
     endpoints: Gauge,
     api_requests: Family<ApiRequestLabels, Counter>,
+    reconciles: Family<ReconcileLabels, Counter>,
+    reconcile_seconds: Family<ReconcilerLabel, Histogram, fn() -> Histogram>,
     verdicts: VerdictCounters,
 }
 
@@ -99,12 +128,29 @@ impl Default for Metrics {
             "Endpoint API requests by operation and result",
             api_requests.clone(),
         );
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        registry.register(
+            "weft_reconcile",
+            "Reconcile passes by reconciler and result",
+            reconciles.clone(),
+        );
+        let reconcile_seconds =
+            Family::<ReconcilerLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+                pass_duration_histogram,
+            );
+        registry.register(
+            "weft_reconcile_duration_seconds",
+            "How long reconcile passes take, by reconciler",
+            reconcile_seconds.clone(),
+        );
         let verdicts = VerdictCounters::default();
         registry.register_collector(Box::new(verdicts.clone()));
         Self {
             registry: Arc::new(registry),
             endpoints,
             api_requests,
+            reconciles,
+            reconcile_seconds,
             verdicts,
         }
     }
@@ -119,6 +165,21 @@ impl Metrics {
         self.api_requests
             .get_or_create(&ApiRequestLabels { op, result })
             .inc();
+    }
+
+    /// Counts and times one pass of `reconciler`.
+    pub fn observe_reconcile(&self, reconciler: &'static str, ok: bool, took: Duration) {
+        let result = if ok {
+            ReconcileResult::ok
+        } else {
+            ReconcileResult::error
+        };
+        self.reconciles
+            .get_or_create(&ReconcileLabels { reconciler, result })
+            .inc();
+        self.reconcile_seconds
+            .get_or_create(&ReconcilerLabel { reconciler })
+            .observe(took.as_secs_f64());
     }
 
     /// Where the verdict counters come from (set once, when the datapath is up).
@@ -156,6 +217,22 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("weft_policy_verdicts"), "{text}");
+    }
+
+    #[test]
+    fn counts_and_times_reconcile_passes_by_reconciler() {
+        let metrics = Metrics::default();
+        metrics.observe_reconcile("overlay", true, Duration::from_millis(3));
+        metrics.observe_reconcile("overlay", false, Duration::from_millis(3));
+        metrics.observe_reconcile("overlay", false, Duration::from_millis(3));
+        let text = metrics.encode().unwrap();
+        for line in [
+            "weft_reconcile_total{reconciler=\"overlay\",result=\"ok\"} 1\n",
+            "weft_reconcile_total{reconciler=\"overlay\",result=\"error\"} 2\n",
+            "weft_reconcile_duration_seconds_count{reconciler=\"overlay\"} 3\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 
     #[test]

@@ -1,57 +1,145 @@
 //! Whether weftd is ready to serve ADDs, and why not, and which datastore
 //! revision it has put into effect: shared by the API's Status reply and
-//! /readyz.
+//! /readyz. Two parts contribute: startup (weftd's own steps, then shutdown)
+//! and every registered reconciler, which counts once it has succeeded
+//! since start. A reconciler failing later keeps its last state in effect:
+//! it shows in its status and holds the applied revision back, but does
+//! not take the node out of service.
 
-use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use serde::Serialize;
+use tokio::sync::watch;
 use weft_api::Response;
+
+/// One reconciler's state as weftctl and the logs show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcilerStatus {
+    /// Has it succeeded since weftd started?
+    pub converged: bool,
+    /// The datastore revision its last success put in effect, for
+    /// reconcilers whose input comes from the datastore.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_revision: Option<u64>,
+    /// The last failure, until the next success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Failures since the last success.
+    pub failures: u32,
+    /// Does its input carry datastore revisions?
+    #[serde(skip)]
+    revisioned: bool,
+}
 
 #[derive(Debug)]
 pub struct Readiness {
-    /// `None` when ready, else what is still missing.
-    not_ready: RwLock<Option<String>>,
-    /// 0 until the first datastore snapshot is fully reconciled.
-    applied_revision: AtomicU64,
+    /// `None` once startup is done (until shutdown), else what is missing.
+    startup: RwLock<Option<String>>,
+    reconcilers: RwLock<BTreeMap<&'static str, ReconcilerStatus>>,
+    /// Bumped on every change, for waiters.
+    changes: watch::Sender<u64>,
 }
 
 impl Readiness {
     pub fn new(reason: impl Into<String>) -> Self {
         Self {
-            not_ready: RwLock::new(Some(reason.into())),
-            applied_revision: AtomicU64::new(0),
+            startup: RwLock::new(Some(reason.into())),
+            reconcilers: RwLock::new(BTreeMap::new()),
+            changes: watch::Sender::new(0),
         }
     }
 
-    /// Records that everything up to datastore `revision` is in effect.
-    pub fn set_applied_revision(&self, revision: u64) {
-        self.applied_revision.store(revision, Ordering::Release);
-    }
-
-    pub fn applied_revision(&self) -> Option<u64> {
-        match self.applied_revision.load(Ordering::Acquire) {
-            0 => None,
-            revision => Some(revision),
-        }
-    }
-
-    pub fn set_ready(&self) {
-        *self.write() = None;
+    /// weftd's own startup steps are done.
+    pub fn set_started(&self) {
+        *write(&self.startup) = None;
+        self.changed();
     }
 
     pub fn set_not_ready(&self, reason: impl Into<String>) {
-        *self.write() = Some(reason.into());
+        *write(&self.startup) = Some(reason.into());
+        self.changed();
+    }
+
+    /// weftd is not ready until `name` has succeeded once.
+    pub fn register_reconciler(&self, name: &'static str) {
+        write(&self.reconcilers).entry(name).or_default();
+        self.changed();
+    }
+
+    /// `name` succeeded, with the datastore `revision` its input stood for.
+    pub fn reconciled(&self, name: &'static str, revision: Option<u64>) {
+        {
+            let mut reconcilers = write(&self.reconcilers);
+            let status = reconcilers.entry(name).or_default();
+            status.converged = true;
+            status.revisioned = revision.is_some();
+            status.applied_revision = revision;
+            status.error = None;
+            status.failures = 0;
+        }
+        self.changed();
+    }
+
+    /// `name` failed; it keeps what it last put in effect.
+    pub fn reconcile_failed(&self, name: &'static str, error: String) {
+        {
+            let mut reconcilers = write(&self.reconcilers);
+            let status = reconcilers.entry(name).or_default();
+            status.error = Some(error);
+            status.failures = status.failures.saturating_add(1);
+        }
+        self.changed();
+    }
+
+    /// Every reconciler by name.
+    pub fn reconcilers(&self) -> BTreeMap<&'static str, ReconcilerStatus> {
+        read(&self.reconcilers).clone()
+    }
+
+    /// The lowest revision every revisioned reconciler has put in effect:
+    /// objects written at revision R are in effect here once this is >= R.
+    /// `None` while one of them has not succeeded yet, or none exists.
+    pub fn applied_revision(&self) -> Option<u64> {
+        let reconcilers = read(&self.reconcilers);
+        let mut lowest: Option<u64> = None;
+        for status in reconcilers.values() {
+            match (status.converged, status.revisioned) {
+                (false, _) => return None,
+                (true, false) => {}
+                (true, true) => {
+                    let revision = status.applied_revision?;
+                    lowest = Some(lowest.map_or(revision, |l| l.min(revision)));
+                }
+            }
+        }
+        lowest
     }
 
     pub fn is_ready(&self) -> bool {
         self.reason().is_none()
     }
 
+    /// Why weftd is not ready, or `None` when it is.
     pub fn reason(&self) -> Option<String> {
-        self.not_ready
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        if let Some(reason) = read(&self.startup).clone() {
+            return Some(reason);
+        }
+        let reconcilers = read(&self.reconcilers);
+        let (name, status) = reconcilers.iter().find(|(_, s)| !s.converged)?;
+        Some(match &status.error {
+            Some(error) => format!("{name} has not converged yet: {error}"),
+            None => format!("{name} has not converged yet"),
+        })
+    }
+
+    /// Returns once every registered reconciler has succeeded once.
+    pub async fn converged(&self) {
+        let mut changes = self.changes.subscribe();
+        let all_converged = |_: &u64| read(&self.reconcilers).values().all(|s| s.converged);
+        // The sender lives in `self`, so the channel cannot close under us.
+        let _ = changes.wait_for(all_converged).await;
     }
 
     /// The API's answer to `Request::Status`.
@@ -64,12 +152,18 @@ impl Readiness {
         }
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Option<String>> {
-        // A plain Option<String> cannot be left half-written by a panicking writer.
-        self.not_ready
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
+}
+
+// Plain values cannot be left half-written by a panicking writer.
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -77,7 +171,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_follows_readiness() {
+    fn status_follows_startup() {
         let readiness = Readiness::new("starting");
         assert_eq!(
             readiness.status_response(),
@@ -87,25 +181,67 @@ mod tests {
                 applied_revision: None,
             }
         );
-        readiness.set_ready();
+        readiness.set_started();
         assert!(readiness.is_ready());
-        assert_eq!(
-            readiness.status_response(),
-            Response::Status {
-                ready: true,
-                reason: None,
-                applied_revision: None,
-            }
-        );
-        readiness.set_applied_revision(7);
-        assert!(matches!(
-            readiness.status_response(),
-            Response::Status {
-                applied_revision: Some(7),
-                ..
-            }
-        ));
         readiness.set_not_ready("shutting down");
         assert_eq!(readiness.reason().as_deref(), Some("shutting down"));
+    }
+
+    #[test]
+    fn every_reconciler_must_succeed_once_and_a_later_failure_keeps_the_node_ready() {
+        let readiness = Readiness::new("starting");
+        readiness.register_reconciler("overlay");
+        readiness.register_reconciler("masquerade");
+        readiness.set_started();
+        assert_eq!(
+            readiness.reason().as_deref(),
+            Some("masquerade has not converged yet")
+        );
+        readiness.reconcile_failed("masquerade", "nft: boom".into());
+        assert_eq!(
+            readiness.reason().as_deref(),
+            Some("masquerade has not converged yet: nft: boom")
+        );
+        readiness.reconciled("masquerade", None);
+        readiness.reconciled("overlay", Some(4));
+        assert!(readiness.is_ready());
+        readiness.reconcile_failed("masquerade", "nft: boom again".into());
+        assert!(readiness.is_ready());
+        let masquerade = &readiness.reconcilers()["masquerade"];
+        assert_eq!(masquerade.error.as_deref(), Some("nft: boom again"));
+        assert_eq!(masquerade.failures, 1);
+    }
+
+    #[test]
+    fn the_applied_revision_is_the_lowest_of_the_revisioned_reconcilers() {
+        let readiness = Readiness::new("starting");
+        readiness.register_reconciler("overlay");
+        readiness.register_reconciler("policy");
+        readiness.register_reconciler("masquerade");
+        readiness.reconciled("overlay", Some(9));
+        assert_eq!(readiness.applied_revision(), None, "policy has not run");
+        readiness.reconciled("policy", Some(7));
+        assert_eq!(readiness.applied_revision(), None, "masquerade has not run");
+        readiness.reconciled("masquerade", None);
+        assert_eq!(readiness.applied_revision(), Some(7));
+        readiness.reconcile_failed("policy", "map full".into());
+        readiness.reconciled("overlay", Some(12));
+        assert_eq!(readiness.applied_revision(), Some(7), "policy holds it back");
+        readiness.reconciled("policy", Some(12));
+        assert_eq!(readiness.applied_revision(), Some(12));
+    }
+
+    #[tokio::test]
+    async fn converged_returns_once_all_have_succeeded() {
+        let readiness = std::sync::Arc::new(Readiness::new("starting"));
+        readiness.register_reconciler("overlay");
+        let waiter = tokio::spawn({
+            let readiness = readiness.clone();
+            async move { readiness.converged().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        readiness.reconciled("overlay", Some(1));
+        waiter.await.unwrap();
     }
 }

@@ -27,8 +27,6 @@ pub enum OverlayError {
     },
     #[error("applying the masquerade rules: {0}")]
     Masquerade(#[from] nftables::helper::NftablesError),
-    #[error("listing the node's interfaces: {0}")]
-    Exits(std::io::Error),
     #[error("{} change(s) failed: {}", .0.len(), ApplyFailures(.0))]
     Apply(Vec<ApplyFailure>),
 }

@@ -3,7 +3,8 @@
 //! overlay, direct routes, or both by subnet), and masquerade of traffic
 //! leaving the cluster. Pure modules decide (`desired`, `diff`, `parse`,
 //! `masquerade::masquerade_ruleset`, `discover::choose_underlay`); `observe`,
-//! `apply`, `sysctl` and `reconcile` are the shell.
+//! `apply`, `sysctl` and `reconcile` are the shell, run by the overlay and
+//! masquerade reconcilers.
 
 pub mod apply;
 pub mod desired;
@@ -12,10 +13,12 @@ pub mod discover;
 pub mod error;
 pub mod exits;
 pub mod masquerade;
+pub mod masquerade_reconciler;
 pub mod model;
 pub mod observe;
 pub mod parse;
 pub mod reconcile;
+pub mod reconciler;
 pub mod state;
 pub mod sysctl;
 pub mod vtep;
@@ -29,6 +32,8 @@ pub use discover::local_node_from_interface;
 pub use error::OverlayError;
 pub use exits::{current_node_exits, node_exits};
 pub use model::{DEFAULT_VXLAN_DEVICE, LocalNode, NetworkMode, OverlaySettings, PeerNode};
+pub use masquerade_reconciler::{HookedExits, MasqueradeReconciler};
 pub use reconcile::reconcile;
+pub use reconciler::OverlayReconciler;
 pub use state::ROUTE_PROTOCOL;
 pub use vtep::{format_mac, parse_mac, vtep_mac};

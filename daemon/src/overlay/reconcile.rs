@@ -1,7 +1,6 @@
-//! One pass of the node network reconciler: desired state from all inputs,
-//! actual state from the kernel, the difference applied; then forwarding and
-//! the masquerade table. Level-triggered: a pass after a crash, a restart or
-//! a missed event converges all the same.
+//! One pass of the overlay: forwarding on, desired state from all inputs,
+//! actual state from the kernel, the difference applied. Level-triggered: a
+//! pass after a crash, a restart or a missed event converges all the same.
 
 use rtnetlink::Handle;
 
@@ -9,16 +8,12 @@ use super::apply::apply;
 use super::desired::desired_network;
 use super::diff::{PlanSummary, diff};
 use super::error::OverlayError;
-use super::exits::current_node_exits;
-use super::masquerade::apply_masquerade;
 use super::model::{LocalNode, OverlaySettings, PeerNode};
 use super::observe::observe;
 use super::sysctl::enable_ipv4_forwarding;
 
 /// Converges the calling thread's network namespace (weftd runs in the
 /// node's) to the node network for `peers`, and returns what it changed.
-/// The masquerade table is rewritten on every pass (atomically, so traffic
-/// never sees it half-way); only netlink changes are counted.
 pub async fn reconcile(
     handle: &Handle,
     local: &LocalNode,
@@ -39,7 +34,5 @@ pub async fn reconcile(
         tracing::info!(%summary, "changing the node network");
         apply(handle, &plan, &settings.device, observation.ifindexes).await?;
     }
-    let exits = current_node_exits().map_err(OverlayError::Exits)?;
-    apply_masquerade(&settings.cluster_cidrs, &exits).await?;
     Ok(summary)
 }

@@ -9,6 +9,7 @@ mod enforcer;
 mod host_addresses;
 pub mod observe;
 mod pod_interface;
+mod reconciler;
 mod slots;
 pub mod views;
 
@@ -16,4 +17,5 @@ pub use desired::{DesiredPolicy, desired_policy};
 pub use enforcer::{EnforcerError, PolicyEnforcer};
 pub use host_addresses::host_addresses;
 pub use pod_interface::{InvalidEndpoint, pod_interface};
+pub use reconciler::PolicyReconciler;
 pub use slots::{SlotTable, SlotsExhausted};

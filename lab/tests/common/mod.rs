@@ -37,6 +37,12 @@ impl TestLab {
     /// `weft-lab up` with `args` for a lab named after this test process and
     /// `tag` (a short DNS-label suffix, unique within the test binary).
     pub fn up(tag: &str, args: &[&str]) -> Self {
+        Self::up_with_env(tag, args, &[])
+    }
+
+    /// `up` with `env` added to the environment of `weft-lab up`, which
+    /// the daemons it starts inherit.
+    pub fn up_with_env(tag: &str, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Self {
         for sibling in ["weft", "weftd"] {
             let path = Path::new(LAB_BIN).with_file_name(sibling);
             assert!(
@@ -48,9 +54,14 @@ impl TestLab {
         let lab = TestLab {
             name: format!("w{}{tag}", std::process::id()),
         };
-        let mut up = vec!["up"];
-        up.extend_from_slice(args);
-        lab.ok(&up);
+        let output = Command::new(LAB_BIN)
+            .args(["--name", &lab.name, "up"])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("weft-lab runs");
+        succeeded("weft-lab up", output);
         lab
     }
 

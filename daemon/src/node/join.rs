@@ -1,0 +1,99 @@
+//! Joining the cluster through the datastore: wait for this node's Node
+//! object, settle its pod CIDRs (the flag, else `spec.podCIDRs`, else a
+//! claim from the cluster CIDR) and the pod MTU. Publishing the node's
+//! underlay and VTEP is the publication reconciler's job from then on.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use ipnet::IpNet;
+use rtnetlink::Handle;
+use tokio::sync::watch;
+use weft_datastore::{ClusterSnapshot, DirStore};
+
+use crate::config::ClusterConfig;
+use crate::node::bootstrap::claim_pod_cidrs;
+use crate::node::mtu::VXLAN_OVERHEAD;
+use crate::node::node_object::node_pod_cidrs;
+use crate::overlay::{LocalNode, NetworkMode, local_node_from_interface};
+
+/// What joining the cluster decided for this node.
+#[derive(Debug, Clone)]
+pub struct JoinedNode {
+    pub pod_cidrs: Vec<IpNet>,
+    /// The CIDRs weftd chose itself (the flag or a claim), which the Node
+    /// must carry; `None` when they are the Node's `spec.podCIDRs`.
+    pub claimed_pod_cidrs: Option<Vec<IpNet>>,
+    /// Pod MTU: the underlay's, less the VXLAN overhead where VXLAN is used.
+    pub pod_mtu: u32,
+}
+
+/// Waits for the node's own Node object and settles its pod CIDRs and MTU.
+pub async fn join_cluster(
+    node_name: &str,
+    flag_pod_cidrs: &[IpNet],
+    cluster: &ClusterConfig,
+    handle: &Handle,
+    snapshots: &mut watch::Receiver<Arc<ClusterSnapshot>>,
+) -> anyhow::Result<JoinedNode> {
+    let node = loop {
+        if let Some(node) = snapshots.borrow_and_update().nodes.get(node_name) {
+            break node.clone();
+        }
+        tracing::info!(node = node_name, "waiting for this node's Node object");
+        snapshots
+            .changed()
+            .await
+            .context("the datastore watch ended")?;
+    };
+    let spec_cidrs = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.pod_cidrs.as_ref())
+        .is_some_and(|c| !c.is_empty());
+    let (pod_cidrs, claimed_pod_cidrs) = if !flag_pod_cidrs.is_empty() {
+        (flag_pod_cidrs.to_vec(), Some(flag_pod_cidrs.to_vec()))
+    } else if spec_cidrs {
+        (node_pod_cidrs(&node), None)
+    } else {
+        let store = DirStore::open(&cluster.datastore_dir)?;
+        let (name, cidrs, v4, v6) = (
+            node_name.to_owned(),
+            cluster.cluster_cidrs.clone(),
+            cluster.node_mask_v4,
+            cluster.node_mask_v6,
+        );
+        let claimed =
+            tokio::task::spawn_blocking(move || claim_pod_cidrs(&store, &name, &cidrs, v4, v6))
+                .await??;
+        tracing::info!(pod_cidrs = ?claimed, "claimed pod CIDRs from the cluster CIDR");
+        (claimed.clone(), Some(claimed))
+    };
+    let local = discover_local_node(handle, node_name, &pod_cidrs, cluster).await?;
+    let pod_mtu = match cluster.mode {
+        NetworkMode::Direct => local.underlay_mtu,
+        NetworkMode::Vxlan | NetworkMode::Auto => local.underlay_mtu - VXLAN_OVERHEAD,
+    };
+    Ok(JoinedNode {
+        pod_cidrs,
+        claimed_pod_cidrs,
+        pod_mtu,
+    })
+}
+
+/// This node as the overlay sees it now (its underlay may change).
+pub async fn discover_local_node(
+    handle: &Handle,
+    node_name: &str,
+    pod_cidrs: &[IpNet],
+    cluster: &ClusterConfig,
+) -> anyhow::Result<LocalNode> {
+    local_node_from_interface(
+        handle,
+        node_name,
+        pod_cidrs.to_vec(),
+        cluster.underlay_interface.as_deref(),
+    )
+    .await
+    .context("finding the underlay interface")
+}

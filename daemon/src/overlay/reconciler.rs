@@ -1,0 +1,49 @@
+//! The overlay reconciler: on every snapshot, this node's routes,
+//! neighbours, FDB entries and VXLAN device for the peers the snapshot
+//! holds (see `reconcile`); the masquerade table has a reconciler of its own.
+
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use rtnetlink::Handle;
+use weft_datastore::ClusterSnapshot;
+
+use super::model::OverlaySettings;
+use super::reconcile::reconcile;
+use crate::config::ClusterConfig;
+use crate::node::join::discover_local_node;
+use crate::node::node_object::peer_nodes;
+use crate::reconcile::Reconciler;
+
+pub struct OverlayReconciler {
+    pub node_name: String,
+    pub pod_cidrs: Vec<IpNet>,
+    pub cluster: ClusterConfig,
+    pub settings: OverlaySettings,
+    /// Its own netlink socket: a socket runs one dump at a time.
+    pub handle: Handle,
+}
+
+impl Reconciler for OverlayReconciler {
+    type Input = ClusterSnapshot;
+
+    fn name(&self) -> &'static str {
+        "overlay"
+    }
+
+    fn revision(&self, snapshot: &ClusterSnapshot) -> Option<u64> {
+        Some(snapshot.revision)
+    }
+
+    async fn reconcile(&mut self, snapshot: Arc<ClusterSnapshot>) -> anyhow::Result<()> {
+        let local =
+            discover_local_node(&self.handle, &self.node_name, &self.pod_cidrs, &self.cluster)
+                .await?;
+        let peers = peer_nodes(&snapshot.nodes, &self.node_name);
+        let summary = reconcile(&self.handle, &local, &peers, &self.settings).await?;
+        if !summary.is_empty() {
+            tracing::info!(revision = snapshot.revision, %summary, "node network converged");
+        }
+        Ok(())
+    }
+}
