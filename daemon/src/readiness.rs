@@ -163,7 +163,8 @@ fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 }
 
 fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -226,7 +227,11 @@ mod tests {
         assert_eq!(readiness.applied_revision(), Some(7));
         readiness.reconcile_failed("policy", "map full".into());
         readiness.reconciled("overlay", Some(12));
-        assert_eq!(readiness.applied_revision(), Some(7), "policy holds it back");
+        assert_eq!(
+            readiness.applied_revision(),
+            Some(7),
+            "policy holds it back"
+        );
         readiness.reconciled("policy", Some(12));
         assert_eq!(readiness.applied_revision(), Some(12));
     }

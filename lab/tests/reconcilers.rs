@@ -136,7 +136,9 @@ fn a_failing_masquerade_step_holds_back_neither_policy_nor_readiness() {
     // dummy devices): the policy reconciler hooks them and hands them to
     // the masquerade reconciler, whose nft step now fails.
     for node in NODES {
-        let veth = ["ip", "link", "add", "extra0", "type", "veth", "peer", "name", "extra1"];
+        let veth = [
+            "ip", "link", "add", "extra0", "type", "veth", "peer", "name", "extra1",
+        ];
         lab.node_lines(node, &veth);
     }
     lab.apply(DENY_INGRESS);
@@ -146,15 +148,19 @@ fn a_failing_masquerade_step_holds_back_neither_policy_nor_readiness() {
         "the policy is in effect on every node: {matrix}"
     );
 
-    let failures = wait_until("masquerade failing and retrying on every node", CONVERGE, || {
-        let failures = nft.failures();
-        let retried = failures.values().filter(|&&count| count >= 2).count();
-        if retried >= NODES.len() {
-            Ok(failures)
-        } else {
-            Err(format!("{failures:?}"))
-        }
-    });
+    let failures = wait_until(
+        "masquerade failing and retrying on every node",
+        CONVERGE,
+        || {
+            let failures = nft.failures();
+            let retried = failures.values().filter(|&&count| count >= 2).count();
+            if retried >= NODES.len() {
+                Ok(failures)
+            } else {
+                Err(format!("{failures:?}"))
+            }
+        },
+    );
     assert_eq!(failures.len(), NODES.len(), "{failures:?}");
     let status = lab.status();
     for node in NODES {

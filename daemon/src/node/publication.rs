@@ -39,9 +39,13 @@ impl Reconciler for PublicationReconciler {
     }
 
     async fn reconcile(&mut self, snapshot: Arc<ClusterSnapshot>) -> anyhow::Result<()> {
-        let local =
-            discover_local_node(&self.handle, &self.node_name, &self.pod_cidrs, &self.cluster)
-                .await?;
+        let local = discover_local_node(
+            &self.handle,
+            &self.node_name,
+            &self.pod_cidrs,
+            &self.cluster,
+        )
+        .await?;
         let publication = NodePublication {
             claimed_pod_cidrs: self.claimed_pod_cidrs.clone(),
             underlay_ip: local.underlay_ip,

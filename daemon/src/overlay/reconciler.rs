@@ -36,9 +36,13 @@ impl Reconciler for OverlayReconciler {
     }
 
     async fn reconcile(&mut self, snapshot: Arc<ClusterSnapshot>) -> anyhow::Result<()> {
-        let local =
-            discover_local_node(&self.handle, &self.node_name, &self.pod_cidrs, &self.cluster)
-                .await?;
+        let local = discover_local_node(
+            &self.handle,
+            &self.node_name,
+            &self.pod_cidrs,
+            &self.cluster,
+        )
+        .await?;
         let peers = peer_nodes(&snapshot.nodes, &self.node_name);
         let summary = reconcile(&self.handle, &local, &peers, &self.settings).await?;
         if !summary.is_empty() {

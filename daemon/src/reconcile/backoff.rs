@@ -28,10 +28,7 @@ impl Backoff {
     /// but never come sooner than half the step.
     pub fn delay(&self, failures: u32, jitter: f64) -> Duration {
         let doublings = failures.saturating_sub(1).min(31);
-        let step = self
-            .initial
-            .saturating_mul(1u32 << doublings)
-            .min(self.max);
+        let step = self.initial.saturating_mul(1u32 << doublings).min(self.max);
         step.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
     }
 }
@@ -49,7 +46,10 @@ mod tests {
             max: MS(1000),
         };
         let full: Vec<Duration> = (1..=6).map(|n| backoff.delay(n, 1.0)).collect();
-        assert_eq!(full, [MS(100), MS(200), MS(400), MS(800), MS(1000), MS(1000)]);
+        assert_eq!(
+            full,
+            [MS(100), MS(200), MS(400), MS(800), MS(1000), MS(1000)]
+        );
         assert_eq!(backoff.delay(u32::MAX, 1.0), MS(1000), "no overflow");
     }
 

@@ -216,7 +216,11 @@ mod tests {
         while readiness.applied_revision() != Some(3) {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        assert_eq!(seen.lock().unwrap().last(), Some(&3), "the latest input wins");
+        assert_eq!(
+            seen.lock().unwrap().last(),
+            Some(&3),
+            "the latest input wins"
+        );
         drop(tx);
         task.await.unwrap();
         let status = &readiness.reconcilers()["scripted"];
