@@ -16,8 +16,8 @@ use crate::ipblock::{IpBlockGroup, PrefixTable};
 use crate::numbering::{StableHasher, assign_numbers};
 use crate::pods::{PodFacts, pod_facts};
 use crate::resolve::ResolvedPolicy;
-use crate::rules::{AllowRule, Direction, Peer, Profile, Protocol, Traffic};
-use crate::spec::{ParsedPolicy, PeerSpec, PortSpec};
+use crate::rules::{AllowRule, Direction, Peer, Profile, Traffic};
+use crate::spec::{ParsedPolicy, PeerSpec, named_ports_used};
 use crate::universe::Universe;
 
 /// The label the API server puts on every namespace, naming it.
@@ -105,23 +105,6 @@ fn ip_block_groups(policies: &[ParsedPolicy]) -> BTreeSet<IpBlockGroup> {
         .filter_map(|peer| match peer {
             PeerSpec::Block(group) => Some(group.clone()),
             PeerSpec::Pods { .. } => None,
-        })
-        .collect()
-}
-
-/// Named ports used by `direction`'s rules, as (protocol, name).
-pub(crate) fn named_ports_used(
-    policies: &[ParsedPolicy],
-    direction: Direction,
-) -> BTreeSet<(Protocol, &str)> {
-    let rules = policies
-        .iter()
-        .flat_map(|p| p.rules(direction).into_iter().flatten());
-    let ports = rules.flat_map(|r| r.ports.iter().flatten());
-    ports
-        .filter_map(|port| match port {
-            PortSpec::Named { protocol, name } => Some((*protocol, name.as_str())),
-            PortSpec::Range { .. } => None,
         })
         .collect()
 }

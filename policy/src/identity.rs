@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::ipblock::IpBlockGroup;
 use crate::numbering::StableHasher;
-use crate::rules::Protocol;
+use crate::protocol::Protocol;
 
 /// An identity's number, as in the identity and policy maps.
 pub type IdentityId = u32;

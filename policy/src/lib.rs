@@ -44,6 +44,7 @@ mod numbering;
 mod pods;
 mod ports;
 mod problem;
+mod protocol;
 mod resolve;
 mod rules;
 mod selector;
@@ -61,7 +62,8 @@ pub use inputs::{ClusterInputs, EndpointScope, ObjectName};
 pub use ipblock::IpBlockGroup;
 pub use ports::{PortPrefix, port_prefixes};
 pub use problem::{Issue, Problem, Subject};
-pub use rules::{AllowRule, Direction, Peer, Profile, Protocol, Traffic};
+pub use protocol::Protocol;
+pub use rules::{AllowRule, Direction, Peer, Profile, Traffic};
 pub use validate::{
     FieldError, check_label_key, check_label_value, check_port_name, validate_policy,
 };

@@ -11,7 +11,7 @@ use weft_datastore::Pod;
 use crate::identity::NamedPort;
 use crate::inputs::{ClusterInputs, ObjectName};
 use crate::problem::{Issue, Problem, Subject};
-use crate::rules::Protocol;
+use crate::protocol::Protocol;
 
 /// A pod as the compiler sees it.
 #[derive(Debug, Clone)]

@@ -9,6 +9,8 @@ use serde::Serialize;
 
 use crate::identity::IdentityId;
 use crate::maps;
+// Also the path validate/ names it by.
+pub(crate) use crate::protocol::Protocol;
 
 /// Which way traffic crosses the endpoint: into the pod or out of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -33,35 +35,6 @@ impl Direction {
         match self {
             Direction::Ingress => maps::ENFORCE_INGRESS,
             Direction::Egress => maps::ENFORCE_EGRESS,
-        }
-    }
-}
-
-/// The protocols a NetworkPolicy port can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum Protocol {
-    Tcp,
-    Udp,
-    Sctp,
-}
-
-impl Protocol {
-    /// Parses the API's spelling ("TCP", "UDP", "SCTP"; case matters there too).
-    pub fn from_name(name: &str) -> Option<Protocol> {
-        match name {
-            "TCP" => Some(Protocol::Tcp),
-            "UDP" => Some(Protocol::Udp),
-            "SCTP" => Some(Protocol::Sctp),
-            _ => None,
-        }
-    }
-
-    /// The IP protocol number, as in the packet and in `PolicyKey::protocol`.
-    pub fn number(self) -> u8 {
-        match self {
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-            Protocol::Sctp => 132,
         }
     }
 }

@@ -4,6 +4,8 @@
 //! A broken peer or port matches nothing; a broken podSelector drops the
 //! policy. Both are reported.
 
+use std::collections::BTreeSet;
+
 use ipnet::IpNet;
 use weft_datastore::NetworkPolicy;
 use weft_datastore::k8s_openapi::api::networking::v1::{
@@ -14,7 +16,8 @@ use weft_datastore::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use crate::inputs::ObjectName;
 use crate::ipblock::IpBlockGroup;
 use crate::problem::{Issue, Problem, Subject};
-use crate::rules::Protocol;
+use crate::protocol::Protocol;
+use crate::rules::Direction;
 use crate::selector::Selector;
 
 /// A policy as the compiler uses it.
@@ -104,12 +107,29 @@ impl ParsedPolicy {
     }
 
     /// The rules for `direction`, if the policy isolates it.
-    pub(crate) fn rules(&self, direction: crate::rules::Direction) -> Option<&[Rule]> {
+    pub(crate) fn rules(&self, direction: Direction) -> Option<&[Rule]> {
         match direction {
-            crate::rules::Direction::Ingress => self.ingress.as_deref(),
-            crate::rules::Direction::Egress => self.egress.as_deref(),
+            Direction::Ingress => self.ingress.as_deref(),
+            Direction::Egress => self.egress.as_deref(),
         }
     }
+}
+
+/// Named ports used by `direction`'s rules, as (protocol, name).
+pub(crate) fn named_ports_used(
+    policies: &[ParsedPolicy],
+    direction: Direction,
+) -> BTreeSet<(Protocol, &str)> {
+    let rules = policies
+        .iter()
+        .flat_map(|p| p.rules(direction).into_iter().flatten());
+    let ports = rules.flat_map(|r| r.ports.iter().flatten());
+    ports
+        .filter_map(|port| match port {
+            PortSpec::Named { protocol, name } => Some((*protocol, name.as_str())),
+            PortSpec::Range { .. } => None,
+        })
+        .collect()
 }
 
 /// (ingress, egress) isolation. Without policyTypes the API defaults to

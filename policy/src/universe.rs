@@ -6,16 +6,16 @@ use std::collections::{BTreeMap, HashMap};
 
 use ipnet::IpNet;
 
-use crate::compile::named_ports_used;
 use crate::identity::{Identity, IdentityId, PodIdentity};
 use crate::inputs::ClusterInputs;
 use crate::ipblock::PrefixTable;
 use crate::maps::{FIRST_COMPUTED_IDENTITY, IDENTITY_HOST, IDENTITY_WORLD};
 use crate::numbering::assign_numbers;
 use crate::pods::PodFacts;
-use crate::rules::{Direction, Protocol};
+use crate::protocol::Protocol;
+use crate::rules::Direction;
 use crate::selector::Selector;
-use crate::spec::ParsedPolicy;
+use crate::spec::{ParsedPolicy, named_ports_used};
 
 /// Every workload and identity of the cluster and the identity LPM content.
 pub(crate) struct Universe {

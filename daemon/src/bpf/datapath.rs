@@ -16,9 +16,9 @@ use weft_ebpf_common::{
     VERDICT_COUNTER_MAP,
 };
 
+use super::error::{ignore_missing, is_missing};
 use super::events::EventRing;
-use super::map_shapes::check_pinned_maps;
-use super::pins::links_dir;
+use super::pins::{check_pinned_maps, links_dir};
 use super::{BpfError, EBPF_OBJECT};
 
 const PROGRAMS: [&str; 4] = [
@@ -166,25 +166,4 @@ fn classifier<'a>(
         .ok_or(BpfError::Missing(name))?
         .try_into()
         .map_err(BpfError::program(name))
-}
-
-/// The kernel had no such entry (ENOENT from a lookup or delete).
-pub(super) fn is_missing(error: &aya::maps::MapError) -> bool {
-    match error {
-        aya::maps::MapError::KeyNotFound | aya::maps::MapError::ElementNotFound => true,
-        aya::maps::MapError::SyscallError(syscall) => {
-            syscall.io_error.kind() == std::io::ErrorKind::NotFound
-        }
-        _ => false,
-    }
-}
-
-/// Deleting what is already gone succeeds: removals are idempotent.
-pub(super) fn ignore_missing(
-    result: Result<(), aya::maps::MapError>,
-) -> Result<(), aya::maps::MapError> {
-    match result {
-        Err(error) if is_missing(&error) => Ok(()),
-        other => other,
-    }
 }

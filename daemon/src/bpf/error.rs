@@ -1,4 +1,5 @@
-//! Errors of weftd's eBPF datapath: loading, maps, links and their pins.
+//! Errors of weftd's eBPF datapath: loading, maps, links and their pins;
+//! and which map errors only say an entry is not there.
 
 use std::path::PathBuf;
 
@@ -60,5 +61,26 @@ impl BpfError {
     pub(super) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { path, source }
+    }
+}
+
+/// The kernel had no such entry (ENOENT from a lookup or delete).
+pub(super) fn is_missing(error: &aya::maps::MapError) -> bool {
+    match error {
+        aya::maps::MapError::KeyNotFound | aya::maps::MapError::ElementNotFound => true,
+        aya::maps::MapError::SyscallError(syscall) => {
+            syscall.io_error.kind() == std::io::ErrorKind::NotFound
+        }
+        _ => false,
+    }
+}
+
+/// Deleting what is already gone succeeds: removals are idempotent.
+pub(super) fn ignore_missing(
+    result: Result<(), aya::maps::MapError>,
+) -> Result<(), aya::maps::MapError> {
+    match result {
+        Err(error) if is_missing(&error) => Ok(()),
+        other => other,
     }
 }

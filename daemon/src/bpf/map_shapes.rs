@@ -1,11 +1,10 @@
 //! The shape (type, key and value size, capacity) each pinned map must have.
 //! aya adopts a pin by name without comparing: a map an older weftd pinned
 //! with other layouts or sizes would fail verification cryptically or hold
-//! the wrong capacity, so `Datapath::open` checks the pins it would adopt.
+//! the wrong capacity, so `Datapath::open` checks the pins it would adopt
+//! against these (see `pins`).
 
-use std::path::Path;
-
-use aya::maps::{MapInfo, MapType};
+use aya::maps::MapType;
 use weft_ebpf_common::{
     CONFIG_ENTRIES, CONFIG_MAP, CONNTRACK_MAP, ENDPOINT_MAP, EVENT_RING, EVENT_RING_BYTES,
     EndpointKey, EndpointValue, FlowKey, FlowValue, IDENTITY_MAP, INTERFACE_MAP, IdentityValue,
@@ -13,9 +12,6 @@ use weft_ebpf_common::{
     MAX_SLOTS, POLICY_MAP, PodInterface, PolicyKey, PolicyValue, REASON_COUNT, SLOT_MAP,
     VERDICT_COUNTER_MAP,
 };
-
-use super::BpfError;
-use super::datapath::is_missing;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MapShape {
@@ -83,32 +79,6 @@ pub(super) const PINNED_MAPS: [(&str, MapShape); 9] = [
         shape::<PolicyKey, PolicyValue>(MapType::LpmTrie, MAX_POLICY_ENTRIES),
     ),
 ];
-
-/// Fails on the first map pinned in `pin_dir` whose shape is not the
-/// expected one; maps not pinned yet are fine (they are created).
-pub(super) fn check_pinned_maps(pin_dir: &Path) -> Result<(), BpfError> {
-    for (name, expected) in PINNED_MAPS {
-        let info = match MapInfo::from_pin(pin_dir.join(name)) {
-            Ok(info) => info,
-            Err(error) if is_missing(&error) => continue,
-            Err(error) => return Err(BpfError::map(name)(error)),
-        };
-        let found = MapShape {
-            map_type: info.map_type().map_err(BpfError::map(name))?,
-            key_size: info.key_size(),
-            value_size: info.value_size(),
-            max_entries: info.max_entries(),
-        };
-        if found != expected {
-            return Err(BpfError::IncompatiblePin {
-                name,
-                expected,
-                found,
-            });
-        }
-    }
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,9 +1,14 @@
 //! Where the datapath's pins live under its pin directory: maps by name at
-//! the top, tcx links in `links/` named `<ifname>.ingress|.egress`.
+//! the top, tcx links in `links/` named `<ifname>:ingress|:egress`; and the
+//! check that pinned maps have the shapes this weftd needs.
 
 use std::path::{Path, PathBuf};
 
+use aya::maps::MapInfo;
+
 use super::BpfError;
+use super::error::is_missing;
+use super::map_shapes::{MapShape, PINNED_MAPS};
 
 const LINKS_DIR: &str = "links";
 
@@ -20,4 +25,30 @@ pub fn remove_pins(pin_dir: &Path) -> Result<(), BpfError> {
         }
         _ => Ok(()),
     }
+}
+
+/// Fails on the first map pinned in `pin_dir` whose shape is not the
+/// expected one; maps not pinned yet are fine (they are created).
+pub(super) fn check_pinned_maps(pin_dir: &Path) -> Result<(), BpfError> {
+    for (name, expected) in PINNED_MAPS {
+        let info = match MapInfo::from_pin(pin_dir.join(name)) {
+            Ok(info) => info,
+            Err(error) if is_missing(&error) => continue,
+            Err(error) => return Err(BpfError::map(name)(error)),
+        };
+        let found = MapShape {
+            map_type: info.map_type().map_err(BpfError::map(name))?,
+            key_size: info.key_size(),
+            value_size: info.value_size(),
+            max_entries: info.max_entries(),
+        };
+        if found != expected {
+            return Err(BpfError::IncompatiblePin {
+                name,
+                expected,
+                found,
+            });
+        }
+    }
+    Ok(())
 }

@@ -12,7 +12,8 @@ use weft_ebpf_common::{
 use weft_policy::{MapChanges, MapContents};
 
 use super::BpfError;
-use super::datapath::{Datapath, ignore_missing};
+use super::datapath::Datapath;
+use super::error::ignore_missing;
 
 type Identities<T> = LpmTrie<T, EndpointKey, IdentityValue>;
 type Endpoints<T> = HashMap<T, EndpointKey, EndpointValue>;
