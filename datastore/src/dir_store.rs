@@ -11,7 +11,6 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use weft_durable::StagedFile;
 
@@ -103,25 +102,6 @@ impl DirStore {
             })
         })
         .map(|(_, stored)| stored)
-    }
-
-    /// Watches the directory (inotify) and publishes a new snapshot after
-    /// every change that alters it: the store's writes and hand edits alike.
-    /// Bursts of events coalesce into one snapshot. The first value is the
-    /// current snapshot. Read errors are logged and retried on the next
-    /// event; malformed objects land in [`ClusterSnapshot::errors`]. The task
-    /// ends when every receiver is dropped. Must be called inside a tokio
-    /// runtime ([`StoreError::NoRuntime`] otherwise).
-    pub fn watch(
-        self,
-    ) -> Result<
-        (
-            tokio::sync::watch::Receiver<Arc<ClusterSnapshot>>,
-            tokio::task::JoinHandle<()>,
-        ),
-        StoreError,
-    > {
-        crate::watch::spawn(self)
     }
 
     /// Runs one write batch under the exclusive lock: `plan` decides it from

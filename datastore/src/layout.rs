@@ -38,7 +38,7 @@ pub(crate) fn is_object_file(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object::Kind;
+    use crate::kind::Kind;
 
     #[test]
     fn canonical_files_are_per_kind_namespace_and_name() {

@@ -6,11 +6,13 @@
 
 mod dir_store;
 mod error;
+mod kind;
 mod layout;
 mod load;
 mod lock;
 mod object;
 mod parse;
+mod parse_error;
 mod plan;
 mod snapshot;
 mod watch;
@@ -20,8 +22,10 @@ pub use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod};
 pub use k8s_openapi::api::networking::v1::NetworkPolicy;
 
 pub use dir_store::DirStore;
-pub use error::{ObjectError, ObjectProblem, ParseError, ParseProblem, StoreError};
+pub use error::{ObjectError, ObjectProblem, StoreError};
+pub use kind::{Kind, UnknownKindName};
 pub use load::ParseCache;
-pub use object::{DEFAULT_NAMESPACE, Kind, Object, ObjectKey, UnknownKindName};
+pub use object::{DEFAULT_NAMESPACE, Object, ObjectKey};
 pub use parse::parse_objects;
+pub use parse_error::{ParseError, ParseProblem};
 pub use snapshot::ClusterSnapshot;

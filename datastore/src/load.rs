@@ -7,10 +7,11 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::{ObjectError, ObjectProblem, ParseError, StoreError};
+use crate::error::{ObjectError, ObjectProblem, StoreError};
 use crate::layout::{REVISION_FILE, is_hidden, is_object_file, object_path};
 use crate::object::{Object, ObjectKey};
 use crate::parse::parse_documents;
+use crate::parse_error::ParseError;
 use crate::snapshot::ClusterSnapshot;
 
 /// An object and where it is defined.
@@ -249,8 +250,8 @@ pub(crate) fn merge(files: Vec<(PathBuf, FileContent)>) -> Contents {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ParseProblem;
-    use crate::object::Kind;
+    use crate::kind::Kind;
+    use crate::parse_error::ParseProblem;
     use crate::parse_objects;
 
     fn pod_in(namespace: &str, name: &str, label: &str) -> Object {

@@ -6,8 +6,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::{ParseError, ParseProblem};
-use crate::object::{Kind, Object};
+use crate::kind::Kind;
+use crate::object::Object;
+use crate::parse_error::{ParseError, ParseProblem};
 
 /// Parses every document of `text`; the first invalid one fails the whole stream.
 pub fn parse_objects(text: &str) -> Result<Vec<Object>, ParseError> {

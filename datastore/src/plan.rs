@@ -159,10 +159,10 @@ fn same_content(a: &Object, b: &Object) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ParseProblem;
+    use crate::kind::Kind;
     use crate::layout::object_path;
     use crate::load::{Stored, merge};
-    use crate::object::Kind;
+    use crate::parse_error::ParseProblem;
     use crate::parse_objects;
 
     fn namespace(name: &str, label: &str, version: Option<&str>) -> Object {

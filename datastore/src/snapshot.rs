@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::error::ObjectError;
-use crate::object::{Kind, Object, ObjectKey};
+use crate::kind::Kind;
+use crate::object::{Object, ObjectKey};
 use crate::{ConfigMap, Namespace, NetworkPolicy, Node, Pod};
 
 /// Everything the datastore holds at one revision.

@@ -22,7 +22,22 @@ use crate::layout::is_hidden;
 use crate::load::ParseCache;
 use crate::snapshot::ClusterSnapshot;
 
-pub(crate) fn spawn(
+impl DirStore {
+    /// Watches the directory (inotify) and publishes a new snapshot after
+    /// every change that alters it: the store's writes and hand edits alike.
+    /// Bursts of events coalesce into one snapshot. The first value is the
+    /// current snapshot. Read errors are logged and retried on the next
+    /// event; malformed objects land in [`ClusterSnapshot::errors`]. The task
+    /// ends when every receiver is dropped. Must be called inside a tokio
+    /// runtime ([`StoreError::NoRuntime`] otherwise).
+    pub fn watch(
+        self,
+    ) -> Result<(watch::Receiver<Arc<ClusterSnapshot>>, JoinHandle<()>), StoreError> {
+        spawn(self)
+    }
+}
+
+fn spawn(
     store: DirStore,
 ) -> Result<(watch::Receiver<Arc<ClusterSnapshot>>, JoinHandle<()>), StoreError> {
     let root = store.root().to_owned();
