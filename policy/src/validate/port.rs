@@ -6,7 +6,7 @@ use weft_datastore::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::FieldError;
 use super::names::check_port_name;
-use crate::rules::Protocol;
+use crate::Protocol;
 
 /// `ports` of one rule.
 pub(super) fn check_ports(
