@@ -6,7 +6,7 @@ mod client;
 mod messages;
 
 pub use client::{ApiError, call};
-pub use messages::{Endpoint, EndpointKey, Request, Response};
+pub use messages::{Endpoint, EndpointKey, ErrorKind, Request, Response};
 
 /// File name of the endpoint API socket inside weftd's run directory.
 pub const SOCKET_FILE: &str = "weftd.sock";

@@ -63,12 +63,35 @@ pub enum Response {
         applied_revision: Option<u64>,
     },
     Error {
+        /// Absent in an older weftd's reply: `Internal`, which the plugin
+        /// treats as it treated every error before kinds existed.
+        #[serde(default)]
+        kind: ErrorKind,
         message: String,
     },
     /// What weftctl prints for an inspection request.
     Report {
         report: serde_json::Value,
     },
+}
+
+/// Why weftd refused a request, so the plugin can tell the runtime whether
+/// trying again can help.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorKind {
+    /// The request is malformed or names what does not exist: the same
+    /// request fails again.
+    InvalidRequest,
+    /// weftd cannot serve it yet (no datastore snapshot): try again later.
+    NotReady,
+    /// The node has no room for another endpoint (policy slots).
+    Exhausted,
+    /// weftd failed (datapath, disk); its log says more. Also what a kind
+    /// this client does not know means, so a newer weftd's reply decodes.
+    #[default]
+    #[serde(other)]
+    Internal,
 }
 
 #[cfg(test)]
@@ -104,5 +127,56 @@ mod tests {
                 applied_revision: None,
             }
         );
+    }
+
+    #[test]
+    fn errors_carry_their_kind_in_camel_case() {
+        let resp = Response::Error {
+            kind: ErrorKind::NotReady,
+            message: "no snapshot yet".into(),
+        };
+        let line = serde_json::to_string(&resp).unwrap();
+        assert_eq!(
+            line,
+            r#"{"result":"error","kind":"notReady","message":"no snapshot yet"}"#
+        );
+        assert_eq!(serde_json::from_str::<Response>(&line).unwrap(), resp);
+        for (kind, text) in [
+            (ErrorKind::InvalidRequest, "\"invalidRequest\""),
+            (ErrorKind::NotReady, "\"notReady\""),
+            (ErrorKind::Exhausted, "\"exhausted\""),
+            (ErrorKind::Internal, "\"internal\""),
+        ] {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), text);
+            assert_eq!(serde_json::from_str::<ErrorKind>(text).unwrap(), kind);
+        }
+    }
+
+    #[test]
+    fn an_error_without_a_kind_is_internal() {
+        let resp: Response =
+            serde_json::from_str(r#"{"result":"error","message":"old weftd"}"#).unwrap();
+        assert_eq!(
+            resp,
+            Response::Error {
+                kind: ErrorKind::Internal,
+                message: "old weftd".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_kind_is_internal() {
+        let resp: Response = serde_json::from_str(
+            r#"{"result":"error","kind":"somethingNewer","message":"newer weftd"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            resp,
+            Response::Error {
+                kind: ErrorKind::Internal,
+                ..
+            }
+        ));
     }
 }

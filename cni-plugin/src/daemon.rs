@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use weft_api::{ApiError, Endpoint, EndpointKey, Request, Response};
+use weft_api::{ApiError, Endpoint, EndpointKey, ErrorKind, Request, Response};
 
 use crate::error::{CniError, ErrorCode};
 
@@ -37,11 +37,7 @@ pub fn status(socket: &Path) -> Result<(), CniError> {
 fn add_outcome(reply: Result<Response, ApiError>) -> Result<(), CniError> {
     match reply {
         Ok(Response::Ok) => Ok(()),
-        Ok(Response::Error { message }) => Err(CniError::new(
-            ErrorCode::DaemonRejected,
-            "weftd rejected the endpoint",
-        )
-        .with_details(message)),
+        Ok(Response::Error { kind, message }) => Err(refusal(kind).with_details(message)),
         Ok(other) => Err(CniError::new(
             ErrorCode::DaemonProtocol,
             format!("weftd answered an endpoint add with {other:?}"),
@@ -54,6 +50,30 @@ fn add_outcome(reply: Result<Response, ApiError>) -> Result<(), CniError> {
                 .with_details(err.to_string()),
         ),
     }
+}
+
+/// What weftd refusing an ADD means for the runtime: only "not ready" is
+/// worth retrying soon (code 11); a node out of policy slots is full just
+/// as one out of pod IPs is, so both are 100 (the cure is the same: fewer
+/// pods here), told apart by `msg`; the rest stays 102, the code of every
+/// refusal before replies had a kind, which an older weftd's still lack.
+fn refusal(kind: ErrorKind) -> CniError {
+    let (code, msg) = match kind {
+        ErrorKind::NotReady => (
+            ErrorCode::TryAgainLater,
+            "weftd cannot program endpoints yet",
+        ),
+        ErrorKind::Exhausted => (
+            ErrorCode::Exhausted,
+            "weftd has no free policy slot for another endpoint on this node",
+        ),
+        ErrorKind::InvalidRequest => (ErrorCode::DaemonRejected, "weftd rejected the endpoint"),
+        ErrorKind::Internal => (
+            ErrorCode::DaemonRejected,
+            "weftd failed to program the endpoint",
+        ),
+    };
+    CniError::new(code, msg)
 }
 
 fn status_outcome(reply: Result<Response, ApiError>) -> Result<(), CniError> {
@@ -70,7 +90,7 @@ fn status_outcome(reply: Result<Response, ApiError>) -> Result<(), CniError> {
             reason,
             ..
         }) => not_available(reason.unwrap_or_else(|| "no reason given".into())),
-        Ok(Response::Error { message }) => not_available(message),
+        Ok(Response::Error { message, .. }) => not_available(message),
         Ok(other) => not_available(format!("unexpected reply {other:?}")),
         Err(err) => not_available(err.to_string()),
     }
@@ -98,13 +118,39 @@ mod tests {
     }
 
     #[test]
-    fn add_rejected_by_weftd_is_102_with_its_message() {
-        let err = add_outcome(Ok(Response::Error {
-            message: "no policy".into(),
-        }))
-        .unwrap_err();
-        assert_eq!(err.code, ErrorCode::DaemonRejected);
-        assert_eq!(err.details.as_deref(), Some("no policy"));
+    fn add_refused_by_weftd_gets_the_code_of_its_kind_and_its_message() {
+        let cases = [
+            (ErrorKind::NotReady, ErrorCode::TryAgainLater, 11),
+            (ErrorKind::Exhausted, ErrorCode::Exhausted, 100),
+            (ErrorKind::InvalidRequest, ErrorCode::DaemonRejected, 102),
+            (ErrorKind::Internal, ErrorCode::DaemonRejected, 102),
+        ];
+        for (kind, code, number) in cases {
+            let err = add_outcome(Ok(Response::Error {
+                kind,
+                message: "no policy".into(),
+            }))
+            .unwrap_err();
+            assert_eq!((err.code, err.code.code()), (code, number), "{kind:?}");
+            assert_eq!(err.details.as_deref(), Some("no policy"));
+        }
+    }
+
+    #[test]
+    fn an_invalid_request_and_a_failure_say_which_they_were() {
+        let invalid = refusal(ErrorKind::InvalidRequest);
+        let failed = refusal(ErrorKind::Internal);
+        assert_eq!(invalid.msg, "weftd rejected the endpoint");
+        assert_eq!(failed.msg, "weftd failed to program the endpoint");
+    }
+
+    #[test]
+    fn an_older_weftd_refusal_without_a_kind_stays_102() {
+        let reply = serde_json::from_str(r#"{"result":"error","message":"full"}"#).unwrap();
+        assert_eq!(
+            add_outcome(Ok(reply)).unwrap_err().code,
+            ErrorCode::DaemonRejected
+        );
     }
 
     #[test]

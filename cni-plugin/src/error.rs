@@ -21,13 +21,16 @@ use crate::version::CniVersion;
 ///   `cniVersion`, unreadable `prevResult`).
 /// - 7: invalid network configuration (missing `name`/`type`, bad `subnet`, `mtu`,
 ///   `runtimeConfig.mac`, `cni.dev/valid-attachments`, CHECK without `prevResult`).
-/// - 11: try again later (weftd is not reachable or did not answer in time).
+/// - 11: try again later (weftd is not reachable, did not answer in time, or
+///   has no datastore snapshot yet to program the endpoint's policy from).
 /// - 50: plugin not available (STATUS: weftd not reachable or not ready).
 ///
 /// Weft's own codes:
-/// - 100: pod IP pool exhausted (no free address left in a pod subnet).
+/// - 100: exhausted: the node has no room for the pod (no free address left
+///   in a pod subnet, or weftd has no free policy slot); `msg` says which.
 /// - 101: a kernel operation failed (netlink, entering the pod netns, sysctl).
-/// - 102: weftd rejected the endpoint (its message is in `details`).
+/// - 102: weftd rejected the endpoint as invalid, or failed programming it
+///   (the message says which; weftd's reason is in `details`).
 /// - 103: node network not known yet (no node-network file from weftd and no
 ///   static `subnet` in the config).
 /// - 104: CHECK found the attachment differs from what ADD set up.
@@ -45,7 +48,7 @@ pub enum ErrorCode {
     InvalidNetworkConfig,
     TryAgainLater,
     PluginNotAvailable,
-    PoolExhausted,
+    Exhausted,
     KernelOperationFailed,
     DaemonRejected,
     NodeNetworkUnknown,
@@ -67,7 +70,7 @@ impl ErrorCode {
             ErrorCode::InvalidNetworkConfig => 7,
             ErrorCode::TryAgainLater => 11,
             ErrorCode::PluginNotAvailable => 50,
-            ErrorCode::PoolExhausted => 100,
+            ErrorCode::Exhausted => 100,
             ErrorCode::KernelOperationFailed => 101,
             ErrorCode::DaemonRejected => 102,
             ErrorCode::NodeNetworkUnknown => 103,
@@ -162,7 +165,7 @@ mod tests {
             ErrorCode::PluginNotAvailable,
         ];
         let weft = [
-            (ErrorCode::PoolExhausted, 100),
+            (ErrorCode::Exhausted, 100),
             (ErrorCode::KernelOperationFailed, 101),
             (ErrorCode::DaemonRejected, 102),
             (ErrorCode::NodeNetworkUnknown, 103),

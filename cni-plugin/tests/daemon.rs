@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use weft_api::{Request, Response};
+use weft_api::{ErrorKind, Request, Response};
 
 #[test]
 #[ignore = "needs root: run by `make test` as root"]
@@ -49,6 +49,7 @@ fn add_registers_the_endpoint_and_del_forgets_it() {
 fn rejected_endpoint_is_code_102_and_rolls_back() {
     let weftd = FakeWeftd::start(|request| match request {
         Request::EndpointAdd { .. } => Response::Error {
+            kind: ErrorKind::Internal,
             message: "policy maps are full".into(),
         },
         _ => Response::Ok,

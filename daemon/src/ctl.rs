@@ -59,7 +59,7 @@ pub fn status_text(response: &Response) -> (String, bool) {
             ),
             false,
         ),
-        Response::Error { message } => (format!("weftd error: {message}\n"), false),
+        Response::Error { message, .. } => (format!("weftd error: {message}\n"), false),
         Response::Ok | Response::Report { .. } => (
             "weftd answered something other than a status\n".into(),
             false,

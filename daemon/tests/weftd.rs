@@ -17,7 +17,7 @@ use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
-use weft_api::{Endpoint, EndpointKey, Request, Response};
+use weft_api::{Endpoint, EndpointKey, ErrorKind, Request, Response};
 use weft_ipam::NodeNetwork;
 use weft_tests::{Netns, unique_name};
 
@@ -333,7 +333,7 @@ fn endpoint_api_adds_deletes_and_survives_bad_requests() {
 
     let reply: Response = serde_json::from_str(&raw_call(&dirs, b"{\"op\":\"nope\"}\n")).unwrap();
     assert!(
-        matches!(&reply, Response::Error { message } if message.contains("malformed request")),
+        matches!(&reply, Response::Error { kind: ErrorKind::InvalidRequest, message } if message.contains("malformed request")),
         "{reply:?}"
     );
     let reply: Response = serde_json::from_str(&raw_call(&dirs, b"\xff\xfe\n")).unwrap();
@@ -342,7 +342,7 @@ fn endpoint_api_adds_deletes_and_survives_bad_requests() {
     huge.push(b'\n');
     let reply: Response = serde_json::from_str(&raw_call(&dirs, &huge)).unwrap();
     assert!(
-        matches!(&reply, Response::Error { message } if message.contains("longer than")),
+        matches!(&reply, Response::Error { kind: ErrorKind::InvalidRequest, message } if message.contains("longer than")),
         "{reply:?}"
     );
 

@@ -1,17 +1,23 @@
 //! The plugin and a real weftd together: endpoints reach the daemon before
-//! ADD returns, a dead daemon fails ADD with code 11 and leaves nothing, a
-//! plugin killed mid-ADD leaks nothing once GC runs, STATUS follows weftd.
+//! ADD returns, a dead daemon or one without a datastore snapshot fails ADD
+//! with code 11 and leaves nothing, a plugin killed mid-ADD leaks nothing
+//! once GC runs, STATUS follows weftd.
 
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener;
-use std::path::Path;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
+use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use std::time::Duration;
+use weft_api::{Request, Response};
 use weft_ipam::IpamStore;
 
-use weft_tests::{CniCall, Netns, Weftd, binary, eventually};
+use weft_tests::{CniCall, Netns, Weftd, binary, eventually, unique_name};
 
 const POD_CIDR: &str = "10.98.0.0/24";
 
@@ -110,6 +116,107 @@ fn dead_daemon_fails_add_with_code_11_and_leaves_nothing() {
         vec!["lo".to_string()],
         "nothing left in the pod"
     );
+}
+
+/// A weftd in `node` joined to an empty `dir` datastore: it serves its API
+/// while it waits for its Node object, so it never has a snapshot.
+struct WeftdWithoutSnapshot {
+    child: Child,
+    dir: tempfile::TempDir,
+    bpf_dir: PathBuf,
+}
+
+impl WeftdWithoutSnapshot {
+    fn start(node: &Netns) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bpf_dir = Path::new("/sys/fs/bpf").join(unique_name("weftd"));
+        let node_ns = node.file();
+        let mut command = Command::new(binary("weftd"));
+        command
+            .args(["--node-name", "n1", "--datastore", "dir", "--metrics-addr"])
+            .args(["off", "--cluster-cidr", "10.98.0.0/16", "--datastore-dir"])
+            .arg(dir.path().join("datastore"))
+            .arg("--cni-conf-dir")
+            .arg(dir.path().join("net.d"))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .arg("--run-dir")
+            .arg(dir.path().join("run"))
+            .arg("--bpf-dir")
+            .arg(&bpf_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        std::fs::create_dir(dir.path().join("datastore")).expect("an empty datastore");
+        // SAFETY: setns is async-signal-safe; the closure uses only its fd.
+        unsafe {
+            command.pre_exec(move || {
+                setns(node_ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+            });
+        }
+        let daemon = Self {
+            child: command.spawn().expect("weftd starts"),
+            dir,
+            bpf_dir,
+        };
+        assert!(
+            eventually(Duration::from_secs(20), || matches!(
+                weft_api::call(&daemon.socket(), &Request::Status, Duration::from_secs(1)),
+                Ok(Response::Status { ready: false, .. })
+            )),
+            "weftd did not serve its API, not ready, in 20 s"
+        );
+        daemon
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("run").join(weft_api::SOCKET_FILE)
+    }
+
+    fn endpoint_files(&self) -> usize {
+        std::fs::read_dir(self.dir.path().join("state/endpoints"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for WeftdWithoutSnapshot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The pins hold the programs attached; without them they go.
+        let _ = std::fs::remove_dir_all(&self.bpf_dir);
+    }
+}
+
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn add_before_weftd_has_a_snapshot_fails_with_code_11_and_leaves_nothing() {
+    let node = Netns::new("n");
+    let pod = Netns::new("p");
+    let daemon = WeftdWithoutSnapshot::start(&node);
+    let conf = json!({
+        "cniVersion": "1.0.0", "name": "weft", "type": "weft",
+        "subnet": POD_CIDR, "daemonSocket": daemon.socket(),
+        "ipamDir": daemon.dir.path().join("ipam"),
+    });
+
+    let add = call(&binary("weft"), "ADD", "ctr-early-1", &pod.path()).run_in(&node, &conf);
+    assert_eq!(add.error_code(), 11, "try again later: {}", add.stdout);
+    assert!(
+        add.json()["details"]
+            .as_str()
+            .is_some_and(|details| details.contains("snapshot")),
+        "weftd's reason is in details: {}",
+        add.stdout
+    );
+    assert!(weft_links(&node).is_empty(), "the veth was rolled back");
+    assert_eq!(reservations(&conf), 0, "the IP was released");
+    assert_eq!(
+        pod.links(),
+        vec!["lo".to_string()],
+        "nothing left in the pod"
+    );
+    assert_eq!(daemon.endpoint_files(), 0, "weftd withdrew its record");
 }
 
 #[test]

@@ -24,7 +24,7 @@ use crate::netlink::netns::NetnsError;
 
 fn ipam_error(err: IpamError) -> CniError {
     let code = match err {
-        IpamError::Exhausted { .. } => ErrorCode::PoolExhausted,
+        IpamError::Exhausted { .. } => ErrorCode::Exhausted,
         IpamError::NoSubnet => ErrorCode::NodeNetworkUnknown,
         _ => ErrorCode::IpamStore,
     };
@@ -67,7 +67,7 @@ mod tests {
         let exhausted = IpamError::Exhausted {
             subnet: "10.0.0.0/30".parse().unwrap(),
         };
-        assert_eq!(ipam_error(exhausted).code, ErrorCode::PoolExhausted);
+        assert_eq!(ipam_error(exhausted).code, ErrorCode::Exhausted);
         assert_eq!(
             ipam_error(IpamError::NoSubnet).code,
             ErrorCode::NodeNetworkUnknown

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 
 use tokio::sync::Notify;
-use weft_api::{Endpoint, Request, Response};
+use weft_api::{Endpoint, ErrorKind, Request, Response};
 
 use crate::endpoints::EndpointService;
+use crate::endpoints::service::EndpointError;
 use crate::metrics::{ApiOp, ApiResult, Metrics};
 use crate::policy::PolicyEnforcer;
 use crate::policy::observe::ObserveHub;
@@ -58,9 +59,7 @@ impl RequestHandler {
             Ok(request) => (op_of(&request), self.handle(request)),
             Err(e) => (
                 ApiOp::invalid,
-                Response::Error {
-                    message: format!("malformed request: {e}"),
-                },
+                invalid_request(format!("malformed request: {e}")),
             ),
         };
         let result = match response {
@@ -74,24 +73,22 @@ impl RequestHandler {
     pub fn handle(&self, request: Request) -> Response {
         let outcome = match request {
             Request::EndpointAdd { endpoint } => validate_endpoint(&endpoint)
-                .and_then(|()| self.endpoints.add(endpoint).map_err(|e| e.to_string())),
+                .map_err(invalid_request)
+                .and_then(|()| self.endpoints.add(endpoint).map_err(refusal)),
             Request::EndpointDel { key } => {
                 self.veth_reaper.notify_one();
-                self.endpoints.del(&key).map_err(|e| e.to_string())
+                self.endpoints.del(&key).map_err(refusal)
             }
             Request::Status => return self.readiness.status_response(),
-            Request::Observe { .. } => {
-                Err("observe streams events: the socket server serves it".into())
-            }
+            Request::Observe { .. } => Err(invalid_request(
+                "observe streams events: the socket server serves it",
+            )),
             Request::Identities => return self.report(|compiled| Some(identities_view(compiled))),
             Request::EndpointPolicy { pod } => {
                 return self.report(|compiled| endpoint_policy_view(compiled, &pod));
             }
         };
-        match outcome {
-            Ok(()) => Response::Ok,
-            Err(message) => Response::Error { message },
-        }
+        outcome.map_or_else(|error| error, |()| Response::Ok)
     }
 }
 
@@ -101,15 +98,11 @@ impl RequestHandler {
         view: impl FnOnce(&weft_policy::CompiledPolicy) -> Option<serde_json::Value>,
     ) -> Response {
         let Some((enforcer, _)) = &self.policy else {
-            return Response::Error {
-                message: "this weftd enforces no policy".into(),
-            };
+            return invalid_request("this weftd enforces no policy");
         };
         match view(&enforcer.compiled()) {
             Some(report) => Response::Report { report },
-            None => Response::Error {
-                message: "no such local pod".into(),
-            },
+            None => invalid_request("no such local pod"),
         }
     }
 }
@@ -121,6 +114,21 @@ fn op_of(request: &Request) -> ApiOp {
         Request::Status => ApiOp::status,
         Request::Observe { .. } => ApiOp::observe,
         Request::Identities | Request::EndpointPolicy { .. } => ApiOp::inspect,
+    }
+}
+
+/// The reply to a request that fails the same way however often it is sent.
+pub fn invalid_request(message: impl Into<String>) -> Response {
+    Response::Error {
+        kind: ErrorKind::InvalidRequest,
+        message: message.into(),
+    }
+}
+
+fn refusal(error: EndpointError) -> Response {
+    Response::Error {
+        kind: error.kind(),
+        message: error.to_string(),
     }
 }
 
@@ -148,7 +156,7 @@ mod tests {
         let endpoints = Arc::new(service(dir));
         let metrics = Metrics::default();
         let readiness = Arc::new(Readiness::new("starting"));
-        readiness.set_ready();
+        readiness.set_started();
         (
             RequestHandler::new(
                 endpoints.clone(),
@@ -201,9 +209,10 @@ mod tests {
         let (handler, _, metrics) = handler(&dir);
         for bad in ["not json", r#"{"op":"reboot"}"#, r#"{"op":"endpointDel"}"#] {
             match handler.handle_line(bad) {
-                Response::Error { message } => {
-                    assert!(message.starts_with("malformed request: "), "{message}")
-                }
+                Response::Error {
+                    kind: ErrorKind::InvalidRequest,
+                    message,
+                } => assert!(message.starts_with("malformed request: "), "{message}"),
                 other => panic!("{bad}: {other:?}"),
             }
         }
@@ -224,6 +233,7 @@ mod tests {
         assert_eq!(
             response,
             Response::Error {
+                kind: ErrorKind::InvalidRequest,
                 message: "endpoint has an empty ips".into()
             }
         );
@@ -235,15 +245,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (handler, _, metrics) = handler(&dir);
         let mut ep = endpoint("a", "10.0.0.2/32");
-        ep.host_ifname = "broken".into();
+        ep.host_ifname = "unready".into();
         let response = handler.handle_line(&line(&Request::EndpointAdd { endpoint: ep }));
         assert!(
-            matches!(response, Response::Error { message } if message.contains("no such interface"))
+            matches!(&response, Response::Error { kind: ErrorKind::NotReady, message } if message.contains("no snapshot yet")),
+            "{response:?}"
         );
         let text = metrics.encode().unwrap();
         assert!(
             text.contains("weft_api_requests_total{op=\"endpoint_add\",result=\"error\"} 1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn inspecting_a_weftd_without_policy_is_an_invalid_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handler, _, _) = handler(&dir);
+        for request in [
+            Request::Identities,
+            Request::EndpointPolicy { pod: "x/y".into() },
+            Request::Observe { allows: false },
+        ] {
+            assert!(
+                matches!(
+                    handler.handle(request.clone()),
+                    Response::Error {
+                        kind: ErrorKind::InvalidRequest,
+                        ..
+                    }
+                ),
+                "{request:?}"
+            );
+        }
     }
 }

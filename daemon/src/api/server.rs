@@ -11,9 +11,9 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
-use weft_api::{Request, Response};
+use weft_api::{ErrorKind, Request, Response};
 
-use crate::api::handler::RequestHandler;
+use crate::api::handler::{RequestHandler, invalid_request};
 use crate::policy::observe::Observer;
 
 /// Longer lines are refused: a real request is a few hundred bytes.
@@ -159,17 +159,18 @@ async fn serve_connection(
     }
     let response = match read {
         Err(_) | Ok(Ok(0)) => return Ok(()),
-        Ok(Ok(_)) if oversized => Response::Error {
-            message: format!("request longer than {MAX_REQUEST_BYTES} bytes"),
-        },
+        Ok(Ok(_)) if oversized => {
+            invalid_request(format!("request longer than {MAX_REQUEST_BYTES} bytes"))
+        }
         Ok(Ok(_)) => tokio::task::spawn_blocking(move || handler.handle_line(&line))
             .await
             .unwrap_or_else(|e| Response::Error {
+                kind: ErrorKind::Internal,
                 message: format!("weftd failed handling the request: {e}"),
             }),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => Response::Error {
-            message: "malformed request: not UTF-8".into(),
-        },
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            invalid_request("malformed request: not UTF-8")
+        }
         Ok(Err(e)) => return Err(e),
     };
     let mut reply = serde_json::to_vec(&response).map_err(std::io::Error::other)?;

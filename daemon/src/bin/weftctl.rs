@@ -113,7 +113,7 @@ fn report(
             out.write_all((serde_json::to_string_pretty(&report)? + "\n").as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
-        Response::Error { message } => {
+        Response::Error { message, .. } => {
             eprintln!("weftctl: {message}");
             Ok(ExitCode::FAILURE)
         }

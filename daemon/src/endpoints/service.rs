@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use weft_api::{Endpoint, EndpointKey};
+use weft_api::{Endpoint, EndpointKey, ErrorKind};
 
 use crate::endpoints::key_locks::KeyLocks;
 use crate::endpoints::programmer::{EndpointProgrammer, ProgramError};
@@ -23,6 +23,17 @@ pub enum EndpointError {
         ifname: String,
         source: ProgramError,
     },
+}
+
+impl EndpointError {
+    /// What the plugin is told: the programmer knows why it failed; a
+    /// record that cannot be written is weftd's own failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EndpointError::Store(_) => ErrorKind::Internal,
+            EndpointError::Program { source, .. } => source.kind,
+        }
+    }
 }
 
 pub struct EndpointService {
@@ -115,15 +126,19 @@ pub(crate) mod tests {
     use crate::endpoints::registry::tests::endpoint;
     use crate::endpoints::store::endpoints_dir;
 
-    /// Programs everything except endpoints whose host interface is "broken".
+    /// Programs everything except endpoints whose host interface is
+    /// "broken" (no such interface) or "unready" (no snapshot yet).
     pub(crate) struct FailingProgrammer;
 
     impl EndpointProgrammer for FailingProgrammer {
         fn program(&self, endpoint: &Endpoint) -> Result<(), ProgramError> {
-            if endpoint.host_ifname == "broken" {
-                Err(ProgramError("no such interface".into()))
-            } else {
-                Ok(())
+            match endpoint.host_ifname.as_str() {
+                "broken" => Err(ProgramError::new(
+                    ErrorKind::InvalidRequest,
+                    "no such interface",
+                )),
+                "unready" => Err(ProgramError::new(ErrorKind::NotReady, "no snapshot yet")),
+                _ => Ok(()),
             }
         }
 
@@ -167,8 +182,19 @@ pub(crate) mod tests {
         broken.host_ifname = "broken".into();
         let err = svc.add(broken).unwrap_err();
         assert!(err.to_string().contains("no such interface"), "{err}");
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest);
         assert!(svc.endpoints().is_empty());
         assert!(service(&dir).endpoints().is_empty());
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_written_is_an_internal_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = service(&dir);
+        std::fs::remove_dir_all(endpoints_dir(dir.path())).unwrap();
+        let err = svc.add(endpoint("a", "10.0.0.2/32")).unwrap_err();
+        assert!(matches!(err, EndpointError::Store(_)), "{err}");
+        assert_eq!(err.kind(), ErrorKind::Internal);
     }
 
     #[test]

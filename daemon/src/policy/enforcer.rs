@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use weft_api::{Endpoint, EndpointKey};
+use weft_api::{Endpoint, EndpointKey, ErrorKind};
 use weft_datastore::ClusterSnapshot;
 use weft_policy::{CompiledPolicy, MapContents, diff};
 
@@ -324,12 +324,67 @@ fn pod_names(snapshot: &ClusterSnapshot, endpoints: &[Endpoint]) -> BTreeMap<IpA
 
 impl EndpointProgrammer for PolicyEnforcer {
     fn program(&self, endpoint: &Endpoint) -> Result<(), ProgramError> {
-        self.program_endpoint(endpoint)
-            .map_err(|e| ProgramError(e.to_string()))
+        self.program_endpoint(endpoint).map_err(program_error)
     }
 
     fn unprogram(&self, endpoint: &Endpoint) -> Result<(), ProgramError> {
-        self.unprogram_endpoint(endpoint)
-            .map_err(|e| ProgramError(e.to_string()))
+        self.unprogram_endpoint(endpoint).map_err(program_error)
+    }
+}
+
+/// Tells the plugin whether asking again can help: later (no snapshot),
+/// not while the node is full (slots), never for this endpoint (bad MAC,
+/// no such host interface), or only once weftd's failure is fixed.
+fn program_error(error: EnforcerError) -> ProgramError {
+    let kind = match &error {
+        EnforcerError::NoSnapshotYet => ErrorKind::NotReady,
+        EnforcerError::Slots(_) => ErrorKind::Exhausted,
+        EnforcerError::Endpoint(_)
+        | EnforcerError::Interface {
+            source: nix::Error::ENODEV,
+            ..
+        } => ErrorKind::InvalidRequest,
+        EnforcerError::Interface { .. }
+        | EnforcerError::Bpf(_)
+        | EnforcerError::HostAddresses(_) => ErrorKind::Internal,
+    };
+    ProgramError::new(kind, error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::pod_interface::InvalidEndpoint;
+    use crate::policy::slots::SlotsExhausted;
+
+    #[test]
+    fn failures_tell_the_plugin_whether_asking_again_helps() {
+        let interface = |source| EnforcerError::Interface {
+            ifname: "weft0".into(),
+            source,
+        };
+        let cases = [
+            (EnforcerError::NoSnapshotYet, ErrorKind::NotReady),
+            (EnforcerError::Slots(SlotsExhausted), ErrorKind::Exhausted),
+            (
+                EnforcerError::Endpoint(InvalidEndpoint::Mac("x".into())),
+                ErrorKind::InvalidRequest,
+            ),
+            (interface(nix::Error::ENODEV), ErrorKind::InvalidRequest),
+            (interface(nix::Error::ENOMEM), ErrorKind::Internal),
+            (
+                EnforcerError::Bpf(BpfError::EventsTaken),
+                ErrorKind::Internal,
+            ),
+            (
+                EnforcerError::HostAddresses(std::io::Error::other("netlink")),
+                ErrorKind::Internal,
+            ),
+        ];
+        for (error, kind) in cases {
+            let message = error.to_string();
+            let programmed = program_error(error);
+            assert_eq!((programmed.kind, programmed.message), (kind, message));
+        }
     }
 }
