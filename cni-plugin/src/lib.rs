@@ -4,13 +4,15 @@
 //!
 //! [`run`] is the whole plugin: environment and stdin in, stdout text and
 //! success out. Pure modules decide (netconf, env, CNI_ARGS, plan, result,
-//! verify, naming, version, error); `netlink` and `daemon` are the shell.
+//! verify, naming, version, error); `netlink`, `daemon` and `logging` are
+//! the shell.
 
 pub mod cni_args;
 pub mod commands;
 pub mod daemon;
 pub mod env;
 pub mod error;
+pub mod logging;
 pub mod naming;
 pub mod netconf;
 pub mod netlink;
@@ -20,6 +22,8 @@ pub mod verify;
 pub mod version;
 
 use std::io;
+use std::path::Path;
+use std::time::Instant;
 
 use env::{AttachmentEnv, Command};
 use error::{CniError, ErrorCode};
@@ -34,22 +38,49 @@ pub struct Outcome {
 }
 
 /// Runs one CNI invocation. `var` reads an environment variable;
-/// `read_stdin` is only called by verbs that take a network configuration.
+/// `read_stdin` is only called by verbs that take a network configuration;
+/// `open_log` is called with the netconf's `logFile`, if it names one.
 pub fn run(
     var: impl Fn(&str) -> Option<String>,
     read_stdin: impl FnOnce() -> io::Result<Vec<u8>>,
+    open_log: impl FnOnce(&Path),
 ) -> Outcome {
+    let started = Instant::now();
+    // Every line of this invocation says which one it is: runtimes run
+    // many at once and a log file may be shared.
+    let span = tracing::info_span!(
+        "weft",
+        command = var("CNI_COMMAND"),
+        container_id = var("CNI_CONTAINERID"),
+        ifname = var("CNI_IFNAME"),
+        pid = std::process::id(),
+    );
+    let _in_span = span.enter();
     // Errors carry the config's version once it is known, else the latest.
     let mut version = CniVersion::LATEST;
-    match dispatch(&var, read_stdin, &mut version) {
-        Ok(stdout) => Outcome {
-            stdout,
-            success: true,
-        },
-        Err(err) => Outcome {
-            stdout: err.to_json(version),
-            success: false,
-        },
+    let outcome = dispatch(&var, read_stdin, open_log, &mut version);
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match outcome {
+        Ok(stdout) => {
+            tracing::info!(elapsed_ms, "done");
+            Outcome {
+                stdout,
+                success: true,
+            }
+        }
+        Err(err) => {
+            tracing::warn!(
+                code = err.code.code(),
+                details = err.details.as_deref(),
+                elapsed_ms,
+                "failed: {}",
+                err.msg
+            );
+            Outcome {
+                stdout: err.to_json(version),
+                success: false,
+            }
+        }
     }
 }
 
@@ -71,6 +102,7 @@ enum Verb {
 fn dispatch(
     var: &impl Fn(&str) -> Option<String>,
     read_stdin: impl FnOnce() -> io::Result<Vec<u8>>,
+    open_log: impl FnOnce(&Path),
     version_seen: &mut CniVersion,
 ) -> Result<String, CniError> {
     let command = Command::parse(var("CNI_COMMAND").as_deref())?;
@@ -81,6 +113,10 @@ fn dispatch(
         .map_err(|err| CniError::new(ErrorCode::IoFailure, format!("reading stdin: {err}")))?;
     let (version, value) = netconf::decode_version(&stdin)?;
     *version_seen = version;
+    if let Some(path) = netconf::log_file(&value)? {
+        open_log(&path);
+    }
+    tracing::info!(cni_version = %version, "start");
 
     let verb = match command {
         Command::Add => Verb::Add(AttachmentEnv::read(command, var)?),
@@ -137,7 +173,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let stdin = stdin.as_bytes().to_vec();
-        run(|name| vars.get(name).cloned(), move || Ok(stdin))
+        run(|name| vars.get(name).cloned(), move || Ok(stdin), |_| {})
     }
 
     fn error_code(outcome: &Outcome) -> u64 {
@@ -151,6 +187,7 @@ mod tests {
         let outcome = run(
             |name| (name == "CNI_COMMAND").then(|| "VERSION".to_string()),
             || panic!("VERSION must not read stdin"),
+            |_| panic!("VERSION has no netconf to name a log file"),
         );
         assert!(outcome.success);
         assert!(
@@ -170,6 +207,7 @@ mod tests {
         let outcome = run(
             |name| (name == "CNI_COMMAND").then(|| "ADD".to_string()),
             || Err(io::Error::other("broken pipe")),
+            |_| {},
         );
         assert_eq!(error_code(&outcome), 5);
     }
@@ -240,6 +278,34 @@ mod tests {
         let outcome = invoke(
             &[("CNI_COMMAND", "GC")],
             r#"{"cniVersion":"1.1.0","name":"n","type":"weft","standalone":true}"#,
+        );
+        assert_eq!(error_code(&outcome), 7);
+    }
+
+    #[test]
+    fn the_log_file_opens_before_the_verb_so_it_sees_even_env_errors() {
+        let opened = std::cell::RefCell::new(None);
+        let stdin =
+            br#"{"cniVersion":"1.0.0","name":"n","type":"weft","logFile":"/var/log/weft.log"}"#;
+        let outcome = run(
+            |name| (name == "CNI_COMMAND").then(|| "ADD".to_string()),
+            || Ok(stdin.to_vec()),
+            |path| *opened.borrow_mut() = Some(path.to_path_buf()),
+        );
+        assert_eq!(error_code(&outcome), 4);
+        assert_eq!(
+            opened.into_inner(),
+            Some(std::path::PathBuf::from("/var/log/weft.log"))
+        );
+    }
+
+    #[test]
+    fn a_relative_log_file_is_code_7_and_opens_nothing() {
+        let stdin = br#"{"cniVersion":"1.1.0","name":"n","type":"weft","standalone":true,"logFile":"weft.log"}"#;
+        let outcome = run(
+            |name| (name == "CNI_COMMAND").then(|| "STATUS".to_string()),
+            || Ok(stdin.to_vec()),
+            |path| panic!("opened {}", path.display()),
         );
         assert_eq!(error_code(&outcome), 7);
     }

@@ -1,9 +1,12 @@
 //! `weft`, the CNI plugin binary: reads the CNI environment and stdin,
-//! prints the result or error JSON, exits non-zero on error.
+//! prints the result or error JSON, exits non-zero on error. Logs go to
+//! stderr and the netconf's `logFile`, never to stdout.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use weft_cni::logging::LogSettings;
 
 /// Set once a panic has printed its error JSON, so exactly one JSON
 /// document reaches the runtime even when a worker thread panicked.
@@ -17,11 +20,23 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stdout(), "{report}");
         }
     }));
+    let settings = LogSettings::from_rust_log(std::env::var("RUST_LOG").ok().as_deref());
+    let log_file = weft_cni::logging::install(&settings);
     let outcome = weft_cni::run(
         |name| std::env::var(name).ok(),
         || {
             let mut stdin = Vec::new();
             std::io::stdin().read_to_end(&mut stdin).map(|_| stdin)
+        },
+        |path| {
+            // A log that cannot be written must not fail the pod's network.
+            if let Err(err) = log_file.open(path) {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "weft: cannot open logFile {}: {err}",
+                    path.display()
+                );
+            }
         },
     );
     if PANIC_REPORTED.load(Ordering::SeqCst) {

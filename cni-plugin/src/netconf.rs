@@ -12,12 +12,15 @@
 //!   MTU of the host's default-route interface, else 1500).
 //! - `standalone` (default false): never contact weftd.
 //! - `dns`: copied into the ADD result when no earlier plugin set DNS.
+//! - `logFile`: an absolute path the plugin appends its log to (at
+//!   `RUST_LOG`'s level, default info); read before the rest, so that
+//!   everything after reaches it.
 //! - `runtimeConfig.mac`: the pod interface's MAC (the `mac` capability).
 //!   Other `runtimeConfig` keys are accepted and ignored.
 //! - `prevResult`, `cni.dev/valid-attachments` (also read as `cni.dev/attachments`).
 //! - `ipam` is rejected (code 2): weft allocates pod IPs itself.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -97,6 +100,20 @@ pub fn decode_version(stdin: &[u8]) -> Result<(CniVersion, Value), CniError> {
             "incompatible CNI versions",
         )
         .with_details(err.to_string())),
+    }
+}
+
+/// `logFile`: absent, or an absolute path (a relative one would depend on
+/// the runtime's working directory).
+pub fn log_file(value: &Value) -> Result<Option<PathBuf>, CniError> {
+    let invalid = |why: String| CniError::new(ErrorCode::InvalidNetworkConfig, why);
+    match value.get("logFile") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if Path::new(text).is_absolute() => Ok(Some(text.into())),
+        Some(Value::String(text)) => {
+            Err(invalid(format!("logFile {text:?} is not an absolute path")))
+        }
+        Some(other) => Err(invalid(format!("logFile {other} is not a path"))),
     }
 }
 
@@ -467,6 +484,23 @@ mod tests {
                     ifname: "eth0".into()
                 }]
             );
+        }
+    }
+
+    #[test]
+    fn log_file_is_an_absolute_path_or_absent() {
+        let mut value = minimal("1.0.0");
+        assert_eq!(log_file(&value), Ok(None));
+        value["logFile"] = json!("/var/log/weft.log");
+        assert_eq!(
+            log_file(&value),
+            Ok(Some(PathBuf::from("/var/log/weft.log")))
+        );
+        for bad in [json!(""), json!("weft.log"), json!("./weft.log"), json!(7)] {
+            value["logFile"] = bad.clone();
+            let err = log_file(&value).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidNetworkConfig, "{bad}");
+            assert!(err.msg.starts_with("logFile "), "{}", err.msg);
         }
     }
 

@@ -49,10 +49,12 @@ pub fn add(conf: &NetConf, env: &AttachmentEnv) -> Result<CniResult, CniError> {
             return Err(undo.run(ipam_error(err), ToUndo::Veth));
         }
     };
+    tracing::info!(ips = ?attachment.ips, host_ifname = %veth.host_ifname, "reserved the pod IPs");
     let mtu = match wiring.finish(attachment.ips.clone()) {
         Ok(mtu) => mtu,
         Err(err) => return Err(undo.run(kernel_error(err), ToUndo::VethAndIps)),
     };
+    tracing::info!(mtu, "wired the veth pair");
     let plan = WiringPlan {
         veth,
         mtu,
@@ -65,6 +67,7 @@ pub fn add(conf: &NetConf, env: &AttachmentEnv) -> Result<CniResult, CniError> {
         if let Err(err) = daemon::register_endpoint(&conf.daemon_socket, endpoint) {
             return Err(undo.run(err, ToUndo::EndpointVethAndIps));
         }
+        tracing::info!("weftd programmed the endpoint");
     }
     let mut result = conf.prev_result.clone().unwrap_or_default();
     result.append(plan.result(&netns_text, conf.dns.clone()));
@@ -107,7 +110,7 @@ fn endpoint(env: &AttachmentEnv, plan: &WiringPlan, netns: &str) -> Endpoint {
 }
 
 /// How far a failed ADD got, i.e. what must be undone.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ToUndo {
     Veth,
     VethAndIps,
@@ -127,6 +130,7 @@ impl Undo<'_> {
     /// neighbour on them), the IPs are released. Problems undoing are
     /// added to the error's details.
     fn run(&self, mut err: CniError, what: ToUndo) -> CniError {
+        tracing::warn!(error = %err, undo = ?what, "rolling back the ADD");
         if what == ToUndo::EndpointVethAndIps {
             // Best effort: weftd may have programmed the endpoint before failing.
             let _ = daemon::forget_endpoint(&self.conf.daemon_socket, self.env.key.clone());
@@ -145,6 +149,7 @@ impl Undo<'_> {
         }
         if !problems.is_empty() {
             let undo = format!("rollback incomplete: {}", problems.join("; "));
+            tracing::error!("{undo}");
             err.details = Some(match err.details {
                 Some(details) => format!("{details}; {undo}"),
                 None => undo,

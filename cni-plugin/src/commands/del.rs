@@ -36,6 +36,7 @@ pub fn del(conf: &NetConf, env: &AttachmentEnv) -> Result<(), CniError> {
 
     // The veth is cut off before the IPs are released, so a released IP is
     // never still routed to this pod.
+    tracing::info!(?host_ifnames, retire, "cutting off the host veth");
     run_netlink(|handle| async move {
         for name in &host_ifnames {
             if retire {
@@ -48,10 +49,14 @@ pub fn del(conf: &NetConf, env: &AttachmentEnv) -> Result<(), CniError> {
     })
     .map_err(kernel_error)?;
     store.release(&env.key).map_err(ipam_error)?;
+    tracing::info!("released the pod IPs");
     if !conf.standalone {
-        // Ignored on purpose: DEL must succeed while weftd is down. Told
-        // last, so weftd's reaper finds the veth already retired.
-        let _ = daemon::forget_endpoint(&conf.daemon_socket, env.key.clone());
+        // Not an error on purpose: DEL must succeed while weftd is down.
+        // Told last, so weftd's reaper finds the veth already retired.
+        match daemon::forget_endpoint(&conf.daemon_socket, env.key.clone()) {
+            Ok(reply) => tracing::info!(?reply, "told weftd"),
+            Err(err) => tracing::info!(error = %err, "weftd not told; it reconciles on its own"),
+        }
     }
     Ok(())
 }

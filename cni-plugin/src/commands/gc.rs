@@ -37,6 +37,7 @@ pub fn gc(conf: &NetConf) -> Result<(), CniError> {
         .collect();
 
     let released_ifnames: Vec<String> = released.iter().map(|a| a.host_ifname.clone()).collect();
+    tracing::info!(released = ?released_ifnames, "released the IPs of attachments no longer valid");
     // Try every veth even when one fails, then report all failures.
     let failures = run_netlink(|handle| async move {
         let mut stale = released_ifnames;
@@ -45,6 +46,7 @@ pub fn gc(conf: &NetConf) -> Result<(), CniError> {
                 stale.push(name);
             }
         }
+        tracing::info!(?stale, "deleting stale host veths");
         let mut failures = Vec::new();
         for name in &stale {
             if let Err(err) = host::delete_link(&handle, name).await {
