@@ -65,9 +65,6 @@ pub struct DaemonArgs {
     /// links, so they outlive a weftd restart (one per node).
     #[arg(long, default_value = "/sys/fs/bpf/weft")]
     pub bpf_dir: PathBuf,
-    /// Where the CNI plugin binaries live (accepted for the DaemonSet; not used yet).
-    #[arg(long)]
-    pub cni_bin_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -365,6 +362,13 @@ mod tests {
         let mut a = args(&[]);
         a.node_name = "  ".into();
         assert_eq!(Config::from_args(&a), Err(ConfigError::EmptyNodeName));
+    }
+
+    #[test]
+    fn the_unused_cni_bin_dir_flag_is_gone() {
+        let mut argv = vec!["weftd", "--node-name", "n1", "--pod-cidr", "10.244.1.0/24"];
+        argv.extend(["--cni-bin-dir", "/opt/cni/bin"]);
+        assert!(DaemonArgs::try_parse_from(argv).is_err());
     }
 
     #[test]
