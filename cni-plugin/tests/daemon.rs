@@ -13,7 +13,7 @@ use weft_api::{ErrorKind, Request, Response};
 fn add_registers_the_endpoint_and_del_forgets_it() {
     let weftd = FakeWeftd::start(|_| Response::Ok);
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let conf = with_weftd(&node, &weftd);
     let a = Attach {
         container_id: "reg",
@@ -55,7 +55,7 @@ fn rejected_endpoint_is_code_102_and_rolls_back() {
         _ => Response::Ok,
     });
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let conf = with_weftd(&node, &weftd);
     let a = Attach {
         container_id: "rej",

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
+use weft_tests::unique_name;
 
 fn attach(id: &str, netns: String) -> Attach<'_> {
     Attach {
@@ -24,7 +25,7 @@ fn assert_nothing_left(node: &Node) {
 #[ignore = "needs root: run by `make test` as root"]
 fn add_into_a_missing_netns_is_code_3_and_leaves_nothing() {
     let node = Node::new();
-    let missing = format!("/run/netns/wtc-{}-missing", std::process::id());
+    let missing = format!("/run/netns/{}", unique_name("missing"));
     let conf = node.conf("1.0.0", json!({})).to_string();
     let outcome = node.weft("ADD", Some(&attach("nons", missing)), &conf);
     assert_eq!(outcome.error_code(), 3);
@@ -45,7 +46,7 @@ fn add_into_something_that_is_not_a_netns_is_code_4() {
 #[ignore = "needs root: run by `make test` as root"]
 fn malformed_stdin_is_code_6() {
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let outcome = node.weft("ADD", Some(&attach("bad", pod.path())), "{\"cniVersion\":");
     assert_eq!(outcome.error_code(), 6);
     assert_nothing_left(&node);
@@ -55,7 +56,7 @@ fn malformed_stdin_is_code_6() {
 #[ignore = "needs root: run by `make test` as root"]
 fn unsupported_version_is_code_1() {
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let conf = node.conf("0.2.0", json!({})).to_string();
     let outcome = node.weft("ADD", Some(&attach("old", pod.path())), &conf);
     assert_eq!(outcome.error_code(), 1);
@@ -80,7 +81,7 @@ fn missing_environment_is_code_4() {
 #[ignore = "needs root: run by `make test` as root"]
 fn weftd_unreachable_is_code_11_and_rolls_back() {
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let socket = node.ipam_dir().join("nobody-listens.sock");
     let conf = node
         .conf(
@@ -98,7 +99,7 @@ fn weftd_unreachable_is_code_11_and_rolls_back() {
 #[ignore = "needs root: run by `make test` as root"]
 fn unknown_node_network_is_code_103() {
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let mut conf = node.conf(
         "1.0.0",
         json!({"nodeNetworkFile": node.ipam_dir().join("absent.json")}),
@@ -113,7 +114,7 @@ fn unknown_node_network_is_code_103() {
 #[ignore = "needs root: run by `make test` as root"]
 fn exhausted_pool_is_code_100_and_rolls_back() {
     let node = Node::new();
-    let pods = [Netns::new(), Netns::new()];
+    let pods = [Netns::new("pod"), Netns::new("pod")];
     // A /30 has a single address IPAM hands out.
     let conf = node
         .conf("1.0.0", json!({"subnet": "198.19.9.0/30"}))
@@ -148,7 +149,7 @@ fn del_of_an_unknown_attachment_succeeds() {
 #[ignore = "needs root: run by `make test` as root"]
 fn taken_ifname_in_the_pod_is_code_101_and_rolls_back() {
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     pod.ip(&[
         "link", "add", "eth0", "type", "veth", "peer", "name", "other0",
     ]);

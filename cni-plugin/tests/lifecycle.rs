@@ -21,7 +21,7 @@ fn attach<'a>(id: &'a str, pod: &Netns) -> Attach<'a> {
 fn add_check_del_for_every_version() {
     for version in VERSIONS {
         let node = Node::new();
-        let pod = Netns::new();
+        let pod = Netns::new("pod");
         let conf = node.conf(version, json!({}));
         let a = attach("c1", &pod);
 
@@ -78,7 +78,7 @@ fn add_check_del_for_every_version() {
 #[ignore = "needs root: run by `make test` as root"]
 fn node_and_pod_reach_each_other() {
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let conf = node.conf("1.0.0", json!({"subnet": [POD_SUBNET_V4, POD_SUBNET_V6]}));
     let result = node
         .weft("ADD", Some(&attach("reach", &pod)), &conf.to_string())
@@ -89,7 +89,9 @@ fn node_and_pod_reach_each_other() {
     }
     for node_ip in [NODE_IP_V4, NODE_IP_V6] {
         assert!(
-            pod.exec_ok(&["busybox", "ping", "-c1", "-W2", node_ip]),
+            pod.exec(&["busybox", "ping", "-c1", "-W2", node_ip])
+                .status
+                .success(),
             "pod cannot reach node {node_ip}"
         );
     }
@@ -99,7 +101,7 @@ fn node_and_pod_reach_each_other() {
 #[ignore = "needs root: run by `make test` as root"]
 fn dual_stack_add_gives_both_families() {
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let conf = node.conf("1.1.0", json!({"subnet": [POD_SUBNET_V4, POD_SUBNET_V6]}));
     let result = node
         .weft("ADD", Some(&attach("dual", &pod)), &conf.to_string())
@@ -127,14 +129,7 @@ fn dual_stack_add_gives_both_families() {
         pod.route_destinations("-6")
             .contains(&"default".to_string())
     );
-    let accept_ra = run(&[
-        "ip",
-        "netns",
-        "exec",
-        &pod.name,
-        "cat",
-        "/proc/sys/net/ipv6/conf/eth0/accept_ra",
-    ]);
+    let accept_ra = pod.exec_ok(&["cat", "/proc/sys/net/ipv6/conf/eth0/accept_ra"]);
     assert_eq!(accept_ra.trim(), "0");
     // CHECK accepts the dual-stack result.
     let a = attach("dual", &pod);
@@ -146,7 +141,7 @@ fn dual_stack_add_gives_both_families() {
 #[ignore = "needs root: run by `make test` as root"]
 fn del_after_the_pod_netns_is_gone_cleans_up() {
     let node = Node::new();
-    let pod = Netns::new();
+    let mut pod = Netns::new("pod");
     let conf = node.conf("1.0.0", json!({})).to_string();
     let a = attach("gone", &pod);
     node.weft("ADD", Some(&a), &conf).ok();
@@ -162,7 +157,7 @@ fn del_after_the_pod_netns_is_gone_cleans_up() {
 #[ignore = "needs root: run by `make test` as root"]
 fn repeated_add_reuses_the_reservation_and_replaces_the_veth() {
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let conf = node.conf("1.0.0", json!({})).to_string();
     let a = attach("again", &pod);
     let first = node.weft("ADD", Some(&a), &conf).ok();
@@ -180,7 +175,7 @@ fn repeated_add_reuses_the_reservation_and_replaces_the_veth() {
 #[ignore = "needs root: run by `make test` as root"]
 fn check_reports_what_changed() {
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let conf = node.conf("1.0.0", json!({}));
     let a = attach("drift", &pod);
     let result = node.weft("ADD", Some(&a), &conf.to_string()).ok();
@@ -203,7 +198,7 @@ fn check_reports_what_changed() {
 #[ignore = "needs root: run by `make test` as root"]
 fn chained_add_keeps_the_previous_result_first() {
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let prev = json!({
         "cniVersion": "1.0.0",
         "interfaces": [{"name": "dummy0", "sandbox": pod.path()}],
@@ -229,7 +224,7 @@ fn chained_add_keeps_the_previous_result_first() {
 #[ignore = "needs root: run by `make test` as root"]
 fn mtu_comes_from_netconf_then_node_network() {
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let conf = node.conf("1.1.0", json!({"mtu": 1400})).to_string();
     let result = node.weft("ADD", Some(&attach("mtu1", &pod)), &conf).ok();
     assert_eq!(result["interfaces"][1]["mtu"], 1400);
@@ -243,7 +238,7 @@ fn mtu_comes_from_netconf_then_node_network() {
         json!({"nodeName": "n", "podCidrs": [POD_SUBNET_V4], "mtu": 1450}).to_string(),
     )
     .unwrap();
-    let pod2 = Netns::new();
+    let pod2 = Netns::new("pod");
     let mut conf = node.conf("1.1.0", json!({"nodeNetworkFile": node_network}));
     conf.as_object_mut().unwrap().remove("subnet");
     let result = node
@@ -257,7 +252,7 @@ fn mtu_comes_from_netconf_then_node_network() {
 #[ignore = "needs root: run by `make test` as root"]
 fn runtime_config_mac_sets_the_pod_mac() {
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let conf = node
         .conf(
             "1.0.0",
@@ -275,7 +270,7 @@ fn runtime_config_mac_sets_the_pod_mac() {
 fn mtu_defaults_to_the_default_route_interface_then_1500() {
     let node = Node::new();
     let conf = node.conf("1.1.0", json!({})).to_string();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let result = node
         .weft("ADD", Some(&attach("nodefault", &pod)), &conf)
         .ok();
@@ -298,7 +293,7 @@ fn mtu_defaults_to_the_default_route_interface_then_1500() {
         "dev",
         "uplink0",
     ]);
-    let pod2 = Netns::new();
+    let pod2 = Netns::new("pod");
     let result = node.weft("ADD", Some(&attach("uplink", &pod2)), &conf).ok();
     assert_eq!(result["interfaces"][1]["mtu"], 1420);
     assert_eq!(pod2.link("eth0").unwrap()["mtu"], 1420);
@@ -314,7 +309,7 @@ fn chained_bandwidth_plugin_shapes_the_host_veth() {
         .find(|path| std::path::Path::new(path).exists())
         .expect("the reference bandwidth plugin is installed (containernetworking-plugins)");
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let conf = node.conf("1.0.0", json!({})).to_string();
     let result = node.weft("ADD", Some(&attach("shaped", &pod)), &conf).ok();
     let host_veth = result["interfaces"][0]["name"].as_str().unwrap();
@@ -350,16 +345,6 @@ fn chained_bandwidth_plugin_shapes_the_host_veth() {
         "bandwidth failed: {}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let qdiscs = run(&[
-        "ip",
-        "netns",
-        "exec",
-        &node.ns.name,
-        "tc",
-        "qdisc",
-        "show",
-        "dev",
-        host_veth,
-    ]);
+    let qdiscs = node.ns.exec_ok(&["tc", "qdisc", "show", "dev", host_veth]);
     assert!(qdiscs.contains("tbf"), "{qdiscs}");
 }

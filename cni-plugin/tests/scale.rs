@@ -14,7 +14,7 @@ const PODS: usize = 64;
 #[ignore = "needs root: run by `make test` as root"]
 fn concurrent_adds_and_dels_leave_nothing_behind() {
     let node = Node::new();
-    let pods: Vec<Netns> = (0..PODS).map(|_| Netns::new()).collect();
+    let pods: Vec<Netns> = (0..PODS).map(|_| Netns::new("pod")).collect();
     let conf = node.conf("1.0.0", json!({})).to_string();
     let ids: Vec<String> = (0..PODS).map(|i| format!("pod-{i}")).collect();
     let attach = |i: usize| Attach {
@@ -63,7 +63,7 @@ fn concurrent_adds_and_dels_leave_nothing_behind() {
 #[ignore = "needs root: run by `make test` as root"]
 fn gc_releases_what_the_runtime_no_longer_knows() {
     let node = Node::new();
-    let pods = [Netns::new(), Netns::new()];
+    let pods = [Netns::new("pod"), Netns::new("pod")];
     let conf = node.conf("1.1.0", json!({})).to_string();
     let attach = |id: &'static str, pod: &Netns| Attach {
         container_id: id,
@@ -108,7 +108,7 @@ fn gc_releases_what_the_runtime_no_longer_knows() {
 #[ignore = "needs root: run by `make test` as root"]
 fn standalone_del_deletes_the_veth_at_once() {
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let conf = node.conf("1.1.0", json!({})).to_string();
     let a = Attach {
         container_id: "standalone",
@@ -126,7 +126,7 @@ fn standalone_del_deletes_the_veth_at_once() {
 #[ignore = "needs root: run by `make test` as root"]
 fn gc_deletes_veths_del_retired_while_weftd_was_down() {
     let node = Node::new();
-    let pod = Netns::new();
+    let pod = Netns::new("pod");
     let conf = node.conf("1.1.0", json!({})).to_string();
     // weftd went away between ADD and DEL: DEL still succeeds, retires the
     // veth for weftd's reaper, and GC deletes it when nobody else does.

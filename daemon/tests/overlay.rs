@@ -7,11 +7,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use nix::sched::{CloneFlags, setns};
 use weft_tests::Netns;
 use weftd::overlay::{
     DeviceAction, NetworkMode, OverlaySettings, PeerNode, PlanSummary, format_mac,
@@ -234,7 +232,7 @@ impl Node {
     fn reconcile(&self, peers: &[PeerNode], mode: NetworkMode) -> PlanSummary {
         let (name, cidrs, peers) = (self.name.clone(), vec![self.pod_cidr], peers.to_vec());
         let settings = OverlaySettings::new(mode, vec![CLUSTER_CIDR.parse().unwrap()]);
-        in_netns(&self.ns, move || {
+        self.ns.run(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -258,17 +256,6 @@ impl Node {
     }
 }
 
-/// Runs `work` on a new thread inside `ns`; the thread ends with it.
-fn in_netns<T: Send + 'static>(ns: &Netns, work: impl FnOnce() -> T + Send + 'static) -> T {
-    let netns = ns.file();
-    thread::spawn(move || {
-        setns(&netns, CloneFlags::CLONE_NEWNET).expect("enter the namespace");
-        work()
-    })
-    .join()
-    .expect("the namespace thread")
-}
-
 fn reconcile_all(cluster: &Cluster, peers: &[PeerNode], mode: NetworkMode) -> Vec<PlanSummary> {
     cluster
         .nodes
@@ -281,9 +268,7 @@ fn reconcile_all(cluster: &Cluster, peers: &[PeerNode], mode: NetworkMode) -> Ve
 /// `client` to `server_ip`.
 fn seen_source(client: &Netns, server: &Netns, server_ip: Ipv4Addr) -> IpAddr {
     let (bound, port) = mpsc::channel();
-    let server_ns = server.file();
-    let accepted = thread::spawn(move || {
-        setns(&server_ns, CloneFlags::CLONE_NEWNET).expect("enter the server namespace");
+    let accepted = server.spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -302,9 +287,8 @@ fn seen_source(client: &Netns, server: &Netns, server_ip: Ipv4Addr) -> IpAddr {
     });
     let port = port.recv().expect("the server is listening");
     let target = SocketAddr::from((server_ip, port));
-    let connected = in_netns(client, move || {
-        TcpStream::connect_timeout(&target, CONNECT_TIMEOUT).map(drop)
-    });
+    let connected =
+        client.run(move || TcpStream::connect_timeout(&target, CONNECT_TIMEOUT).map(drop));
     if let Err(e) = connected {
         panic!("connecting from {} to {target}: {e}", client.name);
     }

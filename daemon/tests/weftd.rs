@@ -216,14 +216,7 @@ fn raw_call(dirs: &Dirs, line: &[u8]) -> String {
 /// GETs `path` with HTTP/1.0 from inside weftd's netns and returns
 /// (status code, body).
 fn http_get(dirs: &Dirs, addr: SocketAddr, path: &str) -> (u16, String) {
-    let node = dirs.node.file();
-    let path = path.to_owned();
-    std::thread::spawn(move || {
-        setns(node.as_fd(), CloneFlags::CLONE_NEWNET).unwrap();
-        http_get_here(addr, &path)
-    })
-    .join()
-    .unwrap()
+    dirs.node.run(|| http_get_here(addr, path))
 }
 
 fn http_get_here(addr: SocketAddr, path: &str) -> (u16, String) {

@@ -41,6 +41,7 @@ use common::policy::source_bound::{tcp_connect_from, udp_send_from};
 use common::{TestLab, pod_ip};
 use serde_json::Value;
 use weft_lab::probe::{Outcome, Proto, probe_from};
+use weft_tests::Netns;
 
 const NODES: [&str; 3] = ["n1", "n2", "n3"];
 const CLUSTER_CIDR: &str = "10.244.0.0/16";
@@ -818,15 +819,6 @@ fn verdict_events(lab: &TestLab, status: &Value) {
     );
 }
 
-/// A network namespace this test made, deleted when dropped.
-struct ScratchNetns(String);
-
-impl Drop for ScratchNetns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("ip runs");
     assert!(
@@ -845,22 +837,12 @@ fn second_nic(lab: &TestLab, status: &Value) {
         .expect("node n1")
         .netns
         .clone();
-    let sink = ScratchNetns(format!("{}x-sink", lab.name));
-    ip(&["netns", "add", &sink.0]);
-    ip(&[
-        "-n", &sink.0, "link", "add", "eth0", "type", "veth", "peer", "name", "extra0", "netns",
-        &node,
+    let sink = Netns::new("sink");
+    sink.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "extra0", "netns", &node,
     ]);
-    ip(&[
-        "-n",
-        &sink.0,
-        "addr",
-        "add",
-        "198.19.250.2/30",
-        "dev",
-        "eth0",
-    ]);
-    ip(&["-n", &sink.0, "link", "set", "eth0", "up"]);
+    sink.ip(&["addr", "add", "198.19.250.2/30", "dev", "eth0"]);
+    sink.ip(&["link", "set", "eth0", "up"]);
     ip(&[
         "-n",
         &node,
@@ -872,11 +854,9 @@ fn second_nic(lab: &TestLab, status: &Value) {
     ]);
     ip(&["-n", &node, "link", "set", "extra0", "up"]);
     let sink_server = SocketAddrV4::new(Ipv4Addr::new(198, 19, 250, 2), 80);
-    let _listener = weft_lab::netns::run_in(&weft_lab::netns::path(&sink.0), move || {
-        std::net::TcpListener::bind(sink_server)
-    })
-    .expect("entering the sink")
-    .expect("listening in the sink");
+    let _listener = sink
+        .run(|| std::net::TcpListener::bind(sink_server))
+        .expect("listening in the sink");
     // Any change makes every weftd converge, which hooks the new interface.
     lab.apply(&policy(
         "ports",

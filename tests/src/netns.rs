@@ -1,5 +1,11 @@
 //! Network namespaces owned by one test: named with a per-run prefix so
 //! parallel runs never collide, and deleted when dropped, pass or fail.
+//! Commands run inside with `ip netns exec` or `ip -n`, Rust code on a
+//! thread that entered the namespace (`thread`); `inspect` reads links,
+//! addresses and routes as `ip -j` reports them.
+
+mod inspect;
+mod thread;
 
 use std::fs::File;
 use std::process::{Command, Output};
@@ -61,6 +67,13 @@ impl Netns {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `ip -n <namespace> <args>`, which must succeed; returns its stdout.
+    pub fn ip(&self, args: &[&str]) -> String {
+        let mut argv = vec!["ip", "-n", &self.name];
+        argv.extend_from_slice(args);
+        run_ok(Command::new(argv[0]).args(&argv[1..]))
+    }
+
     /// Names of the links in this namespace.
     pub fn links(&self) -> Vec<String> {
         self.exec_ok(&["ip", "-o", "link", "show"])
@@ -87,11 +100,13 @@ impl Drop for Netns {
     }
 }
 
-fn run_ok(cmd: &mut Command) {
+/// Runs `cmd`, which must succeed; returns its stdout.
+fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("command runs");
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use nix::sched::{CloneFlags, setns};
 use weft_ebpf_common::{
     CONFIG_MAP, DIRECTION_EGRESS, DIRECTION_INGRESS, ENFORCE_EGRESS, ENFORCE_INGRESS,
     EndpointValue, FAMILY_IPV4, FAMILY_IPV6, IDENTITY_WORLD, IdentityValue, POD_HAS_IPV4,
@@ -30,25 +29,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const GATEWAY: &str = "169.254.1.1";
 const GATEWAY6: &str = "fe80::1";
 
-/// Runs `job` on a thread that entered `ns` (setns moves only that thread).
 /// A program a tc filter runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct AttachedProgram {
     id: u32,
     name: String,
-}
-
-fn in_netns<T: Send>(ns: &Netns, job: impl FnOnce() -> T + Send) -> T {
-    let file = ns.file();
-    std::thread::scope(|scope| {
-        scope
-            .spawn(move || {
-                setns(&file, CloneFlags::CLONE_NEWNET).expect("enter the namespace");
-                job()
-            })
-            .join()
-            .expect("namespace thread")
-    })
 }
 
 /// A bpffs directory for this run's pins, removed with everything in it.
@@ -104,17 +89,16 @@ impl Pod {
 
     fn listen_at(&self, addr: SocketAddr) -> TcpListener {
         // The kernel completes handshakes into the backlog: no accept needed.
-        in_netns(&self.ns, || TcpListener::bind(addr).expect("listen"))
+        self.ns.run(|| TcpListener::bind(addr).expect("listen"))
     }
 
     fn connects_to(&self, to: SocketAddr) -> bool {
-        in_netns(&self.ns, || {
-            TcpStream::connect_timeout(&to, CONNECT_TIMEOUT).is_ok()
-        })
+        self.ns
+            .run(|| TcpStream::connect_timeout(&to, CONNECT_TIMEOUT).is_ok())
     }
 
     fn send_udp(&self, from: Ipv4Addr, to: SocketAddr) {
-        in_netns(&self.ns, || {
+        self.ns.run(|| {
             let socket = UdpSocket::bind((from, 0)).expect("bind the sender");
             socket.send_to(b"weft", to).expect("send");
         });
@@ -168,7 +152,7 @@ impl Lab {
     fn attach(&mut self) {
         let datapath = self.datapath.as_mut().expect("the datapath is open");
         let interfaces = [self.a.host_if.as_str(), self.b.host_if.as_str()];
-        in_netns(&self.node, || {
+        self.node.run(|| {
             for ifname in interfaces {
                 datapath
                     .attach_pod(ifname)
@@ -356,9 +340,7 @@ fn wire_world(lab: &mut Lab) -> Netns {
          add rule ip weft post ip saddr 10.250.0.0/24 oifname up0 masquerade",
     ]);
     let datapath = lab.datapath.as_mut().expect("the datapath is open");
-    in_netns(node, || {
-        datapath.attach_node_device("up0").expect("attach to up0")
-    });
+    node.run(|| datapath.attach_node_device("up0").expect("attach to up0"));
     world
 }
 
@@ -577,7 +559,9 @@ fn pod_filters_keep_enforcing_across_a_restart_and_are_replaced_without_doubles(
 
     let host_b = lab.b.host_if.clone();
     let datapath = lab.datapath.as_mut().expect("the datapath is open");
-    in_netns(&lab.node, || datapath.detach_pod(&host_b)).expect("detach B");
+    lab.node
+        .run(|| datapath.detach_pod(&host_b))
+        .expect("detach B");
     let (ingress_b, egress_b) = lab.programs_on(&host_b);
     assert!(
         ingress_b.is_empty() && egress_b.is_empty(),
@@ -591,12 +575,8 @@ fn egress_is_decided_on_the_node_device_after_masquerade_and_replies_come_back()
     let mut lab = Lab::new();
     let world = wire_world(&mut lab);
     let world_addr = |port: u16| SocketAddr::from((Ipv4Addr::new(10, 251, 0, 2), port));
-    let _w80 = in_netns(&world, || {
-        TcpListener::bind(world_addr(80)).expect("listen")
-    });
-    let _w81 = in_netns(&world, || {
-        TcpListener::bind(world_addr(81)).expect("listen")
-    });
+    let _w80 = world.run(|| TcpListener::bind(world_addr(80)).expect("listen"));
+    let _w81 = world.run(|| TcpListener::bind(world_addr(81)).expect("listen"));
     // A is isolated both ways; only egress to the world on port 80 is allowed.
     let a_to_world_80 = (
         lab.a.profile,
@@ -629,11 +609,8 @@ fn egress_is_decided_on_the_node_device_after_masquerade_and_replies_come_back()
         "the packet as it leaves: masqueraded, the pod known from its slot ({a_ip})"
     );
     assert!(
-        in_netns(&lab.node, || TcpStream::connect_timeout(
-            &world_addr(81),
-            CONNECT_TIMEOUT
-        )
-        .is_ok()),
+        lab.node
+            .run(|| TcpStream::connect_timeout(&world_addr(81), CONNECT_TIMEOUT).is_ok()),
         "the node's own traffic carries no slot and passes"
     );
 }

@@ -1,6 +1,6 @@
-//! Test harness shared by the integration tests (run as root): network
-//! namespaces that always go away, a "node" netns the plugin runs in (so the
-//! host end of every veth lands there, never in the machine's own netns),
+//! Test harness shared by the integration tests (run as root): a "node"
+//! netns the plugin runs in (so the host end of every veth lands there,
+//! never in the machine's own netns; namespaces are weft-tests' `Netns`),
 //! and helpers to run the built `weft` binary the way a runtime does.
 
 #![allow(dead_code)] // each test file uses a different part of the harness
@@ -10,11 +10,12 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use weft_ipam::{Attachment, IpamStore};
+pub use weft_tests::Netns;
 
 /// Pod subnets used by the tests; they only exist inside test namespaces.
 pub const POD_SUBNET_V4: &str = "198.19.0.0/24";
@@ -22,104 +23,6 @@ pub const POD_SUBNET_V6: &str = "fd00:77::/64";
 /// The node's own addresses (on its loopback), used as ping sources.
 pub const NODE_IP_V4: &str = "198.18.0.1";
 pub const NODE_IP_V6: &str = "fd00:198::1";
-
-static NEXT_NETNS: AtomicUsize = AtomicUsize::new(0);
-
-/// A network namespace named `wtc-<pid>-<n>`, deleted on drop.
-pub struct Netns {
-    pub name: String,
-}
-
-impl Netns {
-    pub fn new() -> Netns {
-        let n = NEXT_NETNS.fetch_add(1, Ordering::Relaxed);
-        let name = format!("wtc-{}-{n}", std::process::id());
-        run(&["ip", "netns", "add", &name]);
-        Netns { name }
-    }
-
-    pub fn path(&self) -> String {
-        format!("/run/netns/{}", self.name)
-    }
-
-    /// `ip -n <ns> <args>`; panics on failure, returns stdout.
-    pub fn ip(&self, args: &[&str]) -> String {
-        let mut full = vec!["ip", "-n", &self.name];
-        full.extend_from_slice(args);
-        run(&full)
-    }
-
-    /// Runs a command inside the namespace; returns whether it succeeded.
-    pub fn exec_ok(&self, args: &[&str]) -> bool {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("ip netns exec runs")
-            .success()
-    }
-
-    /// Links as `ip -j link` reports them.
-    pub fn links(&self) -> Vec<Value> {
-        serde_json::from_str(&self.ip(&["-j", "link", "show"])).unwrap()
-    }
-
-    /// The link called `name`, if any.
-    pub fn link(&self, name: &str) -> Option<Value> {
-        self.links().into_iter().find(|l| l["ifname"] == name)
-    }
-
-    /// Addresses of `ifname` as "ip/prefix".
-    pub fn addresses(&self, ifname: &str) -> Vec<String> {
-        let out: Vec<Value> =
-            serde_json::from_str(&self.ip(&["-j", "addr", "show", "dev", ifname])).unwrap();
-        out[0]["addr_info"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]))
-            .collect()
-    }
-
-    /// Route destinations of one family ("-4" or "-6") in the main table.
-    pub fn route_destinations(&self, family: &str) -> Vec<String> {
-        let out: Vec<Value> =
-            serde_json::from_str(&self.ip(&[family, "-j", "route", "show"])).unwrap();
-        out.iter()
-            .map(|r| r["dst"].as_str().unwrap().to_string())
-            .collect()
-    }
-
-    /// Deletes the namespace now (like a runtime after DEL).
-    pub fn delete(self) {
-        drop(self)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-/// Runs a command, panicking with its stderr if it fails.
-pub fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|err| panic!("{args:?}: {err}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// What one plugin invocation printed and how it exited.
 #[derive(Debug)]
@@ -167,8 +70,7 @@ pub struct Node {
 
 impl Node {
     pub fn new() -> Node {
-        let ns = Netns::new();
-        ns.ip(&["link", "set", "lo", "up"]);
+        let ns = Netns::new("node");
         ns.ip(&["addr", "add", &format!("{NODE_IP_V4}/32"), "dev", "lo"]);
         ns.ip(&["addr", "add", &format!("{NODE_IP_V6}/128"), "dev", "lo"]);
         Node {
@@ -237,7 +139,7 @@ impl Node {
     /// Host veths weft created in the node netns, with whether each is up.
     pub fn weft_links(&self) -> Vec<(String, bool)> {
         self.ns
-            .links()
+            .link_details()
             .iter()
             .filter_map(|link| {
                 let name = link["ifname"].as_str()?;
@@ -265,7 +167,10 @@ impl Node {
 
     /// Busybox ping from the node netns.
     pub fn pings(&self, ip: &str) -> bool {
-        self.ns.exec_ok(&["busybox", "ping", "-c1", "-W2", ip])
+        self.ns
+            .exec(&["busybox", "ping", "-c1", "-W2", ip])
+            .status
+            .success()
     }
 }
 
