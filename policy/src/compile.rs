@@ -1,5 +1,7 @@
 //! The compiler: namespaces, pods and NetworkPolicies in, identities,
 //! prefixes, endpoints and profiles out. A pure function of its inputs.
+//! [`prepare`] also keeps what decides single addresses' entries, so weftd
+//! can wire a pod without compiling again (see [`PreparedCluster`]).
 //!
 //! Work is shared wherever the outcome cannot differ: selectors run once per
 //! workload (pods with equal identity-relevant facts), peers resolve once
@@ -8,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::addresses::AddressBook;
 use crate::compiled::{CompiledPolicy, EndpointPolicy, ProfileId};
 use crate::expand::ClassKey;
 use crate::identity::NamedPort;
@@ -15,6 +18,7 @@ use crate::inputs::{ClusterInputs, EndpointScope, ObjectName};
 use crate::ipblock::{IpBlockGroup, PrefixTable};
 use crate::numbering::{StableHasher, assign_numbers};
 use crate::pods::{PodFacts, pod_facts};
+use crate::prepared::PreparedCluster;
 use crate::resolve::ResolvedPolicy;
 use crate::rules::{AllowRule, Direction, Peer, Profile, Traffic};
 use crate::spec::{ParsedPolicy, PeerSpec, named_ports_used};
@@ -25,6 +29,11 @@ const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// Compiles `inputs` into what the policy maps should hold.
 pub fn compile(inputs: &ClusterInputs) -> CompiledPolicy {
+    prepare(inputs).compiled
+}
+
+/// Compiles `inputs` and keeps what decides the entries of single addresses.
+pub fn prepare(inputs: &ClusterInputs) -> PreparedCluster {
     let mut problems = Vec::new();
     let policies: Vec<ParsedPolicy> = inputs
         .policies
@@ -47,7 +56,7 @@ pub fn compile(inputs: &ClusterInputs) -> CompiledPolicy {
         .collect();
     let (class_profiles, profiles) = number_profiles(class_rules);
 
-    let endpoints = endpoints
+    let endpoints: BTreeMap<ObjectName, EndpointPolicy> = endpoints
         .into_iter()
         .map(|(pod, class)| {
             let names = |selecting: &[usize]| -> Vec<ObjectName> {
@@ -66,12 +75,17 @@ pub fn compile(inputs: &ClusterInputs) -> CompiledPolicy {
         })
         .collect();
     problems.sort();
-    CompiledPolicy {
+    let addresses = AddressBook::new(&pods, &universe, table, &endpoints, inputs.host_ips);
+    let compiled = CompiledPolicy {
         identities: universe.identity_table(),
         prefixes: universe.prefixes,
         endpoints,
         profiles,
         problems,
+    };
+    PreparedCluster {
+        compiled,
+        addresses,
     }
 }
 

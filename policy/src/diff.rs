@@ -53,6 +53,27 @@ fn changes<K: Ord + Copy, V: PartialEq + Copy>(
     Changes { upsert, remove }
 }
 
+impl<K, V> Default for Changes<K, V> {
+    fn default() -> Self {
+        Changes {
+            upsert: Vec::new(),
+            remove: Vec::new(),
+        }
+    }
+}
+
+impl<K: Ord + Copy, V: PartialEq + Copy> Changes<K, V> {
+    /// Adds the write, if any, that turns `current` (the entry of `key`, if
+    /// any) into `wanted`.
+    pub(crate) fn converge(&mut self, key: K, current: Option<&V>, wanted: Option<V>) {
+        match wanted {
+            Some(value) if current != Some(&value) => self.upsert.push((key, value)),
+            None if current.is_some() => self.remove.push(key),
+            _ => {}
+        }
+    }
+}
+
 impl<K: Ord + Copy, V: Copy> Changes<K, V> {
     pub fn is_empty(&self) -> bool {
         self.upsert.is_empty() && self.remove.is_empty()

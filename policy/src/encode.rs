@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::compiled::CompiledPolicy;
+use crate::compiled::{CompiledPolicy, ProfileId};
 use crate::maps::{
     EndpointKey, EndpointValue, IDENTITY_ANY, IdentityValue, IpKey, POLICY_ALLOW, PROTOCOL_ANY,
     PolicyKey, PolicyValue, endpoint_key, ip_key, policy_key,
 };
 use crate::ports::{PortPrefix, port_prefixes};
-use crate::rules::{Peer, Traffic};
+use crate::rules::{Peer, Profile, Traffic};
 
 /// The full content of the identity, endpoint and policy maps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,35 +46,46 @@ impl CompiledPolicy {
                     .map(move |ip| (endpoint_key(*ip), value))
             })
             .collect();
-        let allow = PolicyValue {
-            flags: POLICY_ALLOW,
-        };
-        let mut policy = BTreeMap::new();
-        for (profile, rules) in &self.profiles {
-            for rule in &rules.rules {
-                let identity = match rule.peer {
-                    Peer::Any => IDENTITY_ANY,
-                    Peer::Identity(identity) => identity,
-                };
-                let direction = rule.direction.code();
-                let (protocol, ports) = match rule.traffic {
-                    Traffic::Any => (PROTOCOL_ANY, vec![PortPrefix { value: 0, len: 0 }]),
-                    Traffic::Ports {
-                        protocol,
-                        first,
-                        last,
-                    } => (protocol.number(), port_prefixes(first, last)),
-                };
-                for port in ports {
-                    let key = policy_key(*profile, identity, direction, protocol, port);
-                    policy.insert(key, allow);
-                }
-            }
-        }
+        let policy = self
+            .profiles
+            .iter()
+            .flat_map(|(number, profile)| profile.map_entries(*number))
+            .collect();
         MapContents {
             identities,
             endpoints,
             policy,
         }
+    }
+}
+
+impl Profile {
+    /// The policy map entries of this profile under `number`.
+    pub fn map_entries(
+        &self,
+        number: ProfileId,
+    ) -> impl Iterator<Item = (PolicyKey, PolicyValue)> + '_ {
+        let allow = PolicyValue {
+            flags: POLICY_ALLOW,
+        };
+        self.rules.iter().flat_map(move |rule| {
+            let identity = match rule.peer {
+                Peer::Any => IDENTITY_ANY,
+                Peer::Identity(identity) => identity,
+            };
+            let direction = rule.direction.code();
+            let (protocol, ports) = match rule.traffic {
+                Traffic::Any => (PROTOCOL_ANY, vec![PortPrefix { value: 0, len: 0 }]),
+                Traffic::Ports {
+                    protocol,
+                    first,
+                    last,
+                } => (protocol.number(), port_prefixes(first, last)),
+            };
+            ports.into_iter().map(move |port| {
+                let key = policy_key(number, identity, direction, protocol, port);
+                (key, allow)
+            })
+        })
     }
 }

@@ -4,6 +4,9 @@
 //! form), [`CompiledPolicy::map_contents`] encodes them as the eBPF maps'
 //! entries ([`maps`]), [`diff`] gives the writes between two contents, and
 //! [`evaluate`] decides a packet exactly as the eBPF program will.
+//! [`prepare`] compiles and keeps what decides single addresses, so the
+//! entries of a pod weftd wires or unwires (CNI ADD, DEL) come from
+//! [`PreparedCluster::address_entries`] without compiling again.
 //!
 //! The encoding makes per-packet cost constant: one endpoint hash lookup,
 //! one identity LPM lookup of the peer address, and at most four policy LPM
@@ -30,6 +33,7 @@
 //! the reserved host identity, allowed in every enforced direction), and a
 //! pod cannot block traffic with itself.
 
+mod addresses;
 mod compile;
 mod compiled;
 mod diff;
@@ -43,6 +47,7 @@ pub mod maps;
 mod numbering;
 mod pods;
 mod ports;
+mod prepared;
 mod problem;
 mod protocol;
 mod resolve;
@@ -52,7 +57,7 @@ mod spec;
 mod universe;
 mod validate;
 
-pub use compile::compile;
+pub use compile::{compile, prepare};
 pub use compiled::{CompiledPolicy, EndpointPolicy, ProfileId};
 pub use diff::{Changes, MapChanges, diff};
 pub use encode::MapContents;
@@ -61,6 +66,7 @@ pub use identity::{Identity, IdentityId, NamedPort, PodIdentity};
 pub use inputs::{ClusterInputs, EndpointScope, ObjectName};
 pub use ipblock::IpBlockGroup;
 pub use ports::{PortPrefix, port_prefixes};
+pub use prepared::{AddressEntries, PreparedCluster};
 pub use problem::{Issue, Problem, Subject};
 pub use protocol::Protocol;
 pub use rules::{AllowRule, Direction, Peer, Profile, Traffic};

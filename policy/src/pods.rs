@@ -19,8 +19,12 @@ pub(crate) struct PodFacts<'a> {
     pub name: &'a ObjectName,
     pub labels: &'a BTreeMap<String, String>,
     pub node: Option<&'a str>,
-    /// Each address belongs to this pod only.
+    /// Its addresses: the ones weftd wired if it wired the pod, else the
+    /// published ones; each belongs to this pod only.
     pub ips: Vec<IpAddr>,
+    /// The addresses its status publishes, wired or not (they are the
+    /// pod's again once weftd unwires it).
+    pub published: Vec<IpAddr>,
     pub named_ports: Vec<NamedPort>,
 }
 
@@ -32,7 +36,9 @@ pub(crate) fn pod_facts<'a>(
     inputs: &ClusterInputs<'a>,
     problems: &mut Vec<Problem>,
 ) -> Vec<PodFacts<'a>> {
-    let mut pods: Vec<(PodFacts<'a>, Vec<IpAddr>)> = Vec::new();
+    let mut pods: Vec<PodFacts<'a>> = Vec::new();
+    // A wired pod's published addresses are not used, so not reported.
+    let mut unreported = Vec::new();
     for (name, pod) in inputs.pods {
         let spec = pod.spec.as_ref();
         let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
@@ -40,18 +46,21 @@ pub(crate) fn pod_facts<'a>(
         if host_network || matches!(phase, Some("Succeeded" | "Failed")) {
             continue;
         }
-        let (wired, published) = match inputs.wired_ips.get(name) {
-            Some(ips) => (ips.clone(), vec![]),
-            None => (vec![], published_ips(name, pod, problems)),
+        let wired = inputs.wired_ips.get(name);
+        let report = if wired.is_some() {
+            &mut unreported
+        } else {
+            &mut *problems
         };
         let facts = PodFacts {
             name,
             labels: pod.metadata.labels.as_ref().unwrap_or(&NO_LABELS),
             node: spec.and_then(|s| s.node_name.as_deref()),
-            ips: wired,
+            ips: wired.cloned().unwrap_or_default(),
+            published: published_ips(name, pod, report),
             named_ports: named_ports(pod),
         };
-        pods.push((facts, published));
+        pods.push(facts);
     }
     let mut owners: HashMap<IpAddr, &ObjectName> = HashMap::new();
     let mut claim = |name: &'a ObjectName, ip: IpAddr, problems: &mut Vec<Problem>| {
@@ -68,21 +77,24 @@ pub(crate) fn pod_facts<'a>(
         }
         free
     };
-    for (pod, _) in &mut pods {
+    for pod in &mut pods {
         let (name, wired) = (pod.name, std::mem::take(&mut pod.ips));
         pod.ips = wired
             .into_iter()
             .filter(|ip| claim(name, *ip, problems))
             .collect();
     }
-    for (pod, published) in &mut pods {
-        let (name, published) = (pod.name, std::mem::take(published));
-        let claimed = published
-            .into_iter()
-            .filter(|ip| claim(name, *ip, problems));
+    for pod in &mut pods {
+        if inputs.wired_ips.contains_key(pod.name) {
+            continue;
+        }
+        let claimed = pod.published.iter().copied();
+        let claimed: Vec<IpAddr> = claimed
+            .filter(|ip| claim(pod.name, *ip, problems))
+            .collect();
         pod.ips.extend(claimed);
     }
-    pods.into_iter().map(|(pod, _)| pod).collect()
+    pods
 }
 
 /// `status.podIPs`, or `status.podIP` when the list is missing.

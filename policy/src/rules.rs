@@ -9,8 +9,7 @@ use serde::Serialize;
 
 use crate::identity::IdentityId;
 use crate::maps;
-// Also the path validate/ names it by.
-pub(crate) use crate::protocol::Protocol;
+use crate::protocol::Protocol;
 
 /// Which way traffic crosses the endpoint: into the pod or out of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

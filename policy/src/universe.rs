@@ -30,11 +30,16 @@ pub(crate) struct Universe {
     /// Per pod (as in the pod list), its workload.
     pub(crate) pod_workloads: Vec<usize>,
     pub(crate) identities: Vec<Identity>,
+    /// Per identity, (its workload if it is a pod's, its ipBlock groups).
+    pub(crate) keys: Vec<(Option<usize>, Vec<usize>)>,
     pub(crate) numbers: Vec<IdentityId>,
     pub(crate) identities_of_workload: Vec<Vec<usize>>,
     pub(crate) identities_of_group: Vec<Vec<usize>>,
     /// Per egress named port, the identities having it and its number there.
     pub(crate) egress_named: HashMap<(Protocol, String), Vec<(usize, u16)>>,
+    /// The identity LPM entries of ipBlock prefixes alone.
+    pub(crate) block_prefixes: BTreeMap<IpNet, IdentityId>,
+    /// The whole identity LPM content.
     pub(crate) prefixes: BTreeMap<IpNet, IdentityId>,
 }
 
@@ -119,11 +124,11 @@ impl Universe {
 
         // Later entries win: pod addresses over ipBlock prefixes, the node
         // over everything.
-        let mut prefixes = BTreeMap::new();
-        for (prefix, identity) in block_prefixes {
-            let number = identity.map_or(IDENTITY_WORLD, |i| numbers[i]);
-            prefixes.insert(prefix, number);
-        }
+        let block_prefixes: BTreeMap<IpNet, IdentityId> = block_prefixes
+            .into_iter()
+            .map(|(prefix, identity)| (prefix, identity.map_or(IDENTITY_WORLD, |i| numbers[i])))
+            .collect();
+        let mut prefixes = block_prefixes.clone();
         for (prefix, identity) in pod_addresses {
             prefixes.insert(prefix, numbers[identity]);
         }
@@ -144,16 +149,22 @@ impl Universe {
                 .or_default()
                 .push(index);
         }
+        let keys = identity_keys
+            .into_iter()
+            .map(|(workload, groups)| (workload, groups.to_vec()))
+            .collect();
         Universe {
             workloads,
             workloads_by_namespace,
             workloads_by_label,
             pod_workloads,
             identities,
+            keys,
             numbers,
             identities_of_workload,
             identities_of_group,
             egress_named,
+            block_prefixes,
             prefixes,
         }
     }
