@@ -7,6 +7,7 @@
 mod dir_store;
 mod error;
 mod kind;
+pub mod kubernetes;
 mod layout;
 mod load;
 mod lock;

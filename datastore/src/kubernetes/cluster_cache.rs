@@ -1,0 +1,160 @@
+//! The watched kinds together (pure): one watch event in, the caches and
+//! the highest resourceVersion seen updated; a [`ClusterSnapshot`] out once
+//! every kind has been listed.
+
+use k8s_openapi::Metadata;
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::runtime::watcher::Event;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::cache::{CacheKey, KindCache, resource_version};
+use super::slim::{slim_namespace, slim_node, slim_pod, slim_policy};
+use crate::snapshot::ClusterSnapshot;
+
+/// One event of one of the watched kinds.
+#[derive(Debug)]
+pub enum WatchUpdate {
+    Node(Box<Event<Node>>),
+    Namespace(Box<Event<Namespace>>),
+    Pod(Box<Event<Pod>>),
+    Policy(Box<Event<NetworkPolicy>>),
+}
+
+#[derive(Default)]
+pub struct ClusterCache {
+    nodes: KindCache<Node>,
+    namespaces: KindCache<Namespace>,
+    pods: KindCache<Pod>,
+    policies: KindCache<NetworkPolicy>,
+    /// The highest resourceVersion any event carried.
+    revision: u64,
+}
+
+impl ClusterCache {
+    /// Follows one event; returns whether the cluster as Weft sees it changed.
+    pub fn apply(&mut self, update: WatchUpdate) -> bool {
+        match update {
+            WatchUpdate::Node(event) => {
+                let event = *event;
+                self.note_revision(&event);
+                self.nodes.apply(event, |n| Some(slim_node(n)))
+            }
+            WatchUpdate::Namespace(event) => {
+                let event = *event;
+                self.note_revision(&event);
+                self.namespaces.apply(event, |n| Some(slim_namespace(n)))
+            }
+            WatchUpdate::Pod(event) => {
+                let event = *event;
+                self.note_revision(&event);
+                self.pods.apply(event, slim_pod)
+            }
+            WatchUpdate::Policy(event) => {
+                let event = *event;
+                self.note_revision(&event);
+                self.policies.apply(event, |p| Some(slim_policy(p)))
+            }
+        }
+    }
+
+    /// Has every kind been listed once?
+    pub fn is_synced(&self) -> bool {
+        self.nodes.is_synced()
+            && self.namespaces.is_synced()
+            && self.pods.is_synced()
+            && self.policies.is_synced()
+    }
+
+    /// The highest resourceVersion seen: everything written up to it has
+    /// reached these caches.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The cluster as of the last event, at [`Self::revision`].
+    pub fn snapshot(&self) -> ClusterSnapshot {
+        ClusterSnapshot {
+            revision: self.revision,
+            nodes: by_name(self.nodes.objects()),
+            namespaces: by_name(self.namespaces.objects()),
+            pods: self.pods.objects().clone(),
+            policies: self.policies.objects().clone(),
+            ..ClusterSnapshot::default()
+        }
+    }
+
+    fn note_revision<K: Metadata<Ty = ObjectMeta>>(&mut self, event: &Event<K>) {
+        let object = match event {
+            Event::Apply(o) | Event::Delete(o) | Event::InitApply(o) => o,
+            Event::Init | Event::InitDone => return,
+        };
+        if let Some(revision) = resource_version(object.metadata()) {
+            self.revision = self.revision.max(revision);
+        }
+    }
+}
+
+/// Cluster-scoped objects by name.
+fn by_name<K: Clone>(objects: &BTreeMap<CacheKey, K>) -> BTreeMap<String, K> {
+    objects
+        .iter()
+        .map(|((_, name), object)| (name.clone(), object.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, rv: &str, ip: &str) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "x", "resourceVersion": rv},
+            "spec": {"nodeName": "n1", "containers": []},
+            "status": {"podIPs": [{"ip": ip}]}
+        }))
+        .unwrap()
+    }
+
+    fn pods(event: Event<Pod>) -> WatchUpdate {
+        WatchUpdate::Pod(Box::new(event))
+    }
+
+    fn list_all_empty(cache: &mut ClusterCache) {
+        cache.apply(WatchUpdate::Node(Box::new(Event::InitDone)));
+        cache.apply(WatchUpdate::Namespace(Box::new(Event::InitDone)));
+        cache.apply(WatchUpdate::Policy(Box::new(Event::InitDone)));
+    }
+
+    #[test]
+    fn a_snapshot_is_ready_once_every_kind_is_listed_and_carries_the_highest_revision() {
+        let mut cache = ClusterCache::default();
+        list_all_empty(&mut cache);
+        assert!(!cache.is_synced());
+        cache.apply(pods(Event::Init));
+        cache.apply(pods(Event::InitApply(pod("a", "10", "10.244.1.5"))));
+        cache.apply(pods(Event::InitDone));
+        assert!(cache.is_synced());
+        assert!(cache.apply(pods(Event::Apply(pod("b", "12", "10.244.1.6")))));
+        let snapshot = cache.snapshot();
+        assert_eq!(snapshot.revision, 12);
+        assert_eq!(snapshot.pods.len(), 2);
+        assert!(snapshot.pods.contains_key(&("x".into(), "b".into())));
+    }
+
+    #[test]
+    fn a_status_only_bump_is_no_news_but_advances_the_revision() {
+        let mut cache = ClusterCache::default();
+        list_all_empty(&mut cache);
+        cache.apply(pods(Event::InitDone));
+        assert!(cache.apply(pods(Event::Apply(pod("a", "20", "10.244.1.5")))));
+        assert!(!cache.apply(pods(Event::Apply(pod("a", "21", "10.244.1.5")))));
+        assert_eq!(cache.revision(), 21);
+        assert!(cache.apply(pods(Event::Delete(pod("a", "22", "10.244.1.5")))));
+        assert_eq!(cache.revision(), 22);
+    }
+}
