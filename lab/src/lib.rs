@@ -8,6 +8,7 @@ pub mod apply_plan;
 pub mod cli;
 pub mod cni;
 pub mod commands;
+pub mod control_plane;
 pub mod lab;
 pub mod matrix;
 pub mod names;
