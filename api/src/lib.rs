@@ -1,12 +1,18 @@
-//! The endpoint API spoken over weftd's unix socket: one JSON request line,
-//! one JSON response line, one connection per call. The plugin uses the
-//! blocking client here; weftd decodes the same types.
+//! The contract between the CNI plugin and weftd. The endpoint API spoken
+//! over weftd's unix socket: one JSON request line, one JSON response line,
+//! one connection per call (the plugin uses the blocking client here; weftd
+//! decodes the same types). The node-network file weftd publishes for the
+//! plugin, and the pod MTU bounds both check.
 
 mod client;
 mod messages;
+mod mtu;
+mod node_network;
 
 pub use client::{ApiError, call};
 pub use messages::{Endpoint, EndpointKey, ErrorKind, Request, Response};
+pub use mtu::{MtuOutOfRange, check_mtu};
+pub use node_network::{NODE_NETWORK_FILE, NodeNetwork, NodeNetworkError};
 
 /// File name of the endpoint API socket inside weftd's run directory.
 pub const SOCKET_FILE: &str = "weftd.sock";

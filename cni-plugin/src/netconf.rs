@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 use serde_json::Value;
+use weft_api::check_mtu;
 use weft_ipam::AttachmentKey;
 
 use crate::error::{CniError, ErrorCode};
@@ -35,11 +36,6 @@ use crate::version::{CniVersion, VersionError};
 pub const DEFAULT_DAEMON_SOCKET: &str = "/run/weft/weftd.sock";
 pub const DEFAULT_NODE_NETWORK_FILE: &str = "/run/weft/node-network.json";
 pub const DEFAULT_IPAM_DIR: &str = "/var/lib/weft/ipam";
-
-/// Smallest MTU IPv4 allows; IPv6 needs 1280.
-const MIN_MTU_V4: u32 = 68;
-const MIN_MTU_V6: u32 = 1280;
-const MAX_MTU: u32 = 65535;
 
 /// A validated weft network configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,7 +187,8 @@ impl NetConf {
         }
         let subnets = parse_subnets(raw.subnet).map_err(invalid)?;
         if let Some(mtu) = raw.mtu {
-            validate_mtu(mtu, &subnets).map_err(invalid)?;
+            let carries_ipv6 = subnets.iter().any(|s| s.addr().is_ipv6());
+            check_mtu(mtu, carries_ipv6).map_err(|err| invalid(err.to_string()))?;
         }
         let pod_mac = raw
             .runtime_config
@@ -287,19 +284,6 @@ fn parse_subnets(subnet: Option<OneOrMany>) -> Result<Vec<IpNet>, String> {
         subnets.push(subnet);
     }
     Ok(subnets)
-}
-
-fn validate_mtu(mtu: u32, subnets: &[IpNet]) -> Result<(), String> {
-    let min = if subnets.iter().any(|s| s.addr().is_ipv6()) {
-        MIN_MTU_V6
-    } else {
-        MIN_MTU_V4
-    };
-    if (min..=MAX_MTU).contains(&mtu) {
-        Ok(())
-    } else {
-        Err(format!("mtu {mtu} is outside {min}..={MAX_MTU}"))
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use ipnet::IpNet;
+use weft_api::{MtuOutOfRange, check_mtu};
 
 use crate::overlay::NetworkMode;
 
@@ -126,17 +127,13 @@ pub enum ConfigError {
     NoClusterCidr,
     #[error("--pod-cidr {pod} is outside --cluster-cidr")]
     PodCidrOutsideCluster { pod: IpNet },
-    #[error("--mtu {mtu} is out of range {min}..=65535")]
-    BadMtu { mtu: u32, min: u32 },
+    #[error("--mtu: {0}")]
+    BadMtu(#[from] MtuOutOfRange),
     #[error("--metrics-addr: {0:?} is not an address like 127.0.0.1:9968 (or \"off\")")]
     BadMetricsAddr(String),
     #[error("--bpf-dir {0}: bpffs refuses names with a dot")]
     DotInBpfDir(PathBuf),
 }
-
-/// Smallest MTU every IPv4 host must handle; IPv6 needs `MIN_MTU_V6`.
-const MIN_MTU_V4: u32 = 576;
-const MIN_MTU_V6: u32 = 1280;
 
 impl Config {
     pub fn from_args(args: &DaemonArgs) -> Result<Self, ConfigError> {
@@ -187,7 +184,8 @@ impl Config {
             }
         };
         if let Some(mtu) = args.mtu {
-            validate_mtu(mtu, &pod_cidrs)?;
+            let carries_ipv6 = pod_cidrs.iter().any(|c| matches!(c, IpNet::V6(_)));
+            check_mtu(mtu, carries_ipv6)?;
         }
         let dotted = |c: std::path::Component| matches!(c, std::path::Component::Normal(name) if name.to_string_lossy().contains('.'));
         if args.bpf_dir.components().any(dotted) {
@@ -211,7 +209,7 @@ impl Config {
     }
 
     pub fn node_network_path(&self) -> PathBuf {
-        self.run_dir.join(weft_ipam::NODE_NETWORK_FILE)
+        self.run_dir.join(weft_api::NODE_NETWORK_FILE)
     }
 
     pub fn endpoints_dir(&self) -> PathBuf {
@@ -257,19 +255,6 @@ fn same_family(a: &IpNet, b: &IpNet) -> bool {
         (a, b),
         (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_))
     )
-}
-
-fn validate_mtu(mtu: u32, pod_cidrs: &[IpNet]) -> Result<(), ConfigError> {
-    let min = if pod_cidrs.iter().any(|c| matches!(c, IpNet::V6(_))) {
-        MIN_MTU_V6
-    } else {
-        MIN_MTU_V4
-    };
-    if (min..=65535).contains(&mtu) {
-        Ok(())
-    } else {
-        Err(ConfigError::BadMtu { mtu, min })
-    }
 }
 
 /// "" and "off" disable the metrics server.
@@ -378,17 +363,21 @@ mod tests {
             Some(1400)
         );
         assert_eq!(
-            Config::from_args(&args(&["--mtu", "100"])),
-            Err(ConfigError::BadMtu { mtu: 100, min: 576 })
+            Config::from_args(&args(&["--mtu", "68"])).unwrap().mtu,
+            Some(68)
+        );
+        assert_eq!(
+            Config::from_args(&args(&["--mtu", "67"])),
+            Err(ConfigError::BadMtu(MtuOutOfRange { mtu: 67, min: 68 }))
         );
         let mut a = args(&["--mtu", "1000"]);
         a.pod_cidr = Some("10.244.1.0/24,fd00::/64".into());
         assert_eq!(
             Config::from_args(&a),
-            Err(ConfigError::BadMtu {
+            Err(ConfigError::BadMtu(MtuOutOfRange {
                 mtu: 1000,
                 min: 1280
-            })
+            }))
         );
     }
 

@@ -10,8 +10,8 @@ use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
+use weft_api::NodeNetwork;
 use weft_datastore::DirStore;
-use weft_ipam::NodeNetwork;
 
 use crate::api::handler::RequestHandler;
 use crate::api::server::{self as api_server, ApiSocket};
@@ -27,7 +27,6 @@ use crate::node::join::join_cluster;
 use crate::node::mtu::pod_mtu;
 use crate::node::reconcilers::{NodeReconcilers, RESYNC_EVERY, start_node_reconcilers};
 use crate::node::skipped_objects::log_skipped_objects;
-use crate::node::underlay;
 use crate::policy::PolicyEnforcer;
 use crate::policy::observe::ObserveHub;
 use crate::readiness::Readiness;
@@ -146,7 +145,7 @@ async fn node_network(
     enforcer: Arc<PolicyEnforcer>,
 ) -> anyhow::Result<u32> {
     let Some(cluster) = &config.cluster else {
-        let mtu = resolve_mtu(config.mtu).await;
+        let mtu = resolve_mtu(config.mtu, &handle).await;
         write_node_network(config, &config.pod_cidrs, mtu)?;
         return Ok(mtu);
     };
@@ -215,14 +214,16 @@ fn prepare_dirs(config: Config) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-async fn resolve_mtu(flag: Option<u32>) -> u32 {
+async fn resolve_mtu(flag: Option<u32>, handle: &rtnetlink::Handle) -> u32 {
     if let Some(mtu) = flag {
         return mtu;
     }
-    let underlay = underlay::default_route_mtu().await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cannot read the default-route interface's MTU");
-        None
-    });
+    let underlay = weft_netlink::default_route_mtu(handle)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the default-route interface's MTU");
+            None
+        });
     let mtu = pod_mtu(underlay);
     tracing::info!(?underlay, pod_mtu = mtu, "detected the pod MTU");
     mtu

@@ -17,8 +17,7 @@ use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
-use weft_api::{Endpoint, EndpointKey, ErrorKind, Request, Response};
-use weft_ipam::NodeNetwork;
+use weft_api::{Endpoint, EndpointKey, ErrorKind, NodeNetwork, Request, Response};
 use weft_tests::{Netns, unique_name};
 
 const WEFTD: &str = env!("CARGO_BIN_EXE_weftd");

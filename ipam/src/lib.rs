@@ -5,13 +5,11 @@
 mod allocations;
 mod allocator;
 mod error;
-mod node_network;
 mod store;
 
 use serde::{Deserialize, Serialize};
 
 pub use error::IpamError;
-pub use node_network::{NODE_NETWORK_FILE, NodeNetwork};
 pub use store::IpamStore;
 /// Attachment identity: CNI's (container ID, ifname).
 pub use weft_api::EndpointKey as AttachmentKey;

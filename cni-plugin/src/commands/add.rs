@@ -3,11 +3,9 @@
 //! Any failure after the wiring started undoes everything before the error
 //! is returned.
 
-use std::io::ErrorKind;
-
 use ipnet::IpNet;
-use weft_api::Endpoint;
-use weft_ipam::{IpamError, IpamStore, NodeNetwork};
+use weft_api::{Endpoint, NodeNetwork, NodeNetworkError};
+use weft_ipam::IpamStore;
 
 use super::{ipam_error, kernel_error, netns_error, open_store, required_netns};
 use crate::daemon;
@@ -83,7 +81,7 @@ fn pod_network(conf: &NetConf) -> Result<(Vec<IpNet>, Option<u32>), CniError> {
     let path = &conf.node_network_file;
     let unknown = |why: String| CniError::new(ErrorCode::NodeNetworkUnknown, why);
     let node = NodeNetwork::load(path).map_err(|err| match err {
-        IpamError::Io { source, .. } if source.kind() == ErrorKind::NotFound => unknown(format!(
+        NodeNetworkError::Missing { .. } => unknown(format!(
             "node network not known yet: {} does not exist (is weftd running?) and no subnet is configured",
             path.display()
         )),

@@ -41,7 +41,7 @@ pub fn gc(conf: &NetConf) -> Result<(), CniError> {
     // Try every veth even when one fails, then report all failures.
     let failures = run_netlink(|handle| async move {
         let mut stale = released_ifnames;
-        for name in host::retired_weft_links(&handle).await? {
+        for name in weft_netlink::retired_veths(&handle).await? {
             if !reserved.contains(&name) && !stale.contains(&name) {
                 stale.push(name);
             }

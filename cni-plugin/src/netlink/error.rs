@@ -13,6 +13,8 @@ pub enum KernelError {
         what: String,
         source: rtnetlink::Error,
     },
+    #[error(transparent)]
+    Query(#[from] weft_netlink::QueryError),
     #[error("opening a netlink socket: {0}")]
     Socket(std::io::Error),
     #[error("starting the netlink event loop: {0}")]

@@ -1,6 +1,7 @@
 //! Host-side netlink operations (run in the plugin's own netns, the node's):
 //! creating the veth pair, routing and resolving the pod IPs onto it,
-//! deleting it, and finding the default-route interface's MTU.
+//! retiring and deleting it. Reading the default route's MTU and finding
+//! retired veths are in `weft_netlink`, shared with weftd.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -8,21 +9,15 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use futures::TryStreamExt;
 use futures::future::{try_join, try_join_all};
 use ipnet::IpNet;
-use netlink_packet_route::AddressFamily;
-use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkMessage,
-};
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkFlags, LinkMessage};
 use netlink_packet_route::neighbour::NeighbourState;
-use netlink_packet_route::route::{
-    RouteAttribute, RouteHeader, RouteMessage, RouteScope, RouteType,
-};
+use netlink_packet_route::route::{RouteMessage, RouteScope};
 use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use super::KernelError;
 use super::error::{EEXIST, ENODEV, errno};
 use weft_api::{RETIRED_VETH_ALIAS as RETIRED_ALIAS, RETIRED_VETH_GROUP};
 
-use crate::naming::HOST_VETH_PREFIX;
 use crate::plan::{Neighbour, VethPlan, WiringPlan};
 
 /// Creates the veth pair in one request: the host end (named, MAC, MTU, up)
@@ -201,133 +196,5 @@ pub async fn retire_link(handle: &Handle, name: &str) -> Result<bool, KernelErro
         Ok(()) => Ok(true),
         Err(err) if errno(&err) == Some(ENODEV) => Ok(false),
         Err(err) => Err(KernelError::netlink(format!("setting {name} down"))(err)),
-    }
-}
-
-/// Names of the weft host veths in this netns that DEL retired.
-pub async fn retired_weft_links(handle: &Handle) -> Result<Vec<String>, KernelError> {
-    let links: Vec<LinkMessage> = handle
-        .link()
-        .get()
-        .execute()
-        .try_collect()
-        .await
-        .map_err(KernelError::netlink("listing links"))?;
-    Ok(links
-        .iter()
-        .filter(|link| {
-            link.attributes
-                .iter()
-                .any(|attr| matches!(attr, LinkAttribute::IfAlias(alias) if alias == RETIRED_ALIAS))
-        })
-        .filter_map(|link| {
-            link.attributes.iter().find_map(|attr| match attr {
-                LinkAttribute::IfName(name) if name.starts_with(HOST_VETH_PREFIX) => {
-                    Some(name.clone())
-                }
-                _ => None,
-            })
-        })
-        .collect())
-}
-
-/// The MTU of the interface the main table's default route leaves by
-/// (IPv4 preferred, lowest metric first); `None` without a default route.
-pub async fn default_route_mtu(handle: &Handle) -> Result<Option<u32>, KernelError> {
-    let routes: Vec<RouteMessage> = handle
-        .route()
-        .get(RouteMessage::default())
-        .execute()
-        .try_collect()
-        .await
-        .map_err(KernelError::netlink("listing routes"))?;
-    let Some(oif) = default_route_oif(&routes) else {
-        return Ok(None);
-    };
-    let link = handle
-        .link()
-        .get()
-        .match_index(oif)
-        .execute()
-        .try_next()
-        .await
-        .map_err(KernelError::netlink(format!("looking up link {oif}")))?;
-    Ok(link.and_then(|link| {
-        link.attributes.into_iter().find_map(|attr| match attr {
-            LinkAttribute::Mtu(mtu) => Some(mtu),
-            _ => None,
-        })
-    }))
-}
-
-/// Picks the output interface of the main table's default route.
-fn default_route_oif(routes: &[RouteMessage]) -> Option<u32> {
-    routes
-        .iter()
-        .filter(|route| {
-            route.header.destination_prefix_length == 0
-                && route.header.table == RouteHeader::RT_TABLE_MAIN
-                && route.header.kind == RouteType::Unicast
-        })
-        .filter_map(|route| {
-            let is_v6 = route.header.address_family == AddressFamily::Inet6;
-            let mut oif = None;
-            let mut metric = 0;
-            for attr in &route.attributes {
-                match attr {
-                    RouteAttribute::Oif(index) => oif = Some(*index),
-                    RouteAttribute::Priority(priority) => metric = *priority,
-                    _ => {}
-                }
-            }
-            oif.map(|oif| ((is_v6, metric), oif))
-        })
-        .min_by_key(|(rank, _)| *rank)
-        .map(|(_, oif)| oif)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn route(family: AddressFamily, prefix: u8, oif: u32, metric: Option<u32>) -> RouteMessage {
-        let mut route = RouteMessage::default();
-        route.header.address_family = family;
-        route.header.destination_prefix_length = prefix;
-        route.header.table = RouteHeader::RT_TABLE_MAIN;
-        route.header.kind = RouteType::Unicast;
-        route.attributes.push(RouteAttribute::Oif(oif));
-        if let Some(metric) = metric {
-            route.attributes.push(RouteAttribute::Priority(metric));
-        }
-        route
-    }
-
-    #[test]
-    fn prefers_the_ipv4_default_route_with_the_lowest_metric() {
-        let routes = [
-            route(AddressFamily::Inet, 24, 9, None),
-            route(AddressFamily::Inet6, 0, 7, None),
-            route(AddressFamily::Inet, 0, 3, Some(200)),
-            route(AddressFamily::Inet, 0, 4, Some(100)),
-        ];
-        assert_eq!(default_route_oif(&routes), Some(4));
-    }
-
-    #[test]
-    fn falls_back_to_the_ipv6_default_route() {
-        let routes = [
-            route(AddressFamily::Inet, 24, 9, None),
-            route(AddressFamily::Inet6, 0, 7, None),
-        ];
-        assert_eq!(default_route_oif(&routes), Some(7));
-    }
-
-    #[test]
-    fn ignores_other_tables_and_has_none_without_a_default_route() {
-        let mut other_table = route(AddressFamily::Inet, 0, 5, None);
-        other_table.header.table = 100;
-        assert_eq!(default_route_oif(&[other_table]), None);
-        assert_eq!(default_route_oif(&[]), None);
     }
 }

@@ -59,7 +59,7 @@ impl Wiring {
                 run_netlink(|handle| async move {
                     let mtu = match mtu {
                         MtuChoice::Fixed(mtu) => mtu,
-                        MtuChoice::FromDefaultRoute => host::default_route_mtu(&handle)
+                        MtuChoice::FromDefaultRoute => weft_netlink::default_route_mtu(&handle)
                             .await?
                             .unwrap_or(FALLBACK_MTU),
                     };

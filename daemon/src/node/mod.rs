@@ -11,4 +11,3 @@ pub mod publication;
 pub mod reconcilers;
 pub mod skipped_objects;
 pub mod subnet_claim;
-pub mod underlay;

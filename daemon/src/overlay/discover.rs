@@ -11,12 +11,12 @@ use netlink_packet_route::address::{AddressHeaderFlags, AddressMessage, AddressS
 use netlink_packet_route::link::{LinkFlags, LinkMessage};
 use netlink_packet_route::route::RouteMessage;
 use rtnetlink::{Handle, RouteMessageBuilder};
+use weft_netlink::{default_route_ifindex, link_mtu};
 
 use super::error::{OverlayError, netlink};
 use super::model::LocalNode;
 use super::observe::list_links;
 use super::parse::{address_net, link_name};
-use crate::node::mtu::{default_route_ifindex, link_mtu};
 
 /// The interface the node reaches other nodes through.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,8 +17,7 @@ use netlink_packet_route::neighbour::{
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteType,
 };
-
-use crate::node::mtu::table_of;
+use weft_netlink::{link_mtu, table_of};
 
 use super::state::{
     FdbEntry, NextHop, ObservedDevice, ObservedNeighbour, ROUTE_PROTOCOL, Route, VxlanParams,
@@ -60,7 +59,7 @@ pub fn observed_device(
         name: link_name(link).unwrap_or_default().to_owned(),
         params: vxlan_params(link, names),
         mac,
-        mtu: crate::node::mtu::link_mtu(link),
+        mtu: link_mtu(link),
         up: link.header.flags.contains(LinkFlags::Up),
         addresses: owned,
     }
