@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use weft_tests::Netns;
+use weftd::overlay::masquerade::apply_masquerade;
 use weftd::overlay::{
     DeviceAction, NetworkMode, OverlaySettings, PeerNode, PlanSummary, format_mac,
     local_node_from_interface, reconcile, vtep_mac,
@@ -226,9 +227,10 @@ impl Node {
         }
     }
 
-    /// One reconcile pass inside this node's namespace, on a thread of its
-    /// own (setns moves only the calling thread) with its own rtnetlink
-    /// connection; the underlay is discovered there, as weftd would.
+    /// One overlay and one masquerade pass inside this node's namespace, on
+    /// a thread of its own (setns moves only the calling thread) with its
+    /// own rtnetlink connection; the underlay is discovered there, as weftd
+    /// would.
     fn reconcile(&self, peers: &[PeerNode], mode: NetworkMode) -> PlanSummary {
         let (name, cidrs, peers) = (self.name.clone(), vec![self.pod_cidr], peers.to_vec());
         let settings = OverlaySettings::new(mode, vec![CLUSTER_CIDR.parse().unwrap()]);
@@ -244,9 +246,13 @@ impl Node {
                     .await
                     .unwrap();
                 assert_eq!(local.underlay_ifname, "eth0");
-                reconcile(&handle, &local, &peers, &settings)
+                let summary = reconcile(&handle, &local, &peers, &settings)
                     .await
-                    .unwrap_or_else(|e| panic!("reconcile on {name}: {e}"))
+                    .unwrap_or_else(|e| panic!("reconcile on {name}: {e}"));
+                apply_masquerade(&settings.cluster_cidrs, &[])
+                    .await
+                    .unwrap_or_else(|e| panic!("masquerade on {name}: {e}"));
+                summary
             })
         })
     }
