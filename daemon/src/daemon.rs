@@ -53,6 +53,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             &config.bpf_dir,
             recorded.clone(),
             config.cluster.is_none(),
+            metrics.clone(),
         )
         .with_context(|| {
             format!(

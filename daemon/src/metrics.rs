@@ -110,6 +110,7 @@ pub struct Metrics {
     api_requests: Family<ApiRequestLabels, Counter>,
     reconciles: Family<ReconcileLabels, Counter>,
     reconcile_seconds: Family<ReconcilerLabel, Histogram, fn() -> Histogram>,
+    policy_compile_seconds: Histogram,
     verdicts: VerdictCounters,
 }
 
@@ -143,6 +144,12 @@ impl Default for Metrics {
             "How long reconcile passes take, by reconciler",
             reconcile_seconds.clone(),
         );
+        let policy_compile_seconds = pass_duration_histogram();
+        registry.register(
+            "weft_policy_compile_seconds",
+            "How long compiling the cluster's policies for this node takes, per snapshot",
+            policy_compile_seconds.clone(),
+        );
         let verdicts = VerdictCounters::default();
         registry.register_collector(Box::new(verdicts.clone()));
         Self {
@@ -151,6 +158,7 @@ impl Default for Metrics {
             api_requests,
             reconciles,
             reconcile_seconds,
+            policy_compile_seconds,
             verdicts,
         }
     }
@@ -180,6 +188,11 @@ impl Metrics {
         self.reconcile_seconds
             .get_or_create(&ReconcilerLabel { reconciler })
             .observe(took.as_secs_f64());
+    }
+
+    /// Times one policy compile (one per snapshot, off the ADD path).
+    pub fn observe_policy_compile(&self, took: Duration) {
+        self.policy_compile_seconds.observe(took.as_secs_f64());
     }
 
     /// Where the verdict counters come from (set once, when the datapath is up).
@@ -230,6 +243,21 @@ mod tests {
             "weft_reconcile_total{reconciler=\"overlay\",result=\"ok\"} 1\n",
             "weft_reconcile_total{reconciler=\"overlay\",result=\"error\"} 2\n",
             "weft_reconcile_duration_seconds_count{reconciler=\"overlay\"} 3\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
+
+    #[test]
+    fn times_policy_compiles() {
+        let metrics = Metrics::default();
+        metrics.observe_policy_compile(Duration::from_millis(150));
+        let text = metrics.encode().unwrap();
+        for line in [
+            "weft_policy_compile_seconds_count 1\n",
+            "weft_policy_compile_seconds_sum 0.15\n",
+            "weft_policy_compile_seconds_bucket{le=\"0.128\"} 0\n",
+            "weft_policy_compile_seconds_bucket{le=\"0.256\"} 1\n",
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }

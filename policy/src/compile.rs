@@ -9,6 +9,7 @@
 //! selecting policies and equal ingress named ports).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use crate::addresses::AddressBook;
 use crate::compiled::{CompiledPolicy, EndpointPolicy, ProfileId};
@@ -29,7 +30,7 @@ const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// Compiles `inputs` into what the policy maps should hold.
 pub fn compile(inputs: &ClusterInputs) -> CompiledPolicy {
-    prepare(inputs).compiled
+    Arc::unwrap_or_clone(prepare(inputs).compiled)
 }
 
 /// Compiles `inputs` and keeps what decides the entries of single addresses.
@@ -84,7 +85,7 @@ pub fn prepare(inputs: &ClusterInputs) -> PreparedCluster {
         problems,
     };
     PreparedCluster {
-        compiled,
+        compiled: Arc::new(compiled),
         addresses,
     }
 }

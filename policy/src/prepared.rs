@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -29,8 +30,9 @@ use crate::maps::{EndpointValue, IdentityValue, endpoint_key, ip_key};
 /// A compile and what it knows about addresses.
 #[derive(Debug, Clone, Default)]
 pub struct PreparedCluster {
-    /// What the compile gives for the wired addresses it was given.
-    pub compiled: CompiledPolicy,
+    /// What the compile gives for the wired addresses it was given
+    /// (shared: weftd shows it to weftctl while it keeps the rest).
+    pub compiled: Arc<CompiledPolicy>,
     pub(crate) addresses: AddressBook,
 }
 

@@ -1,60 +1,61 @@
 //! The shell around the policy decisions: keeps the pinned eBPF maps equal
 //! to what the cluster's policies say for the local endpoints, gives each
-//! new pod interface its programs and maps before its ADD is answered, and
-//! adopts what a previous weftd left (pinned maps keep their content, the
-//! pod filters and pinned node links stay attached), so a restart neither
-//! opens a hole nor breaks a flow.
+//! new pod interface its programs and map entries before its ADD is
+//! answered, and adopts what a previous weftd left (pinned maps keep their
+//! content, the pod filters and pinned node links stay attached), so a
+//! restart neither opens a hole nor breaks a flow.
+//!
+//! The compile runs once per snapshot, outside the lock ADD and DEL take;
+//! an ADD or DEL works out its own endpoint's entries from the last compile
+//! (see `desired`) and holds the lock only around its writes. A sync holds
+//! it to compare the compile with the maps and write the difference.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
-use weft_api::{Endpoint, EndpointKey, ErrorKind};
+use weft_api::{Endpoint, ErrorKind};
 use weft_datastore::ClusterSnapshot;
-use weft_policy::{CompiledPolicy, MapContents, diff};
+use weft_policy::{CompiledPolicy, MapChanges, MapContents, diff};
 
-use super::desired::desired_policy;
+use super::datapath::PolicyDatapath;
+use super::desired::{Endpoints, PreparedPolicy, prepare_policy};
+use super::error::EnforcerError;
 use super::host_addresses::host_addresses;
-use super::pod_interface::{pod_interface, pod_interface_ips};
+use super::interfaces::{adopt_interfaces, forget_interface, wire_interface};
 use super::slots::SlotTable;
-use crate::bpf::{BpfError, Datapath, EventRing};
+#[cfg(test)] // the error kinds' test names it
+use crate::bpf::BpfError;
+use crate::bpf::{Datapath, EventRing};
 use crate::endpoints::programmer::{EndpointProgrammer, ProgramError};
+use crate::metrics::Metrics;
 
-#[derive(Debug, thiserror::Error)]
-pub enum EnforcerError {
-    #[error(transparent)]
-    Bpf(#[from] BpfError),
-    #[error("policy is not in effect yet: weftd waits for the cluster's first datastore snapshot")]
-    NoSnapshotYet,
-    #[error("reading the node's addresses: {0}")]
-    HostAddresses(std::io::Error),
-    #[error("interface {ifname}: {source}")]
-    Interface { ifname: String, source: nix::Error },
-    #[error(transparent)]
-    Slots(#[from] super::slots::SlotsExhausted),
-    #[error(transparent)]
-    Endpoint(#[from] super::pod_interface::InvalidEndpoint),
-}
+/// Reads the node's own addresses (they get the host identity).
+pub type HostAddresses = fn() -> std::io::Result<Vec<IpAddr>>;
 
 pub struct PolicyEnforcer {
     node_name: String,
+    host_addresses: HostAddresses,
+    metrics: Metrics,
+    /// Held through a whole sync, so an older snapshot's compile never
+    /// lands after a newer one's; ADD and DEL do not take it.
+    syncing: Mutex<()>,
     state: Mutex<EnforcerState>,
 }
 
 struct EnforcerState {
-    datapath: Datapath,
-    /// What the maps hold (read back from the pins at start).
+    datapath: Box<dyn PolicyDatapath>,
+    /// What the maps hold (read back from the pins at start and after a
+    /// failed write).
     applied: MapContents,
-    /// `None` until the first datastore snapshot: compiling an empty
-    /// cluster would erase the policy a previous weftd left in force.
-    snapshot: Option<Arc<ClusterSnapshot>>,
-    /// The node's addresses as of start or the last sync (ADD and DEL do
-    /// not wait on an address dump, which queues behind the RTNL lock).
-    host_ips: Vec<IpAddr>,
-    endpoints: BTreeMap<EndpointKey, Endpoint>,
+    /// The last compile; `None` until the first datastore snapshot:
+    /// compiling an empty cluster would erase the policy a previous weftd
+    /// left in force.
+    prepared: Option<Arc<PreparedPolicy>>,
+    endpoints: Endpoints,
     slots: SlotTable,
-    compiled: Arc<CompiledPolicy>,
     /// Pod names by address (cluster pods and local endpoints), for events.
     pod_names: Arc<BTreeMap<IpAddr, String>>,
     /// Node devices whose links this weftd attached (once per run).
@@ -70,28 +71,57 @@ impl PolicyEnforcer {
         pin_dir: &Path,
         endpoints: Vec<Endpoint>,
         standalone: bool,
+        metrics: Metrics,
     ) -> Result<Self, EnforcerError> {
         let datapath = Datapath::open(pin_dir)?;
+        let node = Node {
+            datapath: Box::new(datapath),
+            host_addresses,
+        };
+        Self::adopting(node_name, node, endpoints, standalone, metrics)
+    }
+
+    /// Takes over `node`'s datapath as a previous weftd left it: its maps
+    /// stay as they are until the first snapshot (in `standalone` mode,
+    /// where none comes, the empty cluster's policy is put in effect now),
+    /// and the interfaces of `endpoints` get this weftd's programs.
+    pub(crate) fn adopting(
+        node_name: &str,
+        node: Node,
+        endpoints: Vec<Endpoint>,
+        standalone: bool,
+        metrics: Metrics,
+    ) -> Result<Self, EnforcerError> {
+        let Node {
+            mut datapath,
+            host_addresses,
+        } = node;
         let applied = datapath.policy_maps()?;
         let interfaces = datapath.pod_interfaces()?;
+        let endpoints: Endpoints = endpoints
+            .into_iter()
+            .map(|endpoint| (endpoint.key.clone(), endpoint))
+            .collect();
+        let mut slots = SlotTable::from_interfaces(&interfaces);
+        adopt_interfaces(datapath.as_mut(), &mut slots, &interfaces, &endpoints)?;
         let enforcer = PolicyEnforcer {
             node_name: node_name.to_owned(),
+            host_addresses,
+            metrics,
+            syncing: Mutex::new(()),
             state: Mutex::new(EnforcerState {
                 datapath,
                 applied,
-                snapshot: standalone.then(|| Arc::new(ClusterSnapshot::default())),
-                host_ips: host_addresses().map_err(EnforcerError::HostAddresses)?,
-                endpoints: endpoints
-                    .into_iter()
-                    .map(|endpoint| (endpoint.key.clone(), endpoint))
-                    .collect(),
-                slots: SlotTable::from_interfaces(&interfaces),
-                compiled: Arc::default(),
+                prepared: None,
+                endpoints,
+                slots,
                 pod_names: Arc::default(),
                 node_devices: BTreeSet::new(),
             }),
         };
-        enforcer.adopt(&interfaces)?;
+        if standalone {
+            enforcer.put_in_effect(&ClusterSnapshot::default())?;
+        }
         Ok(enforcer)
     }
 
@@ -103,10 +133,12 @@ impl PolicyEnforcer {
     /// Puts `snapshot`'s policy in effect (with the node's addresses as
     /// they are now); also drops the links of node devices no longer used.
     pub fn sync(&self, snapshot: Arc<ClusterSnapshot>) -> Result<(), EnforcerError> {
+        let _one_at_a_time = self
+            .syncing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.put_in_effect(&snapshot)?;
         let mut state = self.state();
-        state.snapshot = Some(snapshot);
-        state.host_ips = host_addresses().map_err(EnforcerError::HostAddresses)?;
-        self.converge(&mut state)?;
         for name in state.datapath.pinned_link_names()? {
             if !state.node_devices.contains(&name) {
                 state.datapath.detach_node_device(&name)?;
@@ -126,92 +158,108 @@ impl PolicyEnforcer {
         Ok(())
     }
 
-    /// The last compiled policy (for weftctl).
+    /// The last compiled policy (for weftctl). Pods wired since show their
+    /// addresses from the next compile on.
     pub fn compiled(&self) -> Arc<CompiledPolicy> {
-        self.state().compiled.clone()
+        let state = self.state();
+        let prepared = state.prepared.as_ref();
+        prepared.map_or_else(Arc::default, |p| p.cluster.compiled.clone())
     }
 
-    /// Pod names by address, as of the last compile.
+    /// Pod names by address: the snapshot's pods and the local endpoints.
     pub fn pod_names(&self) -> Arc<BTreeMap<IpAddr, String>> {
         self.state().pod_names.clone()
     }
 
     pub fn verdict_counts(&self) -> Result<Vec<u64>, EnforcerError> {
-        Ok(self.state().datapath.verdict_counts()?.to_vec())
+        Ok(self.state().datapath.verdict_counts()?)
     }
 
     pub fn set_report_allows(&self, on: bool) -> Result<(), EnforcerError> {
         Ok(self.state().datapath.set_report_allows(on)?)
     }
 
-    /// Local endpoints by address, for naming the pods in verdict events.
-    pub fn endpoints(&self) -> Vec<Endpoint> {
-        self.state().endpoints.values().cloned().collect()
-    }
+    /// Compiles `snapshot` without holding the lock, then writes what
+    /// differs from the maps. The node's addresses are read here only:
+    /// ADD and DEL do not wait on an address dump, which queues behind the
+    /// RTNL lock.
+    fn put_in_effect(&self, snapshot: &ClusterSnapshot) -> Result<(), EnforcerError> {
+        let host_ips = (self.host_addresses)().map_err(EnforcerError::HostAddresses)?;
+        let endpoints = self.state().endpoints.clone();
+        let started = Instant::now();
+        let prepared = prepare_policy(snapshot, &self.node_name, &host_ips, endpoints);
+        let took = started.elapsed();
+        self.metrics.observe_policy_compile(took);
+        let compiled = &prepared.cluster.compiled;
+        tracing::debug!(
+            revision = snapshot.revision,
+            seconds = took.as_secs_f64(),
+            identities = compiled.identities.len(),
+            profiles = compiled.profiles.len(),
+            "policy compiled"
+        );
+        for problem in &compiled.problems {
+            tracing::debug!(?problem, "policy compile problem");
+        }
+        let names = prepared.pod_names(&prepared.endpoints);
+        let prepared = Arc::new(prepared);
 
-    /// After a restart: forget interfaces no recorded endpoint has, and
-    /// re-attach the recorded ones so they run this weftd's programs (the
-    /// old links stay attached until the new ones are, see `attach_pod`).
-    fn adopt(
-        &self,
-        interfaces: &BTreeMap<u32, weft_ebpf_common::PodInterface>,
-    ) -> Result<(), EnforcerError> {
         let mut state = self.state();
-        let recorded: BTreeSet<IpAddr> = state
-            .endpoints
-            .values()
-            .flat_map(|e| e.ips.iter().map(|net| net.addr()))
-            .collect();
-        for (ifindex, pod) in interfaces {
-            if !pod_interface_ips(pod)
-                .iter()
-                .any(|ip| recorded.contains(ip))
-            {
-                state.datapath.remove_pod_interface(*ifindex)?;
-                state.slots.release(*ifindex);
-            }
+        let desired = prepared.desired(&state.endpoints);
+        let changes = diff(&state.applied, &desired);
+        let written = write(&mut state, &changes);
+        if written.is_ok() && !changes.is_empty() {
+            tracing::debug!(
+                identities = desired.identities.len(),
+                endpoints = desired.endpoints.len(),
+                policy = desired.policy.len(),
+                "policy maps updated"
+            );
         }
-        let endpoints: Vec<Endpoint> = state.endpoints.values().cloned().collect();
-        for endpoint in &endpoints {
-            match nix::net::if_::if_nametoindex(endpoint.host_ifname.as_str()) {
-                Ok(ifindex) => self.wire_interface(&mut state, endpoint, ifindex)?,
-                Err(e) => tracing::info!(
-                    ifname = %endpoint.host_ifname,
-                    error = %e,
-                    "a recorded endpoint's interface is gone; not re-attaching"
-                ),
-            }
-        }
-        Ok(())
+        state.pod_names = Arc::new(if prepared.endpoints == state.endpoints {
+            names
+        } else {
+            prepared.pod_names(&state.endpoints)
+        });
+        // Even after a failed write: ADD and DEL write against the maps
+        // as read back, and the newest compile is what they should move to.
+        state.prepared = Some(prepared);
+        written
     }
 
     fn program_endpoint(&self, endpoint: &Endpoint) -> Result<(), EnforcerError> {
         let mut state = self.state();
-        if state.snapshot.is_none() {
+        let Some(prepared) = state.prepared.clone() else {
             return Err(EnforcerError::NoSnapshotYet);
-        }
-        let ifindex =
-            nix::net::if_::if_nametoindex(endpoint.host_ifname.as_str()).map_err(|source| {
-                EnforcerError::Interface {
-                    ifname: endpoint.host_ifname.clone(),
-                    source,
-                }
+        };
+        let ifindex = state
+            .datapath
+            .interface_index(&endpoint.host_ifname)
+            .map_err(|source| EnforcerError::Interface {
+                ifname: endpoint.host_ifname.clone(),
+                source,
             })?;
         let previous = state
             .endpoints
             .insert(endpoint.key.clone(), endpoint.clone());
-        let outcome = self
-            .converge(&mut state)
-            .and_then(|()| self.wire_interface(&mut state, endpoint, ifindex));
+        let changed: Vec<&Endpoint> = previous.iter().chain([endpoint]).collect();
+        let outcome = write_endpoints(&mut state, &prepared, &changed).and_then(|()| {
+            let state = &mut *state;
+            wire_interface(state.datapath.as_mut(), &mut state.slots, endpoint, ifindex)
+        });
         if outcome.is_err() {
-            match previous {
-                Some(previous) => state.endpoints.insert(endpoint.key.clone(), previous),
+            match &previous {
+                Some(previous) => state
+                    .endpoints
+                    .insert(endpoint.key.clone(), previous.clone()),
                 None => state.endpoints.remove(&endpoint.key),
             };
-            if let Err(e) = self.forget_interface(&mut state, endpoint) {
-                tracing::warn!(error = %e, "undoing a failed endpoint programming");
-            }
-            if let Err(e) = self.converge(&mut state) {
+            let undone = {
+                let state = &mut *state;
+                forget_interface(state.datapath.as_mut(), &mut state.slots, endpoint)
+            };
+            let undone = undone.and_then(|()| write_endpoints(&mut state, &prepared, &changed));
+            if let Err(e) = undone {
                 tracing::warn!(error = %e, "undoing a failed endpoint programming");
             }
         }
@@ -220,74 +268,15 @@ impl PolicyEnforcer {
 
     fn unprogram_endpoint(&self, endpoint: &Endpoint) -> Result<(), EnforcerError> {
         let mut state = self.state();
-        self.forget_interface(&mut state, endpoint)?;
-        state.endpoints.remove(&endpoint.key);
-        if state.snapshot.is_some() {
-            self.converge(&mut state)?;
+        {
+            let state = &mut *state;
+            forget_interface(state.datapath.as_mut(), &mut state.slots, endpoint)?;
         }
-        Ok(())
-    }
-
-    /// Interface record first, then filters: the programs find the record
-    /// of every packet they see.
-    fn wire_interface(
-        &self,
-        state: &mut EnforcerState,
-        endpoint: &Endpoint,
-        ifindex: u32,
-    ) -> Result<(), EnforcerError> {
-        let slot = state.slots.slot_for(ifindex)?;
-        let pod = pod_interface(endpoint, slot)?;
-        state.datapath.set_pod_interface(ifindex, &pod)?;
-        state.datapath.attach_pod(&endpoint.host_ifname)?;
-        Ok(())
-    }
-
-    /// Filters first, then the interface record (found by address: the
-    /// interface itself may be gone).
-    fn forget_interface(
-        &self,
-        state: &mut EnforcerState,
-        endpoint: &Endpoint,
-    ) -> Result<(), EnforcerError> {
-        state.datapath.detach_pod(&endpoint.host_ifname)?;
-        let ips: BTreeSet<IpAddr> = endpoint.ips.iter().map(|net| net.addr()).collect();
-        for (ifindex, pod) in state.datapath.pod_interfaces()? {
-            if pod_interface_ips(&pod).iter().any(|ip| ips.contains(ip)) {
-                state.datapath.remove_pod_interface(ifindex)?;
-                state.slots.release(ifindex);
-            }
+        let removed = state.endpoints.remove(&endpoint.key);
+        if let Some(prepared) = state.prepared.clone() {
+            let changed: Vec<&Endpoint> = removed.iter().chain([endpoint]).collect();
+            write_endpoints(&mut state, &prepared, &changed)?;
         }
-        Ok(())
-    }
-
-    /// Compiles and writes only what changed. After a failed write the maps'
-    /// content is read back, so the next pass diffs against the truth.
-    fn converge(&self, state: &mut EnforcerState) -> Result<(), EnforcerError> {
-        let Some(snapshot) = state.snapshot.clone() else {
-            return Ok(());
-        };
-        let endpoints: Vec<Endpoint> = state.endpoints.values().cloned().collect();
-        let desired = desired_policy(&snapshot, &self.node_name, &state.host_ips, &endpoints);
-        let changes = diff(&state.applied, &desired.maps);
-        if !changes.is_empty() {
-            if let Err(e) = state.datapath.apply_policy(&changes) {
-                state.applied = state.datapath.policy_maps()?;
-                return Err(e.into());
-            }
-            tracing::debug!(
-                identities = desired.maps.identities.len(),
-                endpoints = desired.maps.endpoints.len(),
-                policy = desired.maps.policy.len(),
-                "policy maps updated"
-            );
-        }
-        for problem in &desired.compiled.problems {
-            tracing::debug!(?problem, "policy compile problem");
-        }
-        state.pod_names = Arc::new(pod_names(&snapshot, &endpoints));
-        state.applied = desired.maps;
-        state.compiled = Arc::new(desired.compiled);
         Ok(())
     }
 
@@ -299,27 +288,51 @@ impl PolicyEnforcer {
     }
 }
 
-/// "namespace/name" of every address the snapshot's pods publish and the
-/// local endpoints were wired with.
-fn pod_names(snapshot: &ClusterSnapshot, endpoints: &[Endpoint]) -> BTreeMap<IpAddr, String> {
-    let published = snapshot.pods.iter().flat_map(|((namespace, name), pod)| {
-        let ips = pod.status.as_ref().and_then(|s| s.pod_ips.as_ref());
-        ips.into_iter()
-            .flatten()
-            .filter_map(|ip| ip.ip.parse::<IpAddr>().ok())
-            .map(move |ip| (ip, format!("{namespace}/{name}")))
-    });
-    let wired = endpoints.iter().flat_map(|endpoint| {
-        let name = match (&endpoint.pod_namespace, &endpoint.pod_name) {
-            (Some(namespace), Some(name)) => Some(format!("{namespace}/{name}")),
-            _ => None,
-        };
-        endpoint
-            .ips
-            .iter()
-            .filter_map(move |net| name.clone().map(|name| (net.addr(), name)))
-    });
-    published.chain(wired).collect()
+/// The node as the enforcer uses it: its datapath and where its own
+/// addresses come from.
+pub(crate) struct Node {
+    pub datapath: Box<dyn PolicyDatapath>,
+    pub host_addresses: HostAddresses,
+}
+
+/// Writes the entries `prepared` gives the addresses of the endpoint
+/// records in `changed` (an ADD's or DEL's, before and after), with the
+/// endpoints as they are now.
+fn write_endpoints(
+    state: &mut EnforcerState,
+    prepared: &PreparedPolicy,
+    changed: &[&Endpoint],
+) -> Result<(), EnforcerError> {
+    let entries = prepared.endpoint_entries(&state.endpoints, changed);
+    if !entries.unnumbered.is_empty() {
+        tracing::info!(
+            pods = ?entries.unnumbered,
+            "first pod of its identity: local peers whose policies select it \
+             allow it from the next compile on"
+        );
+    }
+    let changes = entries.changes(&state.applied, &prepared.cluster.compiled);
+    write(state, &changes)?;
+    prepared.rename(
+        Arc::make_mut(&mut state.pod_names),
+        &state.endpoints,
+        changed,
+    );
+    Ok(())
+}
+
+/// Writes `changes`; after a failed write the maps' content is read back,
+/// so the next write compares with the truth.
+fn write(state: &mut EnforcerState, changes: &MapChanges) -> Result<(), EnforcerError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    if let Err(error) = state.datapath.apply_policy(changes) {
+        state.applied = state.datapath.policy_maps()?;
+        return Err(error.into());
+    }
+    changes.apply(&mut state.applied);
+    Ok(())
 }
 
 impl EndpointProgrammer for PolicyEnforcer {
