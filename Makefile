@@ -3,13 +3,19 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all deps build test lint lab bench clean
+.PHONY: all deps build test lint lab bench clean k8s-bin-dir
 
 all: build
 
-# Installs everything missing (apt packages, eBPF toolchain, bpf-linker); fast when present.
+# Installs everything missing (apt packages, eBPF toolchain, bpf-linker, the
+# lab's Kubernetes control plane: scripts/k8s.sh); fast when present.
 deps:
 	@bash scripts/deps.sh
+
+# Where the lab finds kube-apiserver, etcd, kubectl and the rest (built by deps):
+# $WEFT_K8S_BIN_DIR if set, else the cache directory of the pinned versions.
+k8s-bin-dir:
+	@bash scripts/k8s.sh bin-dir
 
 build: deps
 	$(CARGO) build --workspace --all-targets

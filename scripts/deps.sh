@@ -36,4 +36,6 @@ if ! bpf-linker --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION"; then
 fi
 
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+# The Kubernetes control plane the lab runs, built once into a cache (cold: up to 18 min).
+bash "$(dirname "$0")/k8s.sh" check || bash "$(dirname "$0")/k8s.sh"
 echo "deps: all present"
