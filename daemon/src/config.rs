@@ -23,12 +23,19 @@ pub struct DaemonArgs {
     #[arg(long)]
     pub pod_cidr: Option<String>,
     /// Where weftd learns the cluster: `none` (a single node given
-    /// --pod-cidr) or `dir` (a directory of Kubernetes YAML, --datastore-dir).
+    /// --pod-cidr), `kubernetes` (the API server: in-cluster, or
+    /// --kubeconfig) or `dir` (a directory of Kubernetes YAML,
+    /// --datastore-dir).
     #[arg(long, value_enum, default_value_t = DatastoreKind::None)]
     pub datastore: DatastoreKind,
     /// The `dir` datastore's directory.
     #[arg(long)]
     pub datastore_dir: Option<PathBuf>,
+    /// The `kubernetes` datastore's kubeconfig; default: in-cluster (the
+    /// pod's ServiceAccount token and KUBERNETES_SERVICE_HOST), else
+    /// $KUBECONFIG.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
     /// The cluster's pod network, CIDR[,CIDR6]: never masqueraded, and the
     /// pool node subnets are claimed from.
     #[arg(long)]
@@ -72,12 +79,20 @@ pub struct DaemonArgs {
 pub enum DatastoreKind {
     None,
     Dir,
+    Kubernetes,
+}
+
+/// Where a cluster node learns the cluster and writes what it publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Datastore {
+    Dir(PathBuf),
+    Kubernetes { kubeconfig: Option<PathBuf> },
 }
 
 /// Settings for a node that is part of a cluster (a datastore is given).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
-    pub datastore_dir: PathBuf,
+    pub datastore: Datastore,
     pub cluster_cidrs: Vec<IpNet>,
     pub node_mask_v4: u8,
     pub node_mask_v6: u8,
@@ -156,11 +171,17 @@ impl Config {
                 return Err(ConfigError::NoPodCidrWithoutDatastore);
             }
             DatastoreKind::None => None,
-            DatastoreKind::Dir => {
-                let datastore_dir = args
-                    .datastore_dir
-                    .clone()
-                    .ok_or(ConfigError::NoDatastoreDir)?;
+            DatastoreKind::Dir | DatastoreKind::Kubernetes => {
+                let datastore = match args.datastore {
+                    DatastoreKind::Dir => Datastore::Dir(
+                        args.datastore_dir
+                            .clone()
+                            .ok_or(ConfigError::NoDatastoreDir)?,
+                    ),
+                    _ => Datastore::Kubernetes {
+                        kubeconfig: args.kubeconfig.clone(),
+                    },
+                };
                 let cluster_cidrs = parse_pod_cidrs(
                     args.cluster_cidr
                         .as_deref()
@@ -174,7 +195,7 @@ impl Config {
                     return Err(ConfigError::PodCidrOutsideCluster { pod: *pod });
                 }
                 Some(ClusterConfig {
-                    datastore_dir,
+                    datastore,
                     cluster_cidrs,
                     node_mask_v4: args.node_cidr_mask_size_ipv4,
                     node_mask_v6: args.node_cidr_mask_size_ipv6,
@@ -409,6 +430,7 @@ mod tests {
         ])
         .unwrap();
         let cluster = config.cluster.unwrap();
+        assert_eq!(cluster.datastore, Datastore::Dir("/s".into()));
         assert_eq!(cluster.cluster_cidrs, vec![net("10.244.0.0/16")]);
         assert_eq!(cluster.mode, NetworkMode::Auto);
         assert_eq!(cluster.node_mask_v4, 24);
@@ -430,6 +452,28 @@ mod tests {
         );
         let message = parse(&["--pod-cidr", "bad"]).unwrap_err().to_string();
         assert!(message.starts_with("--pod-cidr: "), "{message}");
+    }
+
+    #[test]
+    fn a_kubernetes_datastore_needs_the_cluster_cidr_and_takes_a_kubeconfig() {
+        let parse = |argv: &[&str]| {
+            let mut full = vec!["weftd", "--node-name", "n1", "--datastore", "kubernetes"];
+            full.extend_from_slice(argv);
+            Config::from_args(&DaemonArgs::try_parse_from(full).unwrap())
+        };
+        assert_eq!(parse(&[]), Err(ConfigError::NoClusterCidr));
+        let in_cluster = parse(&["--cluster-cidr", "10.244.0.0/16"]).unwrap();
+        assert_eq!(
+            in_cluster.cluster.unwrap().datastore,
+            Datastore::Kubernetes { kubeconfig: None }
+        );
+        let from_file = parse(&["--cluster-cidr", "10.244.0.0/16", "--kubeconfig", "/k"]).unwrap();
+        assert_eq!(
+            from_file.cluster.unwrap().datastore,
+            Datastore::Kubernetes {
+                kubeconfig: Some("/k".into())
+            }
+        );
     }
 
     #[test]

@@ -11,7 +11,6 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
 use weft_api::NodeNetwork;
-use weft_datastore::DirStore;
 
 use crate::api::handler::RequestHandler;
 use crate::api::server::{self as api_server, ApiSocket};
@@ -22,6 +21,7 @@ use crate::endpoints::store::EndpointStore;
 use crate::endpoints::veth_reaper;
 use crate::http;
 use crate::metrics::Metrics;
+use crate::node::cluster_store::ClusterStore;
 use crate::node::conflist::{ConflistInputs, render_conflist};
 use crate::node::join::join_cluster;
 use crate::node::mtu::pod_mtu;
@@ -150,14 +150,20 @@ async fn node_network(
         write_node_network(config, &config.pod_cidrs, mtu)?;
         return Ok(mtu);
     };
-    let store = DirStore::open(&cluster.datastore_dir)
-        .with_context(|| format!("opening the datastore {}", cluster.datastore_dir.display()))?;
-    let (mut snapshots, _watch) = store.watch().context("watching the datastore")?;
+    let store = ClusterStore::open(&cluster.datastore).await?;
+    let watch = store.watch().await?;
+    let mut snapshots = watch.snapshots.clone();
+    if let Some(revisions) = &watch.revisions {
+        runner
+            .readiness
+            .follow_datastore(snapshots.clone(), revisions.clone());
+    }
     tokio::spawn(log_skipped_objects(snapshots.clone()));
     let joined = join_cluster(
         &config.node_name,
         &config.pod_cidrs,
         cluster,
+        &store,
         &handle,
         &mut snapshots,
     )
@@ -168,11 +174,26 @@ async fn node_network(
         node_name: config.node_name.clone(),
         joined,
         cluster: cluster.clone(),
+        store: store.clone(),
         enforcer,
     };
     start_node_reconcilers(node, &snapshots, runner)?;
     runner.readiness.converged().await;
+    tokio::spawn(announce_network(store, config.node_name.clone()));
     Ok(mtu)
+}
+
+/// Marks the node's network available in the datastore, retrying until
+/// the API server takes it.
+async fn announce_network(store: ClusterStore, node_name: String) {
+    let backoff = Backoff::default();
+    let mut failures = 0;
+    while let Err(error) = store.mark_network_available(&node_name).await {
+        failures += 1;
+        let delay = backoff.delay(failures, fastrand::f64());
+        tracing::warn!(error = format!("{error:#}"), retry_in = ?delay, "marking the node's network available failed");
+        tokio::time::sleep(delay).await;
+    }
 }
 
 /// SIGTERM and SIGINT, registered before anything else so that neither kills

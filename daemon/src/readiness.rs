@@ -7,11 +7,12 @@
 //! not take the node out of service.
 
 use std::collections::BTreeMap;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::Serialize;
 use tokio::sync::watch;
 use weft_api::Response;
+use weft_datastore::ClusterSnapshot;
 
 /// One reconciler's state as weftctl and the logs show it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -40,6 +41,15 @@ pub struct Readiness {
     reconcilers: RwLock<BTreeMap<&'static str, ReconcilerStatus>>,
     /// Bumped on every change, for waiters.
     changes: watch::Sender<u64>,
+    /// The datastore's latest snapshot and the highest revision it stands
+    /// for, where those differ (`kubernetes`: changes Weft does not keep).
+    datastore: OnceLock<DatastoreRevisions>,
+}
+
+#[derive(Debug)]
+struct DatastoreRevisions {
+    snapshots: watch::Receiver<Arc<ClusterSnapshot>>,
+    revisions: watch::Receiver<u64>,
 }
 
 impl Readiness {
@@ -48,7 +58,21 @@ impl Readiness {
             startup: RwLock::new(Some(reason.into())),
             reconcilers: RwLock::new(BTreeMap::new()),
             changes: watch::Sender::new(0),
+            datastore: OnceLock::new(),
         }
+    }
+
+    /// Counts a node that has put the latest snapshot in effect as having
+    /// applied every revision that snapshot stands for (set once).
+    pub fn follow_datastore(
+        &self,
+        snapshots: watch::Receiver<Arc<ClusterSnapshot>>,
+        revisions: watch::Receiver<u64>,
+    ) {
+        let _ = self.datastore.set(DatastoreRevisions {
+            snapshots,
+            revisions,
+        });
     }
 
     /// weftd's own startup steps are done.
@@ -102,6 +126,19 @@ impl Readiness {
     /// objects written at revision R are in effect here once this is >= R.
     /// `None` while one of them has not succeeded yet, or none exists.
     pub fn applied_revision(&self) -> Option<u64> {
+        let applied = self.applied_snapshot_revision()?;
+        let Some(datastore) = self.datastore.get() else {
+            return Some(applied);
+        };
+        let latest = datastore.snapshots.borrow().revision;
+        if applied >= latest {
+            Some(applied.max(*datastore.revisions.borrow()))
+        } else {
+            Some(applied)
+        }
+    }
+
+    fn applied_snapshot_revision(&self) -> Option<u64> {
         let reconcilers = read(&self.reconcilers);
         let mut lowest: Option<u64> = None;
         for status in reconcilers.values() {
@@ -234,6 +271,37 @@ mod tests {
         );
         readiness.reconciled("policy", Some(12));
         assert_eq!(readiness.applied_revision(), Some(12));
+    }
+
+    #[test]
+    fn a_node_at_the_latest_snapshot_has_applied_every_revision_it_stands_for() {
+        let readiness = Readiness::new("starting");
+        readiness.register_reconciler("policy");
+        let snapshot = |revision| {
+            Arc::new(ClusterSnapshot {
+                revision,
+                ..ClusterSnapshot::default()
+            })
+        };
+        let (snapshots, snapshots_rx) = watch::channel(snapshot(10));
+        let (revisions, revisions_rx) = watch::channel(10);
+        readiness.follow_datastore(snapshots_rx, revisions_rx);
+        readiness.reconciled("policy", Some(10));
+        revisions.send(14).unwrap();
+        assert_eq!(
+            readiness.applied_revision(),
+            Some(14),
+            "11..14 changed nothing kept"
+        );
+        snapshots.send(snapshot(15)).unwrap();
+        revisions.send(16).unwrap();
+        assert_eq!(
+            readiness.applied_revision(),
+            Some(10),
+            "15 is not in effect yet"
+        );
+        readiness.reconciled("policy", Some(15));
+        assert_eq!(readiness.applied_revision(), Some(16));
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ pub const CLAIMS_NAMESPACE: &str = "kube-system";
 pub const CLAIMS_NAME: &str = "weft-pod-cidrs";
 
 /// Conflicts are resolved by re-reading; this only bounds a pathological storm.
-const MAX_ATTEMPTS: usize = 100;
+pub const MAX_ATTEMPTS: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
@@ -51,6 +51,57 @@ pub fn claims_of(record: Option<&ConfigMap>) -> SubnetClaims {
         .collect()
 }
 
+/// What `node` holds or must claim: one subnet per cluster CIDR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimPlan {
+    pub subnets: Vec<IpNet>,
+    /// Some subnet is new: the record must be written.
+    pub changed: bool,
+}
+
+/// Decides `node`'s subnets against the current claims (pure).
+pub fn plan_claim(
+    node: &str,
+    cluster_cidrs: &[IpNet],
+    mask_v4: u8,
+    mask_v6: u8,
+    claims: &SubnetClaims,
+) -> Result<ClaimPlan, ClaimError> {
+    let mut plan = ClaimPlan {
+        subnets: Vec::new(),
+        changed: false,
+    };
+    for cluster in cluster_cidrs {
+        let mask = match cluster {
+            IpNet::V4(_) => mask_v4,
+            IpNet::V6(_) => mask_v6,
+        };
+        match decide_claim(*cluster, mask, node, claims)? {
+            ClaimDecision::Holds(subnet) => plan.subnets.push(subnet),
+            ClaimDecision::Claim(subnet) => {
+                plan.subnets.push(subnet);
+                plan.changed = true;
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// The claims record with `node` holding `subnets` (created if absent).
+pub fn record_claim(record: Option<ConfigMap>, node: &str, subnets: &[IpNet]) -> ConfigMap {
+    let mut updated = record.unwrap_or_else(|| {
+        let mut cm = ConfigMap::default();
+        cm.metadata.namespace = Some(CLAIMS_NAMESPACE.into());
+        cm.metadata.name = Some(CLAIMS_NAME.into());
+        cm
+    });
+    updated
+        .data
+        .get_or_insert_with(BTreeMap::new)
+        .insert(node.to_owned(), format_cidr_list(subnets));
+    updated
+}
+
 /// One subnet per cluster CIDR for `node`, claimed in the shared record.
 pub fn claim_pod_cidrs(
     store: &DirStore,
@@ -67,42 +118,19 @@ pub fn claim_pod_cidrs(
             None => None,
         };
         let claims = claims_of(record.as_ref());
-        let mut subnets = Vec::new();
-        let mut changed = false;
-        for cluster in cluster_cidrs {
-            let mask = match cluster {
-                IpNet::V4(_) => mask_v4,
-                IpNet::V6(_) => mask_v6,
-            };
-            match decide_claim(*cluster, mask, node, &claims)? {
-                ClaimDecision::Holds(subnet) => subnets.push(subnet),
-                ClaimDecision::Claim(subnet) => {
-                    subnets.push(subnet);
-                    changed = true;
-                }
-            }
-        }
-        if !changed {
-            return Ok(subnets);
+        let plan = plan_claim(node, cluster_cidrs, mask_v4, mask_v6, &claims)?;
+        if !plan.changed {
+            return Ok(plan.subnets);
         }
         let exists = record.is_some();
-        let mut updated = record.unwrap_or_else(|| {
-            let mut cm = ConfigMap::default();
-            cm.metadata.namespace = Some(CLAIMS_NAMESPACE.into());
-            cm.metadata.name = Some(CLAIMS_NAME.into());
-            cm
-        });
-        updated
-            .data
-            .get_or_insert_with(BTreeMap::new)
-            .insert(node.to_owned(), format_cidr_list(&subnets));
+        let updated = record_claim(record, node, &plan.subnets);
         let written = if exists {
             store.replace(&Object::ConfigMap(updated))
         } else {
             store.create(&Object::ConfigMap(updated))
         };
         match written {
-            Ok(_) => return Ok(subnets),
+            Ok(_) => return Ok(plan.subnets),
             Err(StoreError::Conflict { .. } | StoreError::AlreadyExists(_)) => continue,
             Err(e) => return Err(e.into()),
         }

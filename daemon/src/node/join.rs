@@ -9,10 +9,10 @@ use anyhow::Context;
 use ipnet::IpNet;
 use rtnetlink::Handle;
 use tokio::sync::watch;
-use weft_datastore::{ClusterSnapshot, DirStore};
+use weft_datastore::ClusterSnapshot;
 
 use crate::config::ClusterConfig;
-use crate::node::bootstrap::claim_pod_cidrs;
+use crate::node::cluster_store::ClusterStore;
 use crate::node::mtu::VXLAN_OVERHEAD;
 use crate::node::node_object::node_pod_cidrs;
 use crate::overlay::{LocalNode, NetworkMode, local_node_from_interface};
@@ -33,6 +33,7 @@ pub async fn join_cluster(
     node_name: &str,
     flag_pod_cidrs: &[IpNet],
     cluster: &ClusterConfig,
+    store: &ClusterStore,
     handle: &Handle,
     snapshots: &mut watch::Receiver<Arc<ClusterSnapshot>>,
 ) -> anyhow::Result<JoinedNode> {
@@ -56,16 +57,15 @@ pub async fn join_cluster(
     } else if spec_cidrs {
         (node_pod_cidrs(&node), None)
     } else {
-        let store = DirStore::open(&cluster.datastore_dir)?;
-        let (name, cidrs, v4, v6) = (
-            node_name.to_owned(),
-            cluster.cluster_cidrs.clone(),
-            cluster.node_mask_v4,
-            cluster.node_mask_v6,
-        );
-        let claimed =
-            tokio::task::spawn_blocking(move || claim_pod_cidrs(&store, &name, &cidrs, v4, v6))
-                .await??;
+        let claimed = store
+            .claim_pod_cidrs(
+                node_name,
+                &cluster.cluster_cidrs,
+                cluster.node_mask_v4,
+                cluster.node_mask_v6,
+            )
+            .await
+            .context("claiming pod CIDRs from the cluster CIDR")?;
         tracing::info!(pod_cidrs = ?claimed, "claimed pod CIDRs from the cluster CIDR");
         (claimed.clone(), Some(claimed))
     };

@@ -3,8 +3,10 @@
 //! and the CNI conflist it hands to the plugin.
 
 pub mod bootstrap;
+pub mod cluster_store;
 pub mod conflist;
 pub mod join;
+pub mod kube_writes;
 pub mod mtu;
 pub mod node_object;
 pub mod publication;

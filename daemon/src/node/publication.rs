@@ -9,12 +9,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use ipnet::IpNet;
 use rtnetlink::Handle;
-use weft_datastore::{ClusterSnapshot, DirStore};
+use weft_datastore::ClusterSnapshot;
 
 use crate::config::ClusterConfig;
-use crate::node::bootstrap::publish_node;
+use crate::node::cluster_store::ClusterStore;
 use crate::node::join::discover_local_node;
-use crate::node::node_object::{NodePublication, publish_on};
+use crate::node::node_object::NodePublication;
 use crate::overlay::vtep_mac;
 use crate::reconcile::Reconciler;
 
@@ -23,6 +23,7 @@ pub struct PublicationReconciler {
     pub pod_cidrs: Vec<IpNet>,
     pub claimed_pod_cidrs: Option<Vec<IpNet>>,
     pub cluster: ClusterConfig,
+    pub store: ClusterStore,
     /// Its own netlink socket: a socket runs one dump at a time.
     pub handle: Handle,
 }
@@ -51,15 +52,14 @@ impl Reconciler for PublicationReconciler {
             underlay_ip: local.underlay_ip,
             vtep_mac: vtep_mac(&self.node_name),
         };
-        let current = snapshot.nodes.get(&self.node_name);
-        if current.is_some_and(|node| publish_on(node, &publication).is_none()) {
+        let wrote = self
+            .store
+            .publish_node(&self.node_name, &snapshot, &publication)
+            .await
+            .context("publishing this node's underlay IP and VTEP MAC")?;
+        if !wrote {
             return Ok(());
         }
-        let store = DirStore::open(&self.cluster.datastore_dir)?;
-        let name = self.node_name.clone();
-        tokio::task::spawn_blocking(move || publish_node(&store, &name, &publication))
-            .await?
-            .context("publishing this node's underlay IP and VTEP MAC")?;
         tracing::info!(underlay_ip = %local.underlay_ip, "published this node on its Node object");
         Ok(())
     }

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use weft_datastore::ClusterSnapshot;
 
 use crate::config::ClusterConfig;
+use crate::node::cluster_store::ClusterStore;
 use crate::node::join::JoinedNode;
 use crate::node::publication::PublicationReconciler;
 use crate::overlay::{HookedExits, MasqueradeReconciler, OverlayReconciler, OverlaySettings};
@@ -26,6 +27,7 @@ pub struct NodeReconcilers {
     pub node_name: String,
     pub joined: JoinedNode,
     pub cluster: ClusterConfig,
+    pub store: ClusterStore,
     pub enforcer: Arc<PolicyEnforcer>,
 }
 
@@ -39,6 +41,7 @@ pub fn start_node_reconcilers(
         node_name,
         joined,
         cluster,
+        store,
         enforcer,
     } = node;
     let (hooked_exits, hooked_news) = watch::channel(Arc::new(HookedExits::new()));
@@ -74,6 +77,7 @@ pub fn start_node_reconcilers(
             pod_cidrs: joined.pod_cidrs,
             claimed_pod_cidrs: joined.claimed_pod_cidrs,
             cluster,
+            store,
             handle: netlink_handle("the node's publication")?,
         },
         snapshots.clone(),

@@ -1,0 +1,154 @@
+//! The datastore a cluster node works with, whichever it is: where its
+//! snapshots come from and where its claim, its publication and its
+//! network condition go. `dir` writes the lab's directory, `kubernetes`
+//! the API server; the decisions behind the writes are shared.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use ipnet::IpNet;
+use kube::Client;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use weft_datastore::kubernetes::KubeWatch;
+use weft_datastore::{ClusterSnapshot, DirStore};
+
+use super::bootstrap;
+use super::kube_writes;
+use super::node_object::NodePublication;
+use crate::config::Datastore;
+
+#[derive(Clone)]
+pub enum ClusterStore {
+    Dir(Arc<DirStore>),
+    Kubernetes(Client),
+}
+
+/// A running watch of the datastore.
+pub struct DatastoreWatch {
+    pub snapshots: watch::Receiver<Arc<ClusterSnapshot>>,
+    /// The highest revision the latest snapshot stands for, where changes
+    /// Weft does not keep advance it without a snapshot (`kubernetes`).
+    pub revisions: Option<watch::Receiver<u64>>,
+    pub task: JoinHandle<()>,
+}
+
+impl ClusterStore {
+    pub async fn open(datastore: &Datastore) -> anyhow::Result<Self> {
+        match datastore {
+            Datastore::Dir(dir) => {
+                let store = DirStore::open(dir)
+                    .with_context(|| format!("opening the datastore {}", dir.display()))?;
+                Ok(Self::Dir(Arc::new(store)))
+            }
+            Datastore::Kubernetes { kubeconfig } => {
+                let config = match kubeconfig {
+                    Some(path) => {
+                        let file = Kubeconfig::read_from(path)
+                            .with_context(|| format!("reading {}", path.display()))?;
+                        kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+                            .await
+                            .with_context(|| format!("using {}", path.display()))?
+                    }
+                    None => kube::Config::infer()
+                        .await
+                        .context("finding the API server (in-cluster or $KUBECONFIG)")?,
+                };
+                let client = Client::try_from(config).context("making a Kubernetes client")?;
+                Ok(Self::Kubernetes(client))
+            }
+        }
+    }
+
+    /// Starts watching; returns once the first snapshot is there.
+    pub async fn watch(&self) -> anyhow::Result<DatastoreWatch> {
+        match self {
+            Self::Dir(store) => {
+                let (snapshots, task) = DirStore::clone(store)
+                    .watch()
+                    .context("watching the datastore")?;
+                Ok(DatastoreWatch {
+                    snapshots,
+                    revisions: None,
+                    task,
+                })
+            }
+            Self::Kubernetes(client) => {
+                let watch = KubeWatch::start(client.clone())
+                    .await
+                    .context("watching the API server")?;
+                Ok(DatastoreWatch {
+                    snapshots: watch.snapshots,
+                    revisions: Some(watch.revisions),
+                    task: watch.task,
+                })
+            }
+        }
+    }
+
+    /// Claims one subnet per cluster CIDR for `node` (stable across calls).
+    pub async fn claim_pod_cidrs(
+        &self,
+        node: &str,
+        cluster_cidrs: &[IpNet],
+        mask_v4: u8,
+        mask_v6: u8,
+    ) -> anyhow::Result<Vec<IpNet>> {
+        match self {
+            Self::Dir(store) => {
+                let (store, node, cidrs) = (store.clone(), node.to_owned(), cluster_cidrs.to_vec());
+                let claimed = tokio::task::spawn_blocking(move || {
+                    bootstrap::claim_pod_cidrs(&store, &node, &cidrs, mask_v4, mask_v6)
+                })
+                .await??;
+                Ok(claimed)
+            }
+            Self::Kubernetes(client) => {
+                Ok(
+                    kube_writes::claim_pod_cidrs(client, node, cluster_cidrs, mask_v4, mask_v6)
+                        .await?,
+                )
+            }
+        }
+    }
+
+    /// Puts `publication` on `node`'s Node object unless `snapshot` shows
+    /// it there already; returns whether it wrote.
+    pub async fn publish_node(
+        &self,
+        node: &str,
+        snapshot: &ClusterSnapshot,
+        publication: &NodePublication,
+    ) -> anyhow::Result<bool> {
+        let current = snapshot.nodes.get(node);
+        if current.is_some_and(|n| super::node_object::publish_on(n, publication).is_none()) {
+            return Ok(false);
+        }
+        match self {
+            Self::Dir(store) => {
+                let (store, node, publication) =
+                    (store.clone(), node.to_owned(), publication.clone());
+                tokio::task::spawn_blocking(move || {
+                    bootstrap::publish_node(&store, &node, &publication)
+                })
+                .await??;
+                Ok(true)
+            }
+            Self::Kubernetes(client) => {
+                Ok(kube_writes::publish_node(client, node, current, publication).await?)
+            }
+        }
+    }
+
+    /// Tells the cluster this node's network works (the Node's
+    /// NetworkUnavailable condition; the dir datastore has none).
+    pub async fn mark_network_available(&self, node: &str) -> anyhow::Result<()> {
+        match self {
+            Self::Dir(_) => Ok(()),
+            Self::Kubernetes(client) => {
+                Ok(kube_writes::mark_network_available(client, node).await?)
+            }
+        }
+    }
+}
