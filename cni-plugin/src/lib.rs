@@ -12,6 +12,7 @@ pub mod commands;
 pub mod daemon;
 pub mod env;
 pub mod error;
+pub mod install;
 pub mod logging;
 pub mod naming;
 pub mod netconf;

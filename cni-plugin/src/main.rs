@@ -1,6 +1,7 @@
 //! `weft`, the CNI plugin binary: reads the CNI environment and stdin,
 //! prints the result or error JSON, exits non-zero on error. Logs go to
-//! stderr and the netconf's `logFile`, never to stdout.
+//! stderr and the netconf's `logFile`, never to stdout. Without
+//! CNI_COMMAND, `weft install DIR` installs the binary into a CNI bin dir.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -13,6 +14,12 @@ use weft_cni::logging::LogSettings;
 static PANIC_REPORTED: AtomicBool = AtomicBool::new(false);
 
 fn main() -> ExitCode {
+    if std::env::var_os("CNI_COMMAND").is_none() {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        if let Some(request) = weft_cni::install::install_request(&args) {
+            return install(request);
+        }
+    }
     // A panic is a bug, but the runtime must still get CNI error JSON.
     std::panic::set_hook(Box::new(|info| {
         if !PANIC_REPORTED.swap(true, Ordering::SeqCst) {
@@ -49,5 +56,26 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn install(request: Result<std::path::PathBuf, weft_cni::install::InstallError>) -> ExitCode {
+    let installed = request.and_then(|dir| {
+        let binary =
+            std::env::current_exe().map_err(|source| weft_cni::install::InstallError::Read {
+                path: "/proc/self/exe".into(),
+                source,
+            })?;
+        weft_cni::install::install(&binary, &dir)
+    });
+    match installed {
+        Ok(path) => {
+            let _ = writeln!(std::io::stderr(), "weft: installed {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "weft: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
