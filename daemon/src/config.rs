@@ -10,68 +10,69 @@ use weft_api::{MtuOutOfRange, check_mtu};
 
 use crate::overlay::NetworkMode;
 
-/// Command line of `weftd`.
+/// Command line of `weftd`. Every flag can also come from its `WEFT_*`
+/// environment variable (the DaemonSet's ConfigMap sets them); a flag wins.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "weftd", version, about = "The weft node agent")]
 pub struct DaemonArgs {
     /// Name of this node (the Kubernetes Node name).
-    #[arg(long)]
+    #[arg(long, env = "WEFT_NODE_NAME")]
     pub node_name: String,
     /// This node's pod CIDR, optionally a second one of the other family:
     /// CIDR[,CIDR6]. With a datastore it defaults to the Node's
     /// spec.podCIDRs, else to a subnet claimed from --cluster-cidr.
-    #[arg(long)]
+    #[arg(long, env = "WEFT_POD_CIDR")]
     pub pod_cidr: Option<String>,
     /// Where weftd learns the cluster: `none` (a single node given
     /// --pod-cidr), `kubernetes` (the API server: in-cluster, or
     /// --kubeconfig) or `dir` (a directory of Kubernetes YAML,
     /// --datastore-dir).
-    #[arg(long, value_enum, default_value_t = DatastoreKind::None)]
+    #[arg(long, value_enum, default_value_t = DatastoreKind::None, env = "WEFT_DATASTORE")]
     pub datastore: DatastoreKind,
     /// The `dir` datastore's directory.
-    #[arg(long)]
+    #[arg(long, env = "WEFT_DATASTORE_DIR")]
     pub datastore_dir: Option<PathBuf>,
     /// The `kubernetes` datastore's kubeconfig; default: in-cluster (the
     /// pod's ServiceAccount token and KUBERNETES_SERVICE_HOST), else
     /// $KUBECONFIG.
-    #[arg(long)]
+    #[arg(long, env = "WEFT_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
     /// The cluster's pod network, CIDR[,CIDR6]: never masqueraded, and the
     /// pool node subnets are claimed from.
-    #[arg(long)]
+    #[arg(long, env = "WEFT_CLUSTER_CIDR")]
     pub cluster_cidr: Option<String>,
     /// Prefix length of the IPv4 node subnets claimed from --cluster-cidr.
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = 24, env = "WEFT_NODE_CIDR_MASK_SIZE_IPV4")]
     pub node_cidr_mask_size_ipv4: u8,
     /// Prefix length of the IPv6 node subnets claimed from --cluster-cidr.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, env = "WEFT_NODE_CIDR_MASK_SIZE_IPV6")]
     pub node_cidr_mask_size_ipv6: u8,
     /// How pods on other nodes are reached: vxlan, direct routes, or auto
     /// (direct where the peer shares the underlay subnet).
-    #[arg(long, default_value = "vxlan")]
+    #[arg(long, default_value = "vxlan", env = "WEFT_MODE")]
     pub mode: NetworkMode,
     /// The underlay interface; default: the default route's, else the first
     /// with a global IPv4 address.
-    #[arg(long)]
+    #[arg(long, env = "WEFT_UNDERLAY_INTERFACE")]
     pub underlay_interface: Option<String>,
     /// Where the CNI conflist is written once weftd serves.
-    #[arg(long, default_value = "/etc/cni/net.d")]
+    #[arg(long, default_value = "/etc/cni/net.d", env = "WEFT_CNI_CONF_DIR")]
     pub cni_conf_dir: PathBuf,
     /// Persistent state: endpoints, IPAM store.
-    #[arg(long, default_value = "/var/lib/weft")]
+    #[arg(long, default_value = "/var/lib/weft", env = "WEFT_STATE_DIR")]
     pub state_dir: PathBuf,
     /// Runtime files: the API socket and node-network.json.
-    #[arg(long, default_value = "/run/weft")]
+    #[arg(long, default_value = "/run/weft", env = "WEFT_RUN_DIR")]
     pub run_dir: PathBuf,
     /// Pod interface MTU; detected from the default-route interface when absent.
-    #[arg(long)]
+    #[arg(long, env = "WEFT_MTU")]
     pub mtu: Option<u32>,
     /// Address of the /healthz, /readyz and /metrics server; "" or "off" disables it.
-    #[arg(long, default_value = "127.0.0.1:9968")]
+    #[arg(long, default_value = "127.0.0.1:9968", env = "WEFT_METRICS_ADDR")]
     pub metrics_addr: String,
     /// bpffs directory where the policy datapath pins its maps and program
     /// links, so they outlive a weftd restart (one per node).
-    #[arg(long, default_value = "/sys/fs/bpf/weft")]
+    #[arg(long, default_value = "/sys/fs/bpf/weft", env = "WEFT_BPF_DIR")]
     pub bpf_dir: PathBuf,
 }
 
@@ -452,6 +453,41 @@ mod tests {
         );
         let message = parse(&["--pod-cidr", "bad"]).unwrap_err().to_string();
         assert!(message.starts_with("--pod-cidr: "), "{message}");
+    }
+
+    #[test]
+    fn every_flag_has_its_weft_environment_variable() {
+        use clap::CommandFactory;
+        for arg in DaemonArgs::command().get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "help" | "version") {
+                continue;
+            }
+            let expected = format!("WEFT_{}", long.to_uppercase().replace('-', "_"));
+            assert_eq!(
+                arg.get_env().and_then(|e| e.to_str()),
+                Some(expected.as_str()),
+                "--{long}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_daemonset_sets_only_environment_variables_weftd_reads() {
+        use clap::CommandFactory;
+        let manifest = include_str!("../../manifests/daemonset.yaml");
+        let known: Vec<String> = DaemonArgs::command()
+            .get_arguments()
+            .filter_map(|arg| arg.get_env()?.to_str().map(str::to_owned))
+            .collect();
+        let used: std::collections::BTreeSet<&str> = manifest
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| word.starts_with("WEFT_"))
+            .collect();
+        assert!(used.contains("WEFT_CLUSTER_CIDR"), "{used:?}");
+        for name in used {
+            assert!(known.iter().any(|k| k == name), "{name} is no weftd flag");
+        }
     }
 
     #[test]
