@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Installs everything Weft needs on a fresh Debian machine, idempotently:
-# Debian packages, the pinned eBPF nightly with rust-src, and bpf-linker built
-# against Debian's LLVM 22. Fast when everything is already there.
+# Debian packages, the pinned eBPF nightly with rust-src, bpf-linker built
+# against Debian's LLVM 22, and the musl target `make image` builds static
+# binaries for. Fast when everything is already there.
 set -euo pipefail
 
 EBPF_TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$(dirname "$0")/../ebpf/programs/rust-toolchain.toml")
 BPF_LINKER_VERSION=0.13.0
+MUSL_TARGET=x86_64-unknown-linux-musl
 APT_PACKAGES=(
   llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev
   iproute2 iperf3 nftables ethtool iptables ipset
   containernetworking-plugins podman runc busybox-static
+  musl-tools file
 )
 
 missing=()
@@ -27,6 +30,13 @@ if ! rustup toolchain list | grep -q "^${EBPF_TOOLCHAIN}"; then
   rustup toolchain install "$EBPF_TOOLCHAIN" --profile minimal --component rust-src
 elif ! rustup component list --installed --toolchain "$EBPF_TOOLCHAIN" | grep -q '^rust-src'; then
   rustup component add rust-src --toolchain "$EBPF_TOOLCHAIN"
+fi
+
+# `make image`: weft and weftd linked statically (musl-tools: musl-gcc for
+# the crates with C code, such as ring).
+if ! rustup target list --installed --toolchain stable | grep -qx "$MUSL_TARGET"; then
+  echo "deps: adding the $MUSL_TARGET target to the stable toolchain"
+  rustup target add --toolchain stable "$MUSL_TARGET"
 fi
 
 if ! bpf-linker --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION"; then
