@@ -5,6 +5,7 @@ use ipnet::Ipv4Net;
 
 use crate::names::{DEFAULT_LAB_NAME, LabName};
 use crate::probe::Proto;
+use crate::state::Datastore;
 use crate::topology::Mode;
 
 #[derive(Debug, Parser)]
@@ -41,9 +42,20 @@ pub enum Command {
         /// Pod addresses of the whole cluster [default: 10.244.0.0/16]
         #[arg(long)]
         cluster_cidr: Option<Ipv4Net>,
+        /// Where the cluster lives: a directory of YAML, or a real control
+        /// plane in the lab [default: dir]
+        #[arg(long, value_enum)]
+        datastore: Option<Datastore>,
     },
     /// Remove everything the lab made.
     Down,
+    /// Print the path of the lab's admin kubeconfig (kubernetes datastore).
+    Kubeconfig,
+    /// Run the lab's kubectl against the lab (kubernetes datastore).
+    Kubectl {
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Show nodes, namespaces, pods and policies.
     Status {
         #[arg(short = 'o', long = "output", value_enum, default_value_t)]
@@ -188,13 +200,30 @@ mod tests {
             nodes,
             mode,
             cluster_cidr,
+            datastore,
         } = cli.command
         else {
             panic!("up")
         };
         assert_eq!(
-            (nodes, mode, cluster_cidr),
-            (Some(2), Some(Mode::Auto), None)
+            (nodes, mode, cluster_cidr, datastore),
+            (Some(2), Some(Mode::Auto), None, None)
         );
+        let cli = parse(&["up", "--datastore", "kubernetes"]).unwrap();
+        let Command::Up { datastore, .. } = cli.command else {
+            panic!("up")
+        };
+        assert_eq!(datastore, Some(Datastore::Kubernetes));
+        assert!(parse(&["up", "--datastore", "etcd"]).is_err());
+    }
+
+    #[test]
+    fn kubectl_takes_everything_after_the_double_dash() {
+        let cli = parse(&["kubectl", "--", "get", "nodes", "-o", "json"]).unwrap();
+        let Command::Kubectl { args } = cli.command else {
+            panic!("kubectl")
+        };
+        assert_eq!(args, vec!["get", "nodes", "-o", "json"]);
+        assert!(parse(&["--name", "t1", "kubeconfig"]).is_ok());
     }
 }

@@ -95,6 +95,11 @@ impl LabName {
         format!("{}-world", self.0)
     }
 
+    /// The netns of the Kubernetes control plane (kubernetes datastore).
+    pub fn control_plane_netns(&self) -> String {
+        format!("{}-control-plane", self.0)
+    }
+
     pub fn node_netns(&self, node: &str) -> String {
         format!("{}-{node}", self.0)
     }
@@ -153,6 +158,7 @@ mod tests {
         assert_eq!(name.fabric_netns(), "t42-fabric");
         assert_eq!(name.router_netns(), "t42-router");
         assert_eq!(name.world_netns(), "t42-world");
+        assert_eq!(name.control_plane_netns(), "t42-control-plane");
         assert_eq!(name.node_netns(&node_name(1)), "t42-n1");
         assert_eq!(name.dir(), PathBuf::from("/run/weft-lab/t42"));
     }

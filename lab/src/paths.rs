@@ -1,5 +1,6 @@
 //! The files of one lab under its state directory: state file, lock, the
-//! datastore directory every weftd watches, and per-node and per-pod files.
+//! datastore directory every weftd watches, the control plane's files
+//! (kubernetes datastore), and per-node and per-pod files.
 
 use std::path::{Path, PathBuf};
 
@@ -84,6 +85,40 @@ impl LabPaths {
     pub fn world_log(&self) -> PathBuf {
         self.root.join("world.log")
     }
+
+    /// The admin's kubeconfig (`weft-lab kubeconfig` prints it).
+    pub fn admin_kubeconfig(&self) -> PathBuf {
+        self.root.join("kubeconfig")
+    }
+
+    /// A node's own credentials (system:node:NODE), as kubelet holds them.
+    pub fn node_kubeconfig(&self, node: &str) -> PathBuf {
+        self.node_dir(node).join("kubeconfig")
+    }
+
+    pub fn control_plane_dir(&self) -> PathBuf {
+        self.root.join("control-plane")
+    }
+
+    /// Certificates and keys of the lab's PKI, by file name.
+    pub fn pki_file(&self, file: &str) -> PathBuf {
+        self.control_plane_dir().join("pki").join(file)
+    }
+
+    /// A control-plane component's kubeconfig, by component name.
+    pub fn component_kubeconfig(&self, component: &str) -> PathBuf {
+        self.control_plane_dir()
+            .join(format!("{component}.kubeconfig"))
+    }
+
+    /// A control-plane component's log, by component name.
+    pub fn component_log(&self, component: &str) -> PathBuf {
+        self.control_plane_dir().join(format!("{component}.log"))
+    }
+
+    pub fn etcd_data_dir(&self) -> PathBuf {
+        self.control_plane_dir().join("etcd")
+    }
 }
 
 #[cfg(test)]
@@ -105,6 +140,35 @@ mod tests {
         assert_eq!(
             paths.pod_log("shop", "web"),
             PathBuf::from("/run/weft-lab/weft/pods/shop_web.log")
+        );
+        assert_eq!(
+            paths.node_kubeconfig("n2"),
+            PathBuf::from("/run/weft-lab/weft/nodes/n2/kubeconfig")
+        );
+    }
+
+    #[test]
+    fn control_plane_files_live_under_their_own_dir() {
+        let paths = LabPaths::new("/run/weft-lab/weft");
+        assert_eq!(
+            paths.admin_kubeconfig(),
+            PathBuf::from("/run/weft-lab/weft/kubeconfig")
+        );
+        assert_eq!(
+            paths.pki_file("ca.crt"),
+            PathBuf::from("/run/weft-lab/weft/control-plane/pki/ca.crt")
+        );
+        assert_eq!(
+            paths.component_kubeconfig("kube-scheduler"),
+            PathBuf::from("/run/weft-lab/weft/control-plane/kube-scheduler.kubeconfig")
+        );
+        assert_eq!(
+            paths.component_log("etcd"),
+            PathBuf::from("/run/weft-lab/weft/control-plane/etcd.log")
+        );
+        assert_eq!(
+            paths.etcd_data_dir(),
+            PathBuf::from("/run/weft-lab/weft/control-plane/etcd")
         );
     }
 }

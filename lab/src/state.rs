@@ -4,6 +4,7 @@
 //! and commands that change the lab hold the lab's lock.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::net::IpAddr;
@@ -13,20 +14,49 @@ use ipnet::Ipv4Net;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
+use crate::control_plane::component::Component;
 use crate::names::{LabName, pod_ref};
 use crate::process::ProcessRecord;
 use crate::topology::Topology;
+
+/// Where a lab's cluster lives, and so what its weftds watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Datastore {
+    /// A directory of Kubernetes YAML, written by the lab.
+    #[default]
+    Dir,
+    /// A real control plane in the lab's control-plane netns.
+    Kubernetes,
+}
+
+impl fmt::Display for Datastore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Datastore::Dir => "dir",
+            Datastore::Kubernetes => "kubernetes",
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LabState {
     pub name: LabName,
     pub cluster_cidr: Ipv4Net,
+    /// Labs made before the choice existed were `dir` labs.
+    #[serde(default)]
+    pub datastore: Datastore,
     pub topology: Topology,
-    /// Set once every netns, link and address of the topology is in place.
+    /// Set once every netns, link and address of the topology, and the
+    /// control plane's credentials, are in place.
     pub underlay_ready: bool,
     /// weftd per node name.
     pub weftds: BTreeMap<String, ProcessRecord>,
+    /// The control plane's processes (kubernetes datastore), iterated in
+    /// the order they stop.
+    #[serde(default)]
+    pub control_plane: BTreeMap<Component, ProcessRecord>,
     pub world_server: Option<ProcessRecord>,
     /// Wired (or being wired) pods by "ns/name".
     pub pods: BTreeMap<String, PodRecord>,
@@ -63,13 +93,20 @@ pub enum StateError {
 }
 
 impl LabState {
-    pub fn new(name: LabName, cluster_cidr: Ipv4Net, topology: Topology) -> Self {
+    pub fn new(
+        name: LabName,
+        cluster_cidr: Ipv4Net,
+        datastore: Datastore,
+        topology: Topology,
+    ) -> Self {
         Self {
             name,
             cluster_cidr,
+            datastore,
             topology,
             underlay_ready: false,
             weftds: BTreeMap::new(),
+            control_plane: BTreeMap::new(),
             world_server: None,
             pods: BTreeMap::new(),
         }
@@ -88,13 +125,16 @@ impl LabState {
             .collect()
     }
 
-    /// Every process the lab started: pod servers, world server, weftds.
+    /// Every process the lab started, in the order `down` stops them: pod
+    /// servers, world server, weftds, then the control plane (the API
+    /// server after its clients, etcd last).
     pub fn all_processes(&self) -> Vec<ProcessRecord> {
         self.pods
             .values()
             .filter_map(|p| p.server)
             .chain(self.world_server)
             .chain(self.weftds.values().copied())
+            .chain(self.control_plane.values().copied())
             .collect()
     }
 
@@ -177,7 +217,12 @@ mod tests {
     fn state() -> LabState {
         let name: LabName = "t1".parse().unwrap();
         let topology = Topology::plan(&name, 2, Mode::Vxlan).unwrap();
-        let mut state = LabState::new(name, "10.244.0.0/16".parse().unwrap(), topology);
+        let mut state = LabState::new(
+            name,
+            "10.244.0.0/16".parse().unwrap(),
+            Datastore::Kubernetes,
+            topology,
+        );
         state.weftds.insert(
             "n1".into(),
             ProcessRecord {
@@ -200,6 +245,16 @@ mod tests {
                 }),
             },
         );
+        for (pid, component) in (20..).zip([
+            Component::KubeApiserver,
+            Component::KubeControllerManager,
+            Component::KubeScheduler,
+            Component::Etcd,
+        ]) {
+            state
+                .control_plane
+                .insert(component, ProcessRecord { pid, start_time: 3 });
+        }
         state
     }
 
@@ -221,8 +276,38 @@ mod tests {
             vec!["t1-fabric", "t1-n1", "t1-n2", "t1-world", "t1-p.x.a"]
         );
         let pids: Vec<i32> = state.all_processes().iter().map(|p| p.pid).collect();
-        assert_eq!(pids, vec![11, 10]);
+        assert_eq!(pids, vec![11, 10, 21, 22, 20, 23]);
         assert_eq!(state.pod("x", "a").unwrap().key(), "x/a");
+    }
+
+    #[test]
+    fn the_control_plane_stops_after_the_weftds_api_server_after_its_clients() {
+        let mut state = state();
+        state.control_plane.clear();
+        for (pid, component) in (30..).zip(Component::START_ORDER) {
+            state
+                .control_plane
+                .insert(component, ProcessRecord { pid, start_time: 3 });
+        }
+        let pids: Vec<i32> = state.all_processes().iter().map(|p| p.pid).collect();
+        // Started etcd (30), apiserver (31), controller-manager (32), scheduler (33).
+        assert_eq!(pids, vec![11, 10, 32, 33, 31, 30]);
+    }
+
+    #[test]
+    fn state_from_before_the_control_plane_reads_as_a_dir_lab() {
+        let mut value = serde_json::to_value(state()).unwrap();
+        let object = value.as_object_mut().unwrap();
+        object.remove("datastore");
+        object.remove("controlPlane");
+        object["topology"]
+            .as_object_mut()
+            .unwrap()
+            .remove("controlPlane");
+        let old: LabState = serde_json::from_value(value).unwrap();
+        assert_eq!(old.datastore, Datastore::Dir);
+        assert!(old.control_plane.is_empty());
+        assert!(old.topology.control_plane.is_none());
     }
 
     #[test]

@@ -37,6 +37,11 @@ pub const MAX_NODES: usize = 100;
 const NODE_HOST_BASE: u8 = 10;
 /// The router's host part on every subnet.
 const ROUTER_HOST: u8 = 1;
+/// The control plane's host part on the first subnet, where every node
+/// reaches it (the nodes of the second subnet through the router).
+const CONTROL_PLANE_HOST: u8 = 2;
+/// The name `exec --node` knows the control-plane host by.
+pub const CONTROL_PLANE: &str = "control-plane";
 /// The world host's address on the first subnet.
 const WORLD_HOST: u8 = 254;
 /// The underlay interface inside every lab netns.
@@ -119,6 +124,10 @@ pub struct Topology {
     pub nodes: Vec<Host>,
     pub router: Option<Host>,
     pub world: Host,
+    /// The host of the Kubernetes control plane (kubernetes datastore);
+    /// absent from the state of labs made before it existed.
+    #[serde(default)]
+    pub control_plane: Option<Host>,
 }
 
 impl Topology {
@@ -181,7 +190,24 @@ impl Topology {
             nodes,
             router,
             world,
+            control_plane: None,
         })
+    }
+
+    /// Adds the control-plane host on the first subnet, routed to the
+    /// others through the router like the world host.
+    pub fn with_control_plane(self, name: &LabName) -> Self {
+        let control_plane = Host {
+            name: CONTROL_PLANE.into(),
+            netns: name.control_plane_netns(),
+            attachments: vec![attachment(0, CONTROL_PLANE_HOST, UNDERLAY_IFNAME, "cp")],
+            routes: self.world.routes.clone(),
+            forwards: false,
+        };
+        Self {
+            control_plane: Some(control_plane),
+            ..self
+        }
     }
 
     /// Every host attached to the fabric, nodes first.
@@ -190,6 +216,12 @@ impl Topology {
             .iter()
             .chain(self.router.iter())
             .chain(std::iter::once(&self.world))
+            .chain(self.control_plane.iter())
+    }
+
+    /// The API server's address on the fabric (kubernetes datastore).
+    pub fn control_plane_ip(&self) -> Option<Ipv4Addr> {
+        self.control_plane.as_ref().and_then(Host::underlay_ip)
     }
 
     /// Every netns of the lab's infrastructure, the fabric first.
@@ -342,6 +374,33 @@ mod tests {
                 Err(TopologyError::OverlapsUnderlay(net(overlapping)))
             );
         }
+    }
+
+    #[test]
+    fn the_control_plane_sits_on_the_first_subnet_reachable_from_every_node() {
+        let topo = Topology::plan(&lab(), 3, Mode::Auto)
+            .unwrap()
+            .with_control_plane(&lab());
+        let cp = topo.control_plane.as_ref().unwrap();
+        assert_eq!(cp.netns, "t1-control-plane");
+        assert_eq!(topo.control_plane_ip(), Some(ip("198.18.0.2")));
+        assert_eq!(cp.attachments[0].fabric_ifname, "v-cp");
+        assert_eq!(
+            cp.routes,
+            vec![("198.18.1.0/24".parse().unwrap(), ip("198.18.0.1"))]
+        );
+        assert!(!cp.forwards);
+        assert_eq!(topo.host(CONTROL_PLANE).unwrap().netns, "t1-control-plane");
+        assert_eq!(topo.netns_names().last().unwrap(), "t1-control-plane");
+        let every_ip: Vec<_> = topo.hosts().filter_map(Host::underlay_ip).collect();
+        let distinct: std::collections::BTreeSet<_> = every_ip.iter().collect();
+        assert_eq!(distinct.len(), every_ip.len(), "{every_ip:?}");
+        assert_eq!(
+            Topology::plan(&lab(), 1, Mode::Vxlan)
+                .unwrap()
+                .control_plane_ip(),
+            None
+        );
     }
 
     #[test]

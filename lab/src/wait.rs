@@ -96,7 +96,7 @@ fn wait_nodes(
 
 /// The line of a log that best says why a process died: the last one
 /// mentioning an error, else the last non-empty one.
-fn last_line(path: &std::path::Path) -> String {
+pub fn last_line(path: &std::path::Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     explain_log(&text)
 }

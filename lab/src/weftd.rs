@@ -9,18 +9,30 @@ use ipnet::Ipv4Net;
 use weft_api::{Request, Response};
 
 use crate::paths::LabPaths;
+use crate::state::Datastore;
 use crate::topology::{Mode, UNDERLAY_IFNAME};
 
-/// weftd's arguments for `node` of a lab.
-pub fn weftd_args(paths: &LabPaths, node: &str, cluster_cidr: Ipv4Net, mode: Mode) -> Vec<String> {
+/// weftd's arguments for `node` of a lab. On the kubernetes datastore it
+/// uses the admin's kubeconfig.
+pub fn weftd_args(
+    paths: &LabPaths,
+    node: &str,
+    cluster_cidr: Ipv4Net,
+    mode: Mode,
+    datastore: Datastore,
+) -> Vec<String> {
     let path = |p: &Path| p.display().to_string();
+    let (where_flag, where_path) = match datastore {
+        Datastore::Dir => ("--datastore-dir", paths.store_dir()),
+        Datastore::Kubernetes => ("--kubeconfig", paths.admin_kubeconfig()),
+    };
     vec![
         "--node-name".into(),
         node.into(),
         "--datastore".into(),
-        "dir".into(),
-        "--datastore-dir".into(),
-        path(&paths.store_dir()),
+        datastore.to_string(),
+        where_flag.into(),
+        path(&where_path),
         "--cluster-cidr".into(),
         cluster_cidr.to_string(),
         "--mode".into(),
@@ -130,7 +142,13 @@ mod tests {
     #[test]
     fn weftd_gets_the_lab_layout() {
         let paths = LabPaths::new("/run/weft-lab/t1");
-        let args = weftd_args(&paths, "n2", "10.244.0.0/16".parse().unwrap(), Mode::Auto);
+        let args = weftd_args(
+            &paths,
+            "n2",
+            "10.244.0.0/16".parse().unwrap(),
+            Mode::Auto,
+            Datastore::Dir,
+        );
         let joined = args.join(" ");
         assert_eq!(
             joined,
@@ -141,5 +159,26 @@ mod tests {
              --run-dir /run/weft-lab/t1/nodes/n2/run \
              --bpf-dir /sys/fs/bpf/weft-lab/t1/n2 --metrics-addr off"
         );
+    }
+
+    #[test]
+    fn on_the_kubernetes_datastore_weftd_watches_the_api_server() {
+        let paths = LabPaths::new("/run/weft-lab/t1");
+        let args = weftd_args(
+            &paths,
+            "n1",
+            "10.244.0.0/16".parse().unwrap(),
+            Mode::Vxlan,
+            Datastore::Kubernetes,
+        );
+        let joined = args.join(" ");
+        assert!(
+            joined.starts_with(
+                "--node-name n1 --datastore kubernetes --kubeconfig /run/weft-lab/t1/kubeconfig \
+                 --cluster-cidr 10.244.0.0/16 --mode vxlan --underlay-interface eth0 "
+            ),
+            "{joined}"
+        );
+        assert!(!joined.contains("--datastore-dir"), "{joined}");
     }
 }

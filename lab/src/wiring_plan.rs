@@ -63,7 +63,7 @@ pub fn status_updates(stored: &ClusterSnapshot, state: &LabState) -> Vec<Object>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::PodRecord;
+    use crate::state::{Datastore, PodRecord};
     use crate::topology::{Mode, Topology};
 
     fn stored(names: &[&str]) -> ClusterSnapshot {
@@ -82,7 +82,12 @@ mod tests {
     fn state(wired: &[(&str, bool)]) -> LabState {
         let name = "t1".parse().unwrap();
         let topology = Topology::plan(&name, 1, Mode::Vxlan).unwrap();
-        let mut state = LabState::new(name, "10.244.0.0/16".parse().unwrap(), topology);
+        let mut state = LabState::new(
+            name,
+            "10.244.0.0/16".parse().unwrap(),
+            Datastore::Dir,
+            topology,
+        );
         for (pod, complete) in wired {
             state.pods.insert(
                 format!("x/{pod}"),

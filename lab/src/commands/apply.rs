@@ -17,6 +17,7 @@ pub fn apply(lab: &Lab, file: &str) -> anyhow::Result<()> {
     let objects = parse_objects(&text).with_context(|| super::shown(file).to_owned())?;
     let _lock = lab.lock()?;
     let mut state = lab.state()?;
+    super::dir_datastore_only(&state, "apply")?;
     let store = lab.store()?;
     let stored = store.snapshot()?;
     let nodes = state.topology.node_names();

@@ -24,6 +24,7 @@ pub fn delete(lab: &Lab, target: &Target, ignore_not_found: bool) -> anyhow::Res
     };
     let _lock = lab.lock()?;
     let mut state = lab.state()?;
+    super::dir_datastore_only(&state, "delete")?;
     let store = lab.store()?;
     let stored = store.snapshot()?;
     let requested = match target {

@@ -1,6 +1,7 @@
 //! `exec`: run a command in a pod's or a host's netns; its exit code is ours.
 
 use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::{Command, ExitCode, ExitStatus};
 
 use anyhow::Context;
@@ -24,7 +25,7 @@ pub fn exec(
             .map(|host| host.netns.clone())
             .ok_or_else(|| {
                 NotFound(format!(
-                    "lab {} has no host {node:?} (hosts: {}, world)",
+                    "lab {} has no host {node:?} (hosts: {}, world, and control-plane or router where the lab has one)",
                     lab.name,
                     state.topology.node_names().join(", ")
                 ))
@@ -32,12 +33,21 @@ pub fn exec(
         (None, None) => anyhow::bail!("say where: NS/POD or --node NODE"),
     };
     let (program, args) = command.split_first().context("no command given")?;
+    run_in_netns(&netns_name, Path::new(program), args)
+}
+
+/// Runs `program` in the named netns and returns its exit code.
+pub(super) fn run_in_netns(
+    netns_name: &str,
+    program: &Path,
+    args: &[String],
+) -> anyhow::Result<ExitCode> {
     let mut child = Command::new(program);
     child.args(args);
-    netns::enter_before_exec(&mut child, netns::open(&netns::path(&netns_name))?, false);
+    netns::enter_before_exec(&mut child, netns::open(&netns::path(netns_name))?, false);
     let status = child
         .status()
-        .with_context(|| format!("running {program}"))?;
+        .with_context(|| format!("running {}", program.display()))?;
     Ok(ExitCode::from(exit_code(status)))
 }
 

@@ -3,9 +3,12 @@
 //! main prints; `NotFound` makes the exit code 3.
 
 mod apply;
+mod cluster;
 mod delete;
 mod down;
 mod exec;
+mod kubeconfig;
+mod kubectl;
 mod matrix;
 mod probe;
 mod reconcile;
@@ -21,7 +24,7 @@ use anyhow::{Context, bail};
 use crate::cli::{Cli, Command};
 use crate::lab::Lab;
 use crate::serve::Listeners;
-use crate::state::{LabState, PodRecord};
+use crate::state::{Datastore, LabState, PodRecord};
 
 /// An object (or pod) the command names does not exist.
 #[derive(Debug, thiserror::Error)]
@@ -38,15 +41,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             nodes,
             mode,
             cluster_cidr,
+            datastore,
         } => up::up(
             &lab,
             &up::UpOptions {
                 nodes,
                 mode,
                 cluster_cidr,
+                datastore,
             },
         ),
         Command::Down => down::down(&lab),
+        Command::Kubeconfig => kubeconfig::kubeconfig(&lab),
+        Command::Kubectl { args } => return kubectl::kubectl(&lab, &args),
         Command::Status { output } => status::status(&lab, output),
         Command::Apply { file } => apply::apply(&lab, &file),
         Command::Delete {
@@ -103,6 +110,19 @@ fn read_input(file: &str) -> anyhow::Result<String> {
     }
 }
 
+/// `apply` and `delete` write the `dir` datastore and wire pods as its
+/// kubelet; on a kubernetes lab neither is built yet, and writing a
+/// directory nobody watches would only pretend to work.
+fn dir_datastore_only(state: &LabState, verb: &str) -> anyhow::Result<()> {
+    if state.datastore == Datastore::Kubernetes {
+        bail!(
+            "not yet: lab {name} runs the kubernetes datastore, where the lab does not wire pods yet; {verb} with `weft-lab kubectl --name {name} -- {verb} -f FILE`",
+            name = state.name
+        );
+    }
+    Ok(())
+}
+
 /// How errors name an input file.
 fn shown(file: &str) -> &str {
     if file == "-" { "stdin" } else { file }
@@ -137,6 +157,25 @@ fn split_ref(text: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kubernetes_lab_refuses_dir_writes_and_says_what_to_use() {
+        let name: crate::names::LabName = "t1".parse().unwrap();
+        let topology =
+            crate::topology::Topology::plan(&name, 1, crate::topology::Mode::Vxlan).unwrap();
+        let cidr = "10.244.0.0/16".parse().unwrap();
+        let dir = LabState::new(name.clone(), cidr, Datastore::Dir, topology.clone());
+        assert!(dir_datastore_only(&dir, "apply").is_ok());
+        let kubernetes = LabState::new(name, cidr, Datastore::Kubernetes, topology);
+        let err = dir_datastore_only(&kubernetes, "apply")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("not yet:"), "{err}");
+        assert!(
+            err.contains("`weft-lab kubectl --name t1 -- apply -f FILE`"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn refs_default_to_the_default_namespace() {

@@ -1,7 +1,8 @@
-//! `up`: build the underlay, register the nodes in the datastore, start the
-//! world server and one weftd per node, and wait until every node is ready.
-//! On an existing lab: leave a healthy one alone, restart what died, or say
-//! what to do.
+//! `up`: build the underlay, start the control plane (kubernetes
+//! datastore), register the nodes in the datastore, start the world server
+//! and one weftd per node, and wait until every node is ready. On an
+//! existing lab: leave a healthy one alone, restart what died, or say what
+//! to do.
 
 use std::net::Ipv4Addr;
 
@@ -12,11 +13,15 @@ use ipnet::Ipv4Net;
 use weft_datastore::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use weft_datastore::{DEFAULT_NAMESPACE, Namespace, Node, Object};
 
+use super::cluster;
 use crate::apply_plan::NAMESPACE_NAME_LABEL;
+use crate::control_plane::credentials::write_credentials;
+use crate::control_plane::flags::check_pod_network;
+use crate::control_plane::node_object::HOSTNAME_LABEL;
 use crate::lab::Lab;
 use crate::netns;
 use crate::process::{DetachedSpec, spawn_detached};
-use crate::state::LabState;
+use crate::state::{Datastore, LabState};
 use crate::topology::{Mode, Topology, check_cluster_cidr};
 use crate::underlay_plan::underlay_plan;
 use crate::wait;
@@ -27,14 +32,13 @@ pub struct UpOptions {
     pub nodes: Option<usize>,
     pub mode: Option<Mode>,
     pub cluster_cidr: Option<Ipv4Net>,
+    pub datastore: Option<Datastore>,
 }
 
 const DEFAULT_NODES: usize = 3;
 const DEFAULT_CLUSTER_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 244, 0, 0), 16);
 /// The world server's port (TCP and UDP).
 const WORLD_PORT: u16 = 80;
-/// The label every node carries, as kubelet sets it.
-const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 
 pub fn up(lab: &Lab, options: &UpOptions) -> anyhow::Result<()> {
     let _lock = lab.lock()?;
@@ -48,27 +52,44 @@ pub fn up(lab: &Lab, options: &UpOptions) -> anyhow::Result<()> {
     };
     start_missing_processes(lab, &mut state)?;
     wait::nodes_ready(lab, &state)?;
+    if state.datastore == Datastore::Kubernetes {
+        cluster::mark_nodes_ready(lab, &state)?;
+    }
     println!(
-        "lab {} is up: {} nodes, {} mode, cluster CIDR {}",
+        "lab {} is up: {} nodes, {} mode, cluster CIDR {}, {} datastore",
         lab.name,
         state.topology.nodes.len(),
         state.topology.mode,
-        state.cluster_cidr
+        state.cluster_cidr,
+        state.datastore
     );
+    if state.datastore == Datastore::Kubernetes {
+        println!(
+            "kubeconfig: {} (`weft-lab kubectl --name {} -- ARGS` uses it)",
+            lab.paths.admin_kubeconfig().display(),
+            lab.name
+        );
+    }
     Ok(())
 }
 
 fn create(lab: &Lab, options: &UpOptions) -> anyhow::Result<LabState> {
     let cluster_cidr = options.cluster_cidr.unwrap_or(DEFAULT_CLUSTER_CIDR);
+    let nodes = options.nodes.unwrap_or(DEFAULT_NODES);
+    let datastore = options.datastore.unwrap_or_default();
     check_cluster_cidr(cluster_cidr)?;
-    let topology = Topology::plan(
-        &lab.name,
-        options.nodes.unwrap_or(DEFAULT_NODES),
-        options.mode.unwrap_or(Mode::Vxlan),
-    )?;
-    let mut state = LabState::new(lab.name.clone(), cluster_cidr, topology);
+    let mut topology = Topology::plan(&lab.name, nodes, options.mode.unwrap_or(Mode::Vxlan))?;
+    if datastore == Datastore::Kubernetes {
+        check_pod_network(cluster_cidr, nodes)?;
+        topology = topology.with_control_plane(&lab.name);
+    }
+    let mut state = LabState::new(lab.name.clone(), cluster_cidr, datastore, topology);
     // Recorded before anything is made, so `down` finds all of it.
     lab.save(&state)?;
+    if let Some(api_ip) = state.topology.control_plane_ip() {
+        write_credentials(&lab.paths, &lab.name, &state.topology.node_names(), api_ip)
+            .context("writing the control plane's credentials")?;
+    }
     let plan = underlay_plan(&state.topology);
     netns::add_all(&plan.netns)?;
     for batch in &plan.batches {
@@ -79,6 +100,10 @@ fn create(lab: &Lab, options: &UpOptions) -> anyhow::Result<LabState> {
     }
     state.underlay_ready = true;
     lab.save(&state)?;
+    if datastore == Datastore::Kubernetes {
+        // The nodes register themselves once the API server runs.
+        return Ok(state);
+    }
     let mut objects: Vec<Object> = state
         .topology
         .node_names()
@@ -129,13 +154,15 @@ fn check_same_shape(state: &LabState, options: &UpOptions) -> anyhow::Result<()>
         || options.mode.is_some_and(|m| m != topology.mode)
         || options
             .cluster_cidr
-            .is_some_and(|c| c != state.cluster_cidr);
+            .is_some_and(|c| c != state.cluster_cidr)
+        || options.datastore.is_some_and(|d| d != state.datastore);
     if differs {
         bail!(
-            "lab {name} already exists with {} nodes, {} mode, cluster CIDR {}; run `weft-lab down --name {name}` first to change that",
+            "lab {name} already exists with {} nodes, {} mode, cluster CIDR {}, {} datastore; run `weft-lab down --name {name}` first to change that",
             topology.nodes.len(),
             topology.mode,
             state.cluster_cidr,
+            state.datastore,
             name = state.name,
         );
     }
@@ -159,7 +186,8 @@ fn check_underlay(lab: &Lab, state: &LabState) -> anyhow::Result<()> {
     )
 }
 
-/// Starts the world server and every weftd that is not running.
+/// Starts the world server, the control plane (registering the nodes in
+/// it) and every weftd that is not running.
 fn start_missing_processes(lab: &Lab, state: &mut LabState) -> anyhow::Result<()> {
     if !state.world_server.is_some_and(|p| p.is_running()) {
         let server = start_server(
@@ -172,6 +200,10 @@ fn start_missing_processes(lab: &Lab, state: &mut LabState) -> anyhow::Result<()
         .context("starting the world server")?;
         state.world_server = Some(server);
         lab.save(state)?;
+    }
+    if state.datastore == Datastore::Kubernetes {
+        cluster::start_control_plane(lab, state)?;
+        cluster::register_nodes(lab, state)?;
     }
     let weftd = lab.binary("weftd")?;
     for host in state.topology.nodes.clone() {
@@ -197,6 +229,7 @@ fn start_missing_processes(lab: &Lab, state: &mut LabState) -> anyhow::Result<()
                 &host.name,
                 state.cluster_cidr,
                 state.topology.mode,
+                state.datastore,
             ),
             netns: netns::path(&host.netns),
             log: lab.paths.node_log(&host.name),
@@ -216,7 +249,7 @@ mod tests {
     fn state() -> LabState {
         let name = "t1".parse().unwrap();
         let topology = Topology::plan(&name, 3, Mode::Vxlan).unwrap();
-        LabState::new(name, DEFAULT_CLUSTER_CIDR, topology)
+        LabState::new(name, DEFAULT_CLUSTER_CIDR, Datastore::Dir, topology)
     }
 
     fn options(nodes: Option<usize>, mode: Option<Mode>) -> UpOptions {
@@ -224,6 +257,7 @@ mod tests {
             nodes,
             mode,
             cluster_cidr: None,
+            datastore: None,
         }
     }
 
@@ -238,6 +272,17 @@ mod tests {
         let err = check_same_shape(&state(), &options(Some(2), None)).unwrap_err();
         assert!(err.to_string().contains("weft-lab down --name t1"), "{err}");
         assert!(check_same_shape(&state(), &options(None, Some(Mode::Auto))).is_err());
+        let kubernetes = UpOptions {
+            datastore: Some(Datastore::Kubernetes),
+            ..options(None, None)
+        };
+        let err = check_same_shape(&state(), &kubernetes).unwrap_err();
+        assert!(err.to_string().contains("dir datastore"), "{err}");
+        let dir = UpOptions {
+            datastore: Some(Datastore::Dir),
+            ..options(None, None)
+        };
+        assert!(check_same_shape(&state(), &dir).is_ok());
     }
 
     #[test]

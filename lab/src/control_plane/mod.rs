@@ -1,6 +1,20 @@
-//! The lab's Kubernetes control plane: per-lab certificates (`pki`), the
-//! kubeconfigs that carry them, and the upstream processes (etcd,
-//! kube-apiserver, kube-controller-manager, kube-scheduler) in the
-//! control-plane netns.
+//! The lab's Kubernetes control plane (kubernetes datastore): per-lab
+//! certificates (`pki`) and the kubeconfigs that carry them
+//! (`credentials`, `kubeconfig`), the upstream processes (etcd,
+//! kube-apiserver, kube-controller-manager, kube-scheduler) and their
+//! flags, started in the control-plane netns (`component`, `flags`,
+//! `binaries`, `start`), kube-rs from inside the lab (`client`), and the
+//! lab's kubelet part: registering its Nodes and marking them Ready
+//! (`node_object`, `registration`), and reading the cluster (`snapshot`).
 
+pub mod binaries;
+pub mod client;
+pub mod component;
+pub mod credentials;
+pub mod flags;
+pub mod kubeconfig;
+pub mod node_object;
 pub mod pki;
+pub mod registration;
+pub mod snapshot;
+pub mod start;

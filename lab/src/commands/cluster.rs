@@ -1,0 +1,123 @@
+//! `up`'s part on the kubernetes datastore: start what is not running of
+//! the control plane and wait for the API server, register the nodes as
+//! their kubelets would and wait for the controller-manager to give them
+//! pod CIDRs (weftd would claim some itself without), and once the weftds
+//! are ready, mark the Nodes Ready.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use k8s_openapi::jiff::Timestamp;
+
+use crate::control_plane::client::with_client;
+use crate::control_plane::component::Component;
+use crate::control_plane::flags::ControlPlaneSpec;
+use crate::control_plane::node_object::registered_node;
+use crate::control_plane::registration::{await_pod_cidrs, machine_capacity, mark_ready, register};
+use crate::control_plane::start::{start, wait_api_ready};
+use crate::lab::Lab;
+use crate::netns;
+use crate::process::ProcessRecord;
+use crate::state::LabState;
+use crate::topology::Host;
+
+/// How long the controller-manager may take to give every node its CIDRs.
+const POD_CIDRS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The control-plane host of a kubernetes lab.
+pub fn control_plane_host(state: &LabState) -> anyhow::Result<&Host> {
+    state.topology.control_plane.as_ref().with_context(|| {
+        format!(
+            "lab {name} has no control plane (it runs the {} datastore); \
+             `weft-lab down --name {name}`, then `weft-lab up --name {name} --datastore kubernetes`",
+            state.datastore,
+            name = state.name
+        )
+    })
+}
+
+/// Starts every component that is not running, in order, the API
+/// server's clients once it is ready.
+pub fn start_control_plane(lab: &Lab, state: &mut LabState) -> anyhow::Result<()> {
+    let host = control_plane_host(state)?.clone();
+    let ip = host
+        .underlay_ip()
+        .context("the control-plane host has no underlay address")?;
+    let spec = ControlPlaneSpec {
+        advertise_ip: ip,
+        cluster_cidr: state.cluster_cidr,
+    };
+    let netns_path = netns::path(&host.netns);
+    let mut api_ready = false;
+    for component in Component::START_ORDER {
+        if component.needs_ready_api() && !api_ready {
+            wait_api_ready(&lab.paths, &netns_path, running(state))?;
+            api_ready = true;
+        }
+        match state.control_plane.get(&component) {
+            Some(p) if p.is_running() => continue,
+            // A dead one still holds its ports while it exits.
+            Some(p) => p
+                .stop(Duration::ZERO)
+                .with_context(|| format!("reaping the old {component}"))?,
+            None => {}
+        }
+        let record = start(component, &spec, &lab.paths, &netns_path)?;
+        state.control_plane.insert(component, record);
+        lab.save(state)?;
+    }
+    Ok(())
+}
+
+/// The control plane's processes, to watch while waiting on them.
+fn running(state: &LabState) -> Vec<(Component, ProcessRecord)> {
+    state.control_plane.iter().map(|(c, p)| (*c, *p)).collect()
+}
+
+/// Creates each node's Node (with that node's credentials, from inside
+/// the node) unless it exists, then waits until all have pod CIDRs.
+pub fn register_nodes(lab: &Lab, state: &LabState) -> anyhow::Result<()> {
+    let capacity = machine_capacity().context("reading this machine's CPUs and memory")?;
+    for host in &state.topology.nodes {
+        let ip = host
+            .underlay_ip()
+            .with_context(|| format!("node {} has no underlay address", host.name))?;
+        let node = registered_node(&host.name, ip, capacity, Timestamp::now());
+        with_client(
+            &netns::path(&host.netns),
+            &lab.paths.node_kubeconfig(&host.name),
+            move |client| register(client, node),
+        )
+        .with_context(|| format!("registering node {}", host.name))?;
+    }
+    let host = control_plane_host(state)?;
+    let names = state.topology.node_names();
+    with_client(
+        &netns::path(&host.netns),
+        &lab.paths.admin_kubeconfig(),
+        move |client| await_pod_cidrs(client, names, POD_CIDRS_TIMEOUT),
+    )
+    .with_context(|| {
+        format!(
+            "waiting for the nodes' pod CIDRs (see {})",
+            lab.paths
+                .component_log(Component::KubeControllerManager.name())
+                .display()
+        )
+    })
+}
+
+/// Sets each Node's Ready condition, as its kubelet would once the node's
+/// network plugin is ready.
+pub fn mark_nodes_ready(lab: &Lab, state: &LabState) -> anyhow::Result<()> {
+    for host in &state.topology.nodes {
+        let name = host.name.clone();
+        with_client(
+            &netns::path(&host.netns),
+            &lab.paths.node_kubeconfig(&host.name),
+            move |client| mark_ready(client, name),
+        )
+        .with_context(|| format!("marking node {} Ready", host.name))?;
+    }
+    Ok(())
+}
