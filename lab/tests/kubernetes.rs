@@ -149,6 +149,17 @@ fn a_kubernetes_lab_runs_weftd_on_the_api_server() {
     let scheduler = state.control_plane[&Component::KubeScheduler];
     wait_exited(&sigkill(&scheduler));
     lab.ok(&["up"]);
+    let ready_since = |nodes: &[Value]| -> Vec<String> {
+        nodes
+            .iter()
+            .map(|n| condition_of(n, "Ready")["lastTransitionTime"].to_string())
+            .collect()
+    };
+    assert_eq!(
+        ready_since(&api_nodes(&lab)),
+        ready_since(&nodes),
+        "a repeated up keeps the Nodes Ready since they first were"
+    );
     let repaired = lab.state().control_plane;
     assert_ne!(repaired[&Component::KubeScheduler], scheduler);
     assert!(repaired[&Component::KubeScheduler].is_running());
@@ -181,9 +192,13 @@ fn name(node: &Value) -> &str {
 
 /// The status of the Node's condition of `kind`.
 fn condition<'a>(node: &'a Value, kind: &str) -> Option<&'a str> {
+    condition_of(node, kind)["status"].as_str()
+}
+
+/// The Node's condition of `kind`, or null.
+fn condition_of<'a>(node: &'a Value, kind: &str) -> &'a Value {
     node["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == kind)?["status"]
-        .as_str()
+        .as_array()
+        .and_then(|conditions| conditions.iter().find(|c| c["type"] == kind))
+        .unwrap_or(&Value::Null)
 }

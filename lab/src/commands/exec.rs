@@ -24,10 +24,11 @@ pub fn exec(
             .host(&node)
             .map(|host| host.netns.clone())
             .ok_or_else(|| {
+                let hosts: Vec<&str> = state.topology.hosts().map(|h| h.name.as_str()).collect();
                 NotFound(format!(
-                    "lab {} has no host {node:?} (hosts: {}, world, and control-plane or router where the lab has one)",
+                    "lab {} has no host {node:?} (hosts: {})",
                     lab.name,
-                    state.topology.node_names().join(", ")
+                    hosts.join(", ")
                 ))
             })?,
         (None, None) => anyhow::bail!("say where: NS/POD or --node NODE"),

@@ -87,9 +87,27 @@ pub fn ready_condition(ready: bool, now: Timestamp) -> NodeCondition {
 
 /// A strategic merge patch of the Node's status that sets Ready: the
 /// conditions merge by type, so the others (weftd's NetworkUnavailable)
-/// stay.
-pub fn ready_patch(now: Timestamp) -> serde_json::Value {
-    serde_json::json!({"status": {"conditions": [ready_condition(true, now)]}})
+/// stay. On a Node that is Ready already only the heartbeat moves: its
+/// transition time says since when it is Ready.
+pub fn ready_patch(current: Option<&Node>, now: Timestamp) -> serde_json::Value {
+    let mut condition = serde_json::json!(ready_condition(true, now));
+    if is_ready(current)
+        && let Some(fields) = condition.as_object_mut()
+    {
+        fields.remove("lastTransitionTime");
+    }
+    serde_json::json!({"status": {"conditions": [condition]}})
+}
+
+/// Whether the Node's Ready condition is True.
+fn is_ready(node: Option<&Node>) -> bool {
+    node.and_then(|n| n.status.as_ref())
+        .and_then(|status| status.conditions.as_ref())
+        .is_some_and(|conditions| {
+            conditions
+                .iter()
+                .any(|c| c.type_ == READY && c.status == "True")
+        })
 }
 
 /// Whether the controller-manager has given the Node its pod CIDRs.
@@ -152,14 +170,35 @@ mod tests {
 
     #[test]
     fn the_ready_patch_sets_only_the_ready_condition() {
-        let patch = ready_patch(Timestamp::UNIX_EPOCH);
+        let patch = ready_patch(None, Timestamp::UNIX_EPOCH);
         let conditions = patch["status"]["conditions"].as_array().unwrap();
         assert_eq!(conditions.len(), 1);
         assert_eq!(conditions[0]["type"], "Ready");
         assert_eq!(conditions[0]["status"], "True");
         assert_eq!(conditions[0]["reason"], "KubeletReady");
         assert_eq!(conditions[0]["lastHeartbeatTime"], "1970-01-01T00:00:00Z");
+        assert_eq!(conditions[0]["lastTransitionTime"], "1970-01-01T00:00:00Z");
         assert_eq!(patch.as_object().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_node_ready_already_keeps_its_transition_time() {
+        let registered = registered_node(
+            "n1",
+            "198.18.0.11".parse().unwrap(),
+            capacity(),
+            Timestamp::UNIX_EPOCH,
+        );
+        let patch = ready_patch(Some(&registered), Timestamp::UNIX_EPOCH);
+        assert!(!patch["status"]["conditions"][0]["lastTransitionTime"].is_null());
+        let mut ready = registered.clone();
+        ready.status.as_mut().unwrap().conditions =
+            Some(vec![ready_condition(true, Timestamp::UNIX_EPOCH)]);
+        let patch = ready_patch(Some(&ready), Timestamp::UNIX_EPOCH);
+        let condition = &patch["status"]["conditions"][0];
+        assert!(condition["lastTransitionTime"].is_null(), "{patch}");
+        assert_eq!(condition["status"], "True");
+        assert_eq!(condition["lastHeartbeatTime"], "1970-01-01T00:00:00Z");
     }
 
     #[test]

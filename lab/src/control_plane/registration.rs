@@ -55,16 +55,14 @@ pub async fn register(client: Client, node: Node) -> Result<(), ApiError> {
 /// Sets the Node's Ready condition to True.
 pub async fn mark_ready(client: Client, name: String) -> Result<(), ApiError> {
     let api: Api<Node> = Api::all(client);
+    let current = api.get_opt(&name).await?;
     let params = PatchParams {
         field_manager: Some(FIELD_MANAGER.into()),
         ..PatchParams::default()
     };
-    api.patch_status(
-        &name,
-        &params,
-        &Patch::Strategic(ready_patch(Timestamp::now())),
-    )
-    .await?;
+    let patch = ready_patch(current.as_ref(), Timestamp::now());
+    api.patch_status(&name, &params, &Patch::Strategic(patch))
+        .await?;
     Ok(())
 }
 
