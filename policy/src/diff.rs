@@ -30,27 +30,10 @@ pub struct MapChanges {
 /// pinned maps hold after a restart.
 pub fn diff(old: &MapContents, new: &MapContents) -> MapChanges {
     MapChanges {
-        identities: changes(&old.identities, &new.identities),
-        endpoints: changes(&old.endpoints, &new.endpoints),
-        policy: changes(&old.policy, &new.policy),
+        identities: Changes::between(&old.identities, &new.identities),
+        endpoints: Changes::between(&old.endpoints, &new.endpoints),
+        policy: Changes::between(&old.policy, &new.policy),
     }
-}
-
-fn changes<K: Ord + Copy, V: PartialEq + Copy>(
-    old: &BTreeMap<K, V>,
-    new: &BTreeMap<K, V>,
-) -> Changes<K, V> {
-    let upsert = new
-        .iter()
-        .filter(|(key, value)| old.get(key) != Some(value))
-        .map(|(key, value)| (*key, *value))
-        .collect();
-    let remove = old
-        .keys()
-        .filter(|key| !new.contains_key(key))
-        .copied()
-        .collect();
-    Changes { upsert, remove }
 }
 
 impl<K, V> Default for Changes<K, V> {
@@ -63,6 +46,21 @@ impl<K, V> Default for Changes<K, V> {
 }
 
 impl<K: Ord + Copy, V: PartialEq + Copy> Changes<K, V> {
+    /// What to write so one map holding `old` holds `new`.
+    pub fn between(old: &BTreeMap<K, V>, new: &BTreeMap<K, V>) -> Self {
+        let upsert = new
+            .iter()
+            .filter(|(key, value)| old.get(key) != Some(value))
+            .map(|(key, value)| (*key, *value))
+            .collect();
+        let remove = old
+            .keys()
+            .filter(|key| !new.contains_key(key))
+            .copied()
+            .collect();
+        Changes { upsert, remove }
+    }
+
     /// Adds the write, if any, that turns `current` (the entry of `key`, if
     /// any) into `wanted`.
     pub(crate) fn converge(&mut self, key: K, current: Option<&V>, wanted: Option<V>) {

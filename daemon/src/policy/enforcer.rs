@@ -7,8 +7,10 @@
 //!
 //! The compile runs once per snapshot, outside the lock ADD and DEL take;
 //! an ADD or DEL works out its own endpoint's entries from the last compile
-//! (see `desired`) and holds the lock only around its writes. A sync holds
-//! it to compare the compile with the maps and write the difference.
+//! (see `desired`) and holds the lock only around its writes. A sync
+//! compares the new compile's policy entries with the last one's outside
+//! the lock too (the maps hold exactly those, unless a write failed), and
+//! holds it to compare the identity and endpoint entries and write.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -18,7 +20,7 @@ use std::time::Instant;
 
 use weft_api::{Endpoint, ErrorKind};
 use weft_datastore::ClusterSnapshot;
-use weft_policy::{CompiledPolicy, MapChanges, MapContents, diff};
+use weft_policy::{Changes, CompiledPolicy, MapChanges, MapContents, diff};
 
 use super::datapath::PolicyDatapath;
 use super::desired::{Endpoints, PreparedPolicy, prepare_policy};
@@ -50,6 +52,10 @@ struct EnforcerState {
     /// What the maps hold (read back from the pins at start and after a
     /// failed write).
     applied: MapContents,
+    /// Whether `applied.policy` is exactly `prepared`'s policy entries: then
+    /// a sync compares two compiles' entries, without the lock, instead of
+    /// the maps'. ADD and DEL write policy entries only when they are not.
+    policy_as_prepared: bool,
     /// The last compile; `None` until the first datastore snapshot:
     /// compiling an empty cluster would erase the policy a previous weftd
     /// left in force.
@@ -112,6 +118,7 @@ impl PolicyEnforcer {
             state: Mutex::new(EnforcerState {
                 datapath,
                 applied,
+                policy_as_prepared: false,
                 prepared: None,
                 endpoints,
                 slots,
@@ -185,7 +192,11 @@ impl PolicyEnforcer {
     /// RTNL lock.
     fn put_in_effect(&self, snapshot: &ClusterSnapshot) -> Result<(), EnforcerError> {
         let host_ips = (self.host_addresses)().map_err(EnforcerError::HostAddresses)?;
-        let endpoints = self.state().endpoints.clone();
+        let (endpoints, in_maps) = {
+            let state = self.state();
+            let in_maps = state.prepared.clone().filter(|_| state.policy_as_prepared);
+            (state.endpoints.clone(), in_maps)
+        };
         let started = Instant::now();
         let prepared = prepare_policy(snapshot, &self.node_name, &host_ips, endpoints);
         let took = started.elapsed();
@@ -202,12 +213,22 @@ impl PolicyEnforcer {
             tracing::debug!(?problem, "policy compile problem");
         }
         let names = prepared.pod_names(&prepared.endpoints);
+        let policy = in_maps.map(|old| Changes::between(&old.maps.policy, &prepared.maps.policy));
         let prepared = Arc::new(prepared);
 
         let mut state = self.state();
         let desired = prepared.desired(&state.endpoints);
-        let changes = diff(&state.applied, &desired);
+        let changes = match policy {
+            // Nothing wrote policy entries since they were compared.
+            Some(policy) if state.policy_as_prepared => MapChanges {
+                identities: Changes::between(&state.applied.identities, &desired.identities),
+                endpoints: Changes::between(&state.applied.endpoints, &desired.endpoints),
+                policy,
+            },
+            _ => diff(&state.applied, &desired),
+        };
         let written = write(&mut state, &changes);
+        state.policy_as_prepared = written.is_ok();
         if written.is_ok() && !changes.is_empty() {
             tracing::debug!(
                 identities = desired.identities.len(),
@@ -327,7 +348,11 @@ fn write(state: &mut EnforcerState, changes: &MapChanges) -> Result<(), Enforcer
     if changes.is_empty() {
         return Ok(());
     }
+    if !changes.policy.is_empty() {
+        state.policy_as_prepared = false;
+    }
     if let Err(error) = state.datapath.apply_policy(changes) {
+        state.policy_as_prepared = false;
         state.applied = state.datapath.policy_maps()?;
         return Err(error.into());
     }

@@ -49,6 +49,20 @@ fn interfaces_of(fake: &FakeDatapath, wired: &[&Endpoint]) {
     }
 }
 
+/// CLUSTER with pod-a open to pod-far: pod-a's profile changes.
+fn from_far() -> String {
+    format!(
+        "{CLUSTER}---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{namespace: default, name: from-far}}
+spec:
+  podSelector: {{matchLabels: {{app: a}}}}
+  ingress: [{{from: [{{podSelector: {{matchLabels: {{app: far}}}}}}]}}]
+"
+    )
+}
+
 fn sync(enforcer: &PolicyEnforcer, yaml: &str) -> Result<(), EnforcerError> {
     enforcer.sync(Arc::new(snapshot(yaml)))
 }
@@ -162,16 +176,7 @@ fn a_sync_after_a_write_cut_short_converges_from_what_the_maps_hold() {
     let enforcer = start(&fake, &[], false);
     sync(&enforcer, CLUSTER).unwrap();
     enforcer.program(&a).unwrap();
-    let from_far = format!(
-        "{CLUSTER}---
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {{namespace: default, name: from-far}}
-spec:
-  podSelector: {{matchLabels: {{app: a}}}}
-  ingress: [{{from: [{{podSelector: {{matchLabels: {{app: far}}}}}}]}}]
-"
-    );
+    let from_far = from_far();
     fake.node().fail_next_write = true;
     assert!(sync(&enforcer, &from_far).is_err());
     assert_ne!(
@@ -183,6 +188,21 @@ spec:
     // the failed write never said they arrived.
     sync(&enforcer, CLUSTER).unwrap();
     assert_eq!(fake.node().maps, compiled(CLUSTER, &[a]));
+}
+
+#[test]
+fn a_sync_retried_after_a_write_cut_short_removes_the_old_profile() {
+    let fake = FakeDatapath::default();
+    let a = endpoint("a", "10.0.1.5/32");
+    interfaces_of(&fake, &[&a]);
+    let enforcer = start(&fake, &[], false);
+    sync(&enforcer, CLUSTER).unwrap();
+    enforcer.program(&a).unwrap();
+    let from_far = from_far();
+    fake.node().fail_next_write = true;
+    assert!(sync(&enforcer, &from_far).is_err());
+    sync(&enforcer, &from_far).unwrap();
+    assert_eq!(fake.node().maps, compiled(&from_far, &[a]));
 }
 
 #[test]
@@ -222,4 +242,26 @@ fn weftctl_sees_the_last_compile() {
     let compiled = enforcer.compiled();
     let names: Vec<&str> = compiled.endpoints.keys().map(|(_, n)| n.as_str()).collect();
     assert_eq!(names, ["pod-a", "pod-a2"]);
+}
+
+#[test]
+fn successive_syncs_write_what_changed_between_the_compiles() {
+    let fake = FakeDatapath::default();
+    let a = endpoint("a", "10.0.1.5/32");
+    interfaces_of(&fake, &[&a]);
+    let enforcer = start(&fake, &[], false);
+    sync(&enforcer, CLUSTER).unwrap();
+    enforcer.program(&a).unwrap();
+    let from_far = from_far();
+    for yaml in [from_far.as_str(), CLUSTER] {
+        sync(&enforcer, yaml).unwrap();
+        assert_eq!(fake.node().maps, compiled(yaml, std::slice::from_ref(&a)));
+    }
+    let writes = fake.node().writes.len();
+    sync(&enforcer, CLUSTER).unwrap();
+    assert_eq!(
+        fake.node().writes.len(),
+        writes,
+        "nothing changed, nothing written"
+    );
 }
