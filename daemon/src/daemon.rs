@@ -179,16 +179,28 @@ async fn node_network(
     };
     start_node_reconcilers(node, &snapshots, runner)?;
     runner.readiness.converged().await;
-    tokio::spawn(announce_network(store, config.node_name.clone()));
+    tokio::spawn(announce_network(
+        store,
+        config.node_name.clone(),
+        snapshots.clone(),
+    ));
     Ok(mtu)
 }
 
 /// Marks the node's network available in the datastore, retrying until
 /// the API server takes it.
-async fn announce_network(store: ClusterStore, node_name: String) {
+async fn announce_network(
+    store: ClusterStore,
+    node_name: String,
+    snapshots: tokio::sync::watch::Receiver<Arc<weft_datastore::ClusterSnapshot>>,
+) {
     let backoff = Backoff::default();
     let mut failures = 0;
-    while let Err(error) = store.mark_network_available(&node_name).await {
+    loop {
+        let snapshot = snapshots.borrow().clone();
+        let Err(error) = store.mark_network_available(&node_name, &snapshot).await else {
+            return;
+        };
         failures += 1;
         let delay = backoff.delay(failures, fastrand::f64());
         tracing::warn!(error = format!("{error:#}"), retry_in = ?delay, "marking the node's network available failed");

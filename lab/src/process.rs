@@ -165,6 +165,13 @@ pub fn spawn_detached(spec: &DetachedSpec) -> Result<ProcessRecord, ProcessError
     let log = open_log(&spec.log)?;
     let mut command = Command::new(&spec.program);
     command.args(&spec.args).stdin(Stdio::null());
+    // weftd takes WEFT_* variables as flags; the lab passes every setting
+    // it means, so none may leak in from whoever runs the lab.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("WEFT_") {
+            command.env_remove(name);
+        }
+    }
     if spec.await_ready_line.is_some() {
         command.stdout(Stdio::piped());
     } else {

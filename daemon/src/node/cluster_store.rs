@@ -142,13 +142,54 @@ impl ClusterStore {
     }
 
     /// Tells the cluster this node's network works (the Node's
-    /// NetworkUnavailable condition; the dir datastore has none).
-    pub async fn mark_network_available(&self, node: &str) -> anyhow::Result<()> {
+    /// NetworkUnavailable condition; the dir datastore has none), unless
+    /// `snapshot` shows it already said so: a restart keeps the condition's
+    /// transition time.
+    pub async fn mark_network_available(
+        &self,
+        node: &str,
+        snapshot: &ClusterSnapshot,
+    ) -> anyhow::Result<()> {
         match self {
             Self::Dir(_) => Ok(()),
+            Self::Kubernetes(_) if network_marked_available(snapshot, node) => Ok(()),
             Self::Kubernetes(client) => {
                 Ok(kube_writes::mark_network_available(client, node).await?)
             }
         }
+    }
+}
+
+/// Does `node` carry NetworkUnavailable=False in `snapshot`?
+fn network_marked_available(snapshot: &ClusterSnapshot, node: &str) -> bool {
+    let conditions = snapshot
+        .nodes
+        .get(node)
+        .and_then(|n| n.status.as_ref())
+        .and_then(|s| s.conditions.as_ref());
+    conditions
+        .into_iter()
+        .flatten()
+        .any(|c| c.type_ == "NetworkUnavailable" && c.status == "False")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_datastore::parse_objects;
+
+    #[test]
+    fn a_node_already_marked_available_is_left_alone() {
+        let mut snapshot = ClusterSnapshot::default();
+        for object in parse_objects(
+            "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {conditions: [{type: NetworkUnavailable, status: 'False'}]}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: n2}\nstatus: {conditions: [{type: NetworkUnavailable, status: 'True'}]}\n",
+        )
+        .unwrap()
+        {
+            snapshot.insert(object);
+        }
+        assert!(network_marked_available(&snapshot, "n1"));
+        assert!(!network_marked_available(&snapshot, "n2"));
+        assert!(!network_marked_available(&snapshot, "n3"));
     }
 }

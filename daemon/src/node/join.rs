@@ -4,18 +4,23 @@
 //! underlay and VTEP is the publication reconciler's job from then on.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use ipnet::IpNet;
 use rtnetlink::Handle;
 use tokio::sync::watch;
-use weft_datastore::ClusterSnapshot;
+use weft_datastore::{ClusterSnapshot, Node};
 
 use crate::config::ClusterConfig;
 use crate::node::cluster_store::ClusterStore;
 use crate::node::mtu::VXLAN_OVERHEAD;
 use crate::node::node_object::node_pod_cidrs;
 use crate::overlay::{LocalNode, NetworkMode, local_node_from_interface};
+
+/// How long a node of the `kubernetes` datastore waits for the controller
+/// manager's spec.podCIDRs before it claims a subnet itself.
+const ALLOCATOR_GRACE: Duration = Duration::from_secs(30);
 
 /// What joining the cluster decided for this node.
 #[derive(Debug, Clone)]
@@ -37,7 +42,7 @@ pub async fn join_cluster(
     handle: &Handle,
     snapshots: &mut watch::Receiver<Arc<ClusterSnapshot>>,
 ) -> anyhow::Result<JoinedNode> {
-    let node = loop {
+    let mut node = loop {
         if let Some(node) = snapshots.borrow_and_update().nodes.get(node_name) {
             break node.clone();
         }
@@ -47,11 +52,30 @@ pub async fn join_cluster(
             .await
             .context("the datastore watch ended")?;
     };
-    let spec_cidrs = node
-        .spec
-        .as_ref()
-        .and_then(|s| s.pod_cidrs.as_ref())
-        .is_some_and(|c| !c.is_empty());
+    if flag_pod_cidrs.is_empty()
+        && !has_spec_cidrs(&node)
+        && matches!(store, ClusterStore::Kubernetes(_))
+    {
+        // A new Node gets its spec.podCIDRs from the controller manager a
+        // moment after it registers: claim only when nobody allocates.
+        tracing::info!(node = node_name, grace = ?ALLOCATOR_GRACE, "waiting for spec.podCIDRs");
+        let allocated = tokio::time::timeout(ALLOCATOR_GRACE, async {
+            loop {
+                if snapshots.changed().await.is_err() {
+                    return None;
+                }
+                let current = snapshots.borrow_and_update().nodes.get(node_name).cloned();
+                if let Some(current) = current.filter(has_spec_cidrs) {
+                    return Some(current);
+                }
+            }
+        })
+        .await;
+        if let Ok(Some(allocated)) = allocated {
+            node = allocated;
+        }
+    }
+    let spec_cidrs = has_spec_cidrs(&node);
     let (pod_cidrs, claimed_pod_cidrs) = if !flag_pod_cidrs.is_empty() {
         (flag_pod_cidrs.to_vec(), Some(flag_pod_cidrs.to_vec()))
     } else if spec_cidrs {
@@ -79,6 +103,14 @@ pub async fn join_cluster(
         claimed_pod_cidrs,
         pod_mtu,
     })
+}
+
+/// Does the Node carry pod CIDRs the controller manager allocated?
+fn has_spec_cidrs(node: &Node) -> bool {
+    node.spec
+        .as_ref()
+        .and_then(|s| s.pod_cidrs.as_ref())
+        .is_some_and(|c| !c.is_empty())
 }
 
 /// This node as the overlay sees it now (its underlay may change).

@@ -5,7 +5,7 @@
 //! already belong to another pod) are not kept at all.
 
 use k8s_openapi::api::core::v1::{
-    Container, Namespace, Node, NodeSpec, NodeStatus, Pod, PodSpec, PodStatus,
+    Container, Namespace, Node, NodeCondition, NodeSpec, NodeStatus, Pod, PodSpec, PodStatus,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -71,7 +71,11 @@ pub fn slim_pod(pod: &Pod) -> Option<Pod> {
     })
 }
 
-/// A node's name, Weft's annotations, pod CIDRs and addresses.
+/// The Node condition weftd sets; the others are kubelet's.
+const NETWORK_UNAVAILABLE: &str = "NetworkUnavailable";
+
+/// A node's name, Weft's annotations, pod CIDRs, addresses and its
+/// NetworkUnavailable condition.
 pub fn slim_node(node: &Node) -> Node {
     Node {
         metadata: slim_meta(&node.metadata, |key| {
@@ -84,6 +88,16 @@ pub fn slim_node(node: &Node) -> Node {
         }),
         status: node.status.as_ref().map(|status| NodeStatus {
             addresses: status.addresses.clone(),
+            conditions: status.conditions.as_ref().map(|all| {
+                all.iter()
+                    .filter(|c| c.type_ == NETWORK_UNAVAILABLE)
+                    .map(|c| NodeCondition {
+                        type_: c.type_.clone(),
+                        status: c.status.clone(),
+                        ..NodeCondition::default()
+                    })
+                    .collect()
+            }),
             ..NodeStatus::default()
         }),
     }
@@ -154,14 +168,17 @@ mod tests {
     }
 
     #[test]
-    fn a_node_keeps_only_weft_annotations_cidrs_and_addresses() {
+    fn a_node_keeps_only_weft_annotations_cidrs_addresses_and_the_network_condition() {
         let full: Node = serde_json::from_value(json!({
             "metadata": {"name": "n1", "annotations": {
                 "weft.dev/underlay-ip": "198.18.0.11", "node.alpha.kubernetes.io/ttl": "0"}},
             "spec": {"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24"],
                 "taints": [{"key": "k", "effect": "NoSchedule"}]},
             "status": {"addresses": [{"type": "InternalIP", "address": "198.18.0.11"}],
-                "capacity": {"cpu": "2"}}
+                "capacity": {"cpu": "2"},
+                "conditions": [
+                    {"type": "Ready", "status": "True", "lastHeartbeatTime": "2026-12-04T10:00:00Z"},
+                    {"type": "NetworkUnavailable", "status": "False", "reason": "WeftIsUp"}]}
         }))
         .unwrap();
         let slim = serde_json::to_value(slim_node(&full)).unwrap();
@@ -171,7 +188,8 @@ mod tests {
                 "apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": "n1", "annotations": {"weft.dev/underlay-ip": "198.18.0.11"}},
                 "spec": {"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24"]},
-                "status": {"addresses": [{"type": "InternalIP", "address": "198.18.0.11"}]}
+                "status": {"addresses": [{"type": "InternalIP", "address": "198.18.0.11"}],
+                    "conditions": [{"type": "NetworkUnavailable", "status": "False"}]}
             })
         );
     }
