@@ -96,6 +96,11 @@ impl LabPaths {
         self.node_dir(node).join("kubeconfig")
     }
 
+    /// weftd's credentials: a token of the manifest's ServiceAccount.
+    pub fn weft_kubeconfig(&self) -> PathBuf {
+        self.control_plane_dir().join("weft.kubeconfig")
+    }
+
     pub fn control_plane_dir(&self) -> PathBuf {
         self.root.join("control-plane")
     }

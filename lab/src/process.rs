@@ -151,6 +151,9 @@ pub struct DetachedSpec {
     pub args: Vec<String>,
     pub netns: PathBuf,
     pub log: PathBuf,
+    /// Environment variables set on the program (after the lab's own
+    /// WEFT_* ones are taken away).
+    pub env: Vec<(String, String)>,
     /// The program prints "ready" on stdout once it serves; wait for that.
     pub await_ready_line: Option<Duration>,
 }
@@ -172,6 +175,7 @@ pub fn spawn_detached(spec: &DetachedSpec) -> Result<ProcessRecord, ProcessError
             command.env_remove(name);
         }
     }
+    command.envs(spec.env.iter().map(|(name, value)| (name, value)));
     if spec.await_ready_line.is_some() {
         command.stdout(Stdio::piped());
     } else {

@@ -13,7 +13,9 @@ use crate::state::Datastore;
 use crate::topology::{Mode, UNDERLAY_IFNAME};
 
 /// weftd's arguments for `node` of a lab. On the kubernetes datastore it
-/// uses the admin's kubeconfig.
+/// runs as the manifest's ServiceAccount and takes its cluster CIDR and
+/// mode from the environment the manifest's ConfigMap gives it (as the
+/// DaemonSet's `envFrom` does), so neither is a flag.
 pub fn weftd_args(
     paths: &LabPaths,
     node: &str,
@@ -24,19 +26,25 @@ pub fn weftd_args(
     let path = |p: &Path| p.display().to_string();
     let (where_flag, where_path) = match datastore {
         Datastore::Dir => ("--datastore-dir", paths.store_dir()),
-        Datastore::Kubernetes => ("--kubeconfig", paths.admin_kubeconfig()),
+        Datastore::Kubernetes => ("--kubeconfig", paths.weft_kubeconfig()),
     };
-    vec![
+    let mut args: Vec<String> = vec![
         "--node-name".into(),
         node.into(),
         "--datastore".into(),
         datastore.to_string(),
         where_flag.into(),
         path(&where_path),
-        "--cluster-cidr".into(),
-        cluster_cidr.to_string(),
-        "--mode".into(),
-        mode.to_string(),
+    ];
+    if datastore == Datastore::Dir {
+        args.extend([
+            "--cluster-cidr".into(),
+            cluster_cidr.to_string(),
+            "--mode".into(),
+            mode.to_string(),
+        ]);
+    }
+    args.extend([
         "--underlay-interface".into(),
         UNDERLAY_IFNAME.into(),
         "--cni-conf-dir".into(),
@@ -49,7 +57,8 @@ pub fn weftd_args(
         path(&paths.node_bpf_dir(node)),
         "--metrics-addr".into(),
         "off".into(),
-    ]
+    ]);
+    args
 }
 
 /// What a node's weftd says about itself.
@@ -174,11 +183,14 @@ mod tests {
         let joined = args.join(" ");
         assert!(
             joined.starts_with(
-                "--node-name n1 --datastore kubernetes --kubeconfig /run/weft-lab/t1/kubeconfig \
-                 --cluster-cidr 10.244.0.0/16 --mode vxlan --underlay-interface eth0 "
+                "--node-name n1 --datastore kubernetes \
+                 --kubeconfig /run/weft-lab/t1/control-plane/weft.kubeconfig \
+                 --underlay-interface eth0 "
             ),
             "{joined}"
         );
-        assert!(!joined.contains("--datastore-dir"), "{joined}");
+        for absent in ["--datastore-dir", "--cluster-cidr", "--mode"] {
+            assert!(!joined.contains(absent), "{joined}");
+        }
     }
 }

@@ -161,6 +161,7 @@ pub fn start_server(
         args: serve_args(label, tcp, udp),
         netns: netns_path.to_path_buf(),
         log: log.to_path_buf(),
+        env: Vec::new(),
         await_ready_line: Some(SERVER_READY_TIMEOUT),
     })?)
 }

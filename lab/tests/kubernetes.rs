@@ -6,7 +6,10 @@
 //! NetworkUnavailable=False, and Ready=True; every node routes to every
 //! other node's pod CIDR over VXLAN; a control-plane process that died is
 //! restarted by `up`; `down` leaves nothing, no control-plane process
-//! either. The lab is always taken down, pass or fail.
+//! either. Weft is installed from manifests/daemonset.yaml: every weftd
+//! runs as its ServiceAccount (so its RBAC suffices for all of the above)
+//! with its ConfigMap's settings, the RBAC grants nothing more than weftd
+//! needs, and the whole manifest applies. The lab is always taken down, pass or fail.
 
 mod common;
 
@@ -19,8 +22,14 @@ use common::{CONVERGE, TestLab, wait_until};
 use ipnet::Ipv4Net;
 use serde_json::Value;
 use weft_lab::control_plane::component::Component;
+use weft_lab::control_plane::install::MANIFEST;
+use weft_lab::paths::LabPaths;
+use weft_lab::state::LabState;
 
-const CLUSTER_CIDR: &str = "10.244.0.0/16";
+const WEFT_USER: &str = "system:serviceaccount:kube-system:weft";
+
+/// Not the manifest's default: the lab sets its own in the ConfigMap.
+const CLUSTER_CIDR: &str = "10.200.0.0/16";
 const UNDERLAY_IP_ANNOTATION: &str = "weft.dev/underlay-ip";
 
 #[test]
@@ -36,6 +45,8 @@ fn a_kubernetes_lab_runs_weftd_on_the_api_server() {
             "vxlan",
             "--datastore",
             "kubernetes",
+            "--cluster-cidr",
+            CLUSTER_CIDR,
         ],
     );
     eprintln!(
@@ -128,6 +139,8 @@ fn a_kubernetes_lab_runs_weftd_on_the_api_server() {
         assert_eq!(routes, expected, "routes on {node}");
     }
 
+    weftd_runs_as_the_manifest_says(&lab, &state);
+
     let kubeconfig = lab.ok(&["kubeconfig"]);
     assert!(Path::new(kubeconfig.trim()).is_file(), "{kubeconfig}");
     let missing = lab.run(&["kubectl", "--", "get", "nodes", "n9"]);
@@ -201,4 +214,109 @@ fn condition_of<'a>(node: &'a Value, kind: &str) -> &'a Value {
         .as_array()
         .and_then(|conditions| conditions.iter().find(|c| c["type"] == kind))
         .unwrap_or(&Value::Null)
+}
+
+/// Every weftd runs as kube-system/weft, with the settings of the
+/// ConfigMap the lab applied (the lab's cluster CIDR, not the manifest's)
+/// and was never refused; the RBAC denies what weftd does not need; the
+/// whole manifest, DaemonSet included, is accepted by the API server.
+fn weftd_runs_as_the_manifest_says(lab: &TestLab, state: &LabState) {
+    let out = lab.ok(&[
+        "kubectl",
+        "--",
+        "get",
+        "configmap",
+        "weft-config",
+        "-n",
+        "kube-system",
+        "-o",
+        "json",
+    ]);
+    let config: Value = serde_json::from_str(&out).expect("kubectl prints JSON");
+    assert_eq!(
+        config["data"]["WEFT_CLUSTER_CIDR"], CLUSTER_CIDR,
+        "{config}"
+    );
+    assert_eq!(config["data"]["WEFT_MODE"], "vxlan", "{config}");
+    assert_eq!(config["data"]["RUST_LOG"], "info", "{config}");
+
+    let paths = LabPaths::new(lab.dir());
+    for (node, weftd) in &state.weftds {
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", weftd.pid)).unwrap();
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let kubeconfig = paths.weft_kubeconfig().display().to_string();
+        assert!(
+            args.windows(2)
+                .any(|w| w[0] == "--kubeconfig" && w[1] == kubeconfig),
+            "{node}: {args:?}"
+        );
+        assert!(
+            !args.iter().any(|a| a == "--cluster-cidr" || a == "--mode"),
+            "{args:?}"
+        );
+        let environ = std::fs::read(format!("/proc/{}/environ", weftd.pid)).unwrap();
+        let env: Vec<String> = environ
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        for expected in [
+            format!("WEFT_CLUSTER_CIDR={CLUSTER_CIDR}"),
+            "WEFT_MODE=vxlan".to_owned(),
+            "RUST_LOG=info".to_owned(),
+        ] {
+            assert!(env.contains(&expected), "{node}: {expected} in {env:?}");
+        }
+        let log = std::fs::read_to_string(paths.node_log(node)).unwrap();
+        assert!(
+            !log.to_lowercase().contains("forbidden"),
+            "weftd on {node} was refused:\n{log}"
+        );
+    }
+    let kubeconfig = std::fs::read_to_string(paths.weft_kubeconfig()).unwrap();
+    assert!(kubeconfig.contains(WEFT_USER), "{kubeconfig}");
+    assert!(kubeconfig.contains("token: "), "{kubeconfig}");
+    assert!(!kubeconfig.contains("client-certificate"), "{kubeconfig}");
+
+    let can_i = |request: &[&str]| -> String {
+        let mut args = vec!["kubectl", "--", "auth", "can-i", "--as", WEFT_USER];
+        args.extend_from_slice(request);
+        let out = lab.run(&args);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    for denied in [
+        &["get", "secrets", "-A"][..],
+        &["list", "secrets", "-A"],
+        &["create", "pods"],
+        &["update", "pods"],
+        &["delete", "pods"],
+        &["patch", "pods/status"],
+    ] {
+        assert_eq!(can_i(denied), "no", "weft may {denied:?}");
+    }
+    for allowed in [
+        &["watch", "networkpolicies", "-A"][..],
+        &["patch", "nodes"],
+        &["patch", "nodes/status"],
+    ] {
+        assert_eq!(can_i(allowed), "yes", "weft may not {allowed:?}");
+    }
+
+    let applied = lab.run_with_stdin(
+        &["kubectl", "--", "apply", "--dry-run=server", "-f", "-"],
+        MANIFEST,
+    );
+    assert!(
+        applied.status.success(),
+        "the manifest does not apply: {}{}",
+        String::from_utf8_lossy(&applied.stdout),
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&applied.stdout);
+    assert!(
+        stdout.contains("daemonset.apps/weft created (server dry run)"),
+        "{stdout}"
+    );
 }

@@ -1,8 +1,10 @@
 //! `up`'s part on the kubernetes datastore: start what is not running of
 //! the control plane and wait for the API server, register the nodes as
 //! their kubelets would and wait for the controller-manager to give them
-//! pod CIDRs (weftd would claim some itself without), and once the weftds
-//! are ready, mark the Nodes Ready.
+//! pod CIDRs (weftd would claim some itself without), install Weft from
+//! its manifest (RBAC, ServiceAccount, ConfigMap) and give weftd a token
+//! of its ServiceAccount, and once the weftds are ready, mark the Nodes
+//! Ready.
 
 use std::time::Duration;
 
@@ -11,7 +13,12 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::control_plane::client::with_client;
 use crate::control_plane::component::Component;
-use crate::control_plane::flags::ControlPlaneSpec;
+use crate::control_plane::credentials::{CA_CERT, SECRET, write};
+use crate::control_plane::flags::{ControlPlaneSpec, api_server_url};
+use crate::control_plane::install::{
+    CLUSTER_CIDR_KEY, MANIFEST, MODE_KEY, TOKEN_LIFETIME, install, lab_objects,
+    service_account_token, token_kubeconfig,
+};
 use crate::control_plane::node_object::registered_node;
 use crate::control_plane::registration::{await_pod_cidrs, machine_capacity, mark_ready, register};
 use crate::control_plane::start::{start, wait_api_ready};
@@ -119,5 +126,51 @@ pub fn mark_nodes_ready(lab: &Lab, state: &LabState) -> anyhow::Result<()> {
         )
         .with_context(|| format!("marking node {} Ready", host.name))?;
     }
+    Ok(())
+}
+
+/// Server-side applies manifests/daemonset.yaml but its DaemonSet, the
+/// ConfigMap's cluster CIDR and mode set to the lab's, and returns the
+/// ConfigMap's data as the API server holds it: weftd's environment.
+pub fn install_weft(lab: &Lab, state: &LabState) -> anyhow::Result<Vec<(String, String)>> {
+    let objects = lab_objects(
+        MANIFEST,
+        &[
+            (CLUSTER_CIDR_KEY, state.cluster_cidr.to_string()),
+            (MODE_KEY, state.topology.mode.to_string()),
+        ],
+    )
+    .context("reading manifests/daemonset.yaml (compiled in)")?;
+    let host = control_plane_host(state)?;
+    let data = with_client(
+        &netns::path(&host.netns),
+        &lab.paths.admin_kubeconfig(),
+        move |client| install(client, objects),
+    )
+    .context("applying Weft's RBAC, ServiceAccount and ConfigMap (manifests/daemonset.yaml)")?;
+    Ok(data.into_iter().collect())
+}
+
+/// Asks the TokenRequest API for a token of weftd's ServiceAccount and
+/// writes the kubeconfig every weftd of the lab uses (root only).
+pub fn write_weft_kubeconfig(lab: &Lab, state: &LabState) -> anyhow::Result<()> {
+    let host = control_plane_host(state)?;
+    let ip = host
+        .underlay_ip()
+        .context("the control-plane host has no underlay address")?;
+    let token = with_client(
+        &netns::path(&host.netns),
+        &lab.paths.admin_kubeconfig(),
+        move |client| service_account_token(client, TOKEN_LIFETIME),
+    )
+    .context("requesting a token of ServiceAccount kube-system/weft")?;
+    let config = token_kubeconfig(
+        lab.name.as_str(),
+        &api_server_url(ip),
+        &lab.paths.pki_file(CA_CERT),
+        &token,
+    );
+    let text = serde_saphyr::to_string(&config).context("rendering weftd's kubeconfig")?;
+    write(&lab.paths.weft_kubeconfig(), &text, SECRET)?;
     Ok(())
 }

@@ -201,11 +201,16 @@ fn start_missing_processes(lab: &Lab, state: &mut LabState) -> anyhow::Result<()
         state.world_server = Some(server);
         lab.save(state)?;
     }
+    // weftd's environment: on the kubernetes datastore, the manifest's
+    // ConfigMap as the API server holds it.
+    let mut env = Vec::new();
     if state.datastore == Datastore::Kubernetes {
         cluster::start_control_plane(lab, state)?;
         cluster::register_nodes(lab, state)?;
+        env = cluster::install_weft(lab, state)?;
     }
     let weftd = lab.binary("weftd")?;
+    let mut token_written = false;
     for host in state.topology.nodes.clone() {
         match state.weftds.get(&host.name) {
             Some(p) if p.is_running() => continue,
@@ -214,6 +219,10 @@ fn start_missing_processes(lab: &Lab, state: &mut LabState) -> anyhow::Result<()
                 .stop(Duration::ZERO)
                 .with_context(|| format!("reaping the old weftd on {}", host.name))?,
             None => {}
+        }
+        if state.datastore == Datastore::Kubernetes && !token_written {
+            cluster::write_weft_kubeconfig(lab, state)?;
+            token_written = true;
         }
         for dir in [
             lab.paths.node_conf_dir(&host.name),
@@ -233,6 +242,7 @@ fn start_missing_processes(lab: &Lab, state: &mut LabState) -> anyhow::Result<()
             ),
             netns: netns::path(&host.netns),
             log: lab.paths.node_log(&host.name),
+            env: env.clone(),
             await_ready_line: None,
         })
         .with_context(|| format!("starting weftd on {}", host.name))?;

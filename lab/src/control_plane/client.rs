@@ -30,6 +30,8 @@ pub enum ApiError {
     Kube(#[from] kube::Error),
     #[error(transparent)]
     Wait(kube::runtime::wait::Error),
+    #[error("the API server answered unexpectedly: {0}")]
+    Unexpected(String),
     #[error("{what}: not done within {} s", timeout.as_secs())]
     Timeout { what: String, timeout: Duration },
 }

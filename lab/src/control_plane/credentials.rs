@@ -143,10 +143,10 @@ pub fn write_credentials(
 }
 
 const PUBLIC: u32 = 0o644;
-const SECRET: u32 = 0o600;
+pub(crate) const SECRET: u32 = 0o600;
 
 /// Writes a new file with `mode` (its directory made first).
-fn write(path: &Path, text: &str, mode: u32) -> Result<(), CredentialsError> {
+pub(crate) fn write(path: &Path, text: &str, mode: u32) -> Result<(), CredentialsError> {
     let error = |source| CredentialsError::Write {
         path: path.display().to_string(),
         source,

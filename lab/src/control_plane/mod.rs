@@ -5,13 +5,15 @@
 //! flags, started in the control-plane netns (`component`, `flags`,
 //! `binaries`, `start`), kube-rs from inside the lab (`client`), and the
 //! lab's kubelet part: registering its Nodes and marking them Ready
-//! (`node_object`, `registration`), and reading the cluster (`snapshot`).
+//! (`node_object`, `registration`), installing Weft from its manifest
+//! (`install`), and reading the cluster (`snapshot`).
 
 pub mod binaries;
 pub mod client;
 pub mod component;
 pub mod credentials;
 pub mod flags;
+pub mod install;
 pub mod kubeconfig;
 pub mod node_object;
 pub mod pki;

@@ -55,6 +55,7 @@ pub fn start(
         args: component_args(component, spec, paths),
         netns: netns_path.to_owned(),
         log: paths.component_log(component.name()),
+        env: Vec::new(),
         await_ready_line: None,
     })
     .map_err(|source| StartError::Spawn { component, source })
