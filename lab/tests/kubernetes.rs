@@ -158,10 +158,23 @@ fn a_kubernetes_lab_runs_weftd_on_the_api_server() {
     );
 
     // A control-plane process that died is started again by `up`; the
-    // rest stay as they are.
+    // rest stay as they are. So is a weftd, with a fresh token and the
+    // ConfigMap's settings.
     let scheduler = state.control_plane[&Component::KubeScheduler];
     wait_exited(&sigkill(&scheduler));
+    let weftd = state.weftds["n2"];
+    wait_exited(&sigkill(&weftd));
+    let token = std::fs::read_to_string(LabPaths::new(lab.dir()).weft_kubeconfig()).unwrap();
     lab.ok(&["up"]);
+    let restarted = lab.state();
+    assert_ne!(restarted.weftds["n2"], weftd);
+    assert_eq!(restarted.weftds["n1"], state.weftds["n1"]);
+    assert_ne!(
+        std::fs::read_to_string(LabPaths::new(lab.dir()).weft_kubeconfig()).unwrap(),
+        token,
+        "a weftd started again gets a fresh token"
+    );
+    weftd_runs_as_the_manifest_says(&lab, &restarted);
     let ready_since = |nodes: &[Value]| -> Vec<String> {
         nodes
             .iter()
@@ -288,11 +301,16 @@ fn weftd_runs_as_the_manifest_says(lab: &TestLab, state: &LabState) {
     };
     for denied in [
         &["get", "secrets", "-A"][..],
+        &["get", "secrets", "-n", "kube-system"],
         &["list", "secrets", "-A"],
         &["create", "pods"],
         &["update", "pods"],
         &["delete", "pods"],
         &["patch", "pods/status"],
+        &["update", "configmaps/weft-config", "-n", "kube-system"],
+        &["get", "configmaps/other", "-n", "kube-system"],
+        &["delete", "configmaps/weft-pod-cidrs", "-n", "kube-system"],
+        &["create", "configmaps", "-n", "default"],
     ] {
         assert_eq!(can_i(denied), "no", "weft may {denied:?}");
     }
@@ -300,6 +318,12 @@ fn weftd_runs_as_the_manifest_says(lab: &TestLab, state: &LabState) {
         &["watch", "networkpolicies", "-A"][..],
         &["patch", "nodes"],
         &["patch", "nodes/status"],
+        &["list", "pods", "-A"],
+        &["watch", "namespaces"],
+        // Node subnet claims (when the controller manager gives none).
+        &["create", "configmaps", "-n", "kube-system"],
+        &["get", "configmaps/weft-pod-cidrs", "-n", "kube-system"],
+        &["update", "configmaps/weft-pod-cidrs", "-n", "kube-system"],
     ] {
         assert_eq!(can_i(allowed), "yes", "weft may not {allowed:?}");
     }
