@@ -14,7 +14,8 @@ use k8s_openapi::jiff::Timestamp;
 use crate::control_plane::client::with_client;
 use crate::control_plane::component::Component;
 use crate::control_plane::credentials::{CA_CERT, SECRET, write};
-use crate::control_plane::flags::{ControlPlaneSpec, api_server_url};
+use crate::control_plane::endpoint::api_server_url;
+use crate::control_plane::flags::ControlPlaneSpec;
 use crate::control_plane::install::{
     CLUSTER_CIDR_KEY, MANIFEST, MODE_KEY, TOKEN_LIFETIME, install, lab_objects,
     service_account_token, token_kubeconfig,

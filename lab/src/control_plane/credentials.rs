@@ -12,7 +12,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::component::Component;
-use super::flags::{SERVICE_CIDR, api_server_url, local_api_server_url};
+use super::endpoint::{SERVICE_CIDR, api_server_url, local_api_server_url};
 use super::kubeconfig::{KubeconfigError, KubeconfigSpec, render_kubeconfig};
 use super::pki::{ClientIdentity, ClusterCa, PkiError, service_account_key};
 use crate::names::LabName;

@@ -9,13 +9,9 @@ use ipnet::Ipv4Net;
 
 use super::component::Component;
 use super::credentials::{API_SERVER_CERT, API_SERVER_KEY, CA_CERT, SA_KEY, SA_PUBLIC_KEY};
+use super::endpoint::{API_PORT, SERVICE_CIDR};
 use crate::paths::LabPaths;
 
-/// The Service network of every lab (the API server's own Service gets
-/// its first address).
-pub const SERVICE_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 96, 0, 0), 16);
-/// The API server's port, on every address of the control-plane host.
-pub const API_PORT: u16 = 6443;
 /// Issuer (and audience) of ServiceAccount tokens, as in kubeadm clusters.
 pub const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 /// Prefix length of the pod CIDR the controller-manager gives each node.
@@ -69,16 +65,6 @@ pub struct ControlPlaneSpec {
     pub advertise_ip: Ipv4Addr,
     /// The pods' network, cut into one /NODE_CIDR_MASK per node.
     pub cluster_cidr: Ipv4Net,
-}
-
-/// The URL nodes and the admin reach the API server at.
-pub fn api_server_url(ip: Ipv4Addr) -> String {
-    format!("https://{ip}:{API_PORT}")
-}
-
-/// The URL the other components, beside it, reach the API server at.
-pub fn local_api_server_url() -> String {
-    api_server_url(Ipv4Addr::LOCALHOST)
 }
 
 /// The arguments `component` runs with.
@@ -261,14 +247,5 @@ mod tests {
                 Err(PodNetworkError::OverlapsServices(net(overlapping)))
             );
         }
-    }
-
-    #[test]
-    fn api_server_urls() {
-        assert_eq!(
-            api_server_url("198.18.0.2".parse().unwrap()),
-            "https://198.18.0.2:6443"
-        );
-        assert_eq!(local_api_server_url(), "https://127.0.0.1:6443");
     }
 }

@@ -2,7 +2,8 @@
 //! certificates (`pki`) and the kubeconfigs that carry them
 //! (`credentials`, `kubeconfig`), the upstream processes (etcd,
 //! kube-apiserver, kube-controller-manager, kube-scheduler) and their
-//! flags, started in the control-plane netns (`component`, `flags`,
+//! flags and address (`endpoint`), started in the control-plane netns
+//! (`component`, `flags`,
 //! `binaries`, `start`), kube-rs from inside the lab (`client`), and the
 //! lab's kubelet part: registering its Nodes and marking them Ready
 //! (`node_object`, `registration`), installing Weft from its manifest
@@ -12,6 +13,7 @@ pub mod binaries;
 pub mod client;
 pub mod component;
 pub mod credentials;
+pub mod endpoint;
 pub mod flags;
 pub mod install;
 pub mod kubeconfig;

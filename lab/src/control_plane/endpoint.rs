@@ -1,0 +1,36 @@
+//! Where a lab's API server is reached and what it serves: its port, the
+//! URLs for clients on the fabric and beside it, and the Service network.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+/// The Service network of every lab (the API server's own Service gets
+/// its first address).
+pub const SERVICE_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 96, 0, 0), 16);
+/// The API server's port, on every address of the control-plane host.
+pub const API_PORT: u16 = 6443;
+
+/// The URL nodes and the admin reach the API server at.
+pub fn api_server_url(ip: Ipv4Addr) -> String {
+    format!("https://{ip}:{API_PORT}")
+}
+
+/// The URL the other components, beside it, reach the API server at.
+pub fn local_api_server_url() -> String {
+    api_server_url(Ipv4Addr::LOCALHOST)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_server_urls() {
+        assert_eq!(
+            api_server_url("198.18.0.2".parse().unwrap()),
+            "https://198.18.0.2:6443"
+        );
+        assert_eq!(local_api_server_url(), "https://127.0.0.1:6443");
+    }
+}
