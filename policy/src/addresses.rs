@@ -11,13 +11,13 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use crate::address_entries::AddressEntries;
 use crate::compiled::EndpointPolicy;
 use crate::identity::IdentityId;
 use crate::inputs::ObjectName;
 use crate::ipblock::PrefixTable;
 use crate::maps::{EndpointValue, IDENTITY_HOST};
 use crate::pods::PodFacts;
-use crate::prepared::AddressEntries;
 use crate::universe::Universe;
 
 /// Everything a compile knows that decides the entries of an address.

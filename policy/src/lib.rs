@@ -33,6 +33,7 @@
 //! the reserved host identity, allowed in every enforced direction), and a
 //! pod cannot block traffic with itself.
 
+mod address_entries;
 mod addresses;
 mod compile;
 mod compiled;
@@ -57,6 +58,7 @@ mod spec;
 mod universe;
 mod validate;
 
+pub use address_entries::AddressEntries;
 pub use compile::{compile, prepare};
 pub use compiled::{CompiledPolicy, EndpointPolicy, ProfileId};
 pub use diff::{Changes, MapChanges, diff};
@@ -66,7 +68,7 @@ pub use identity::{Identity, IdentityId, NamedPort, PodIdentity};
 pub use inputs::{ClusterInputs, EndpointScope, ObjectName};
 pub use ipblock::IpBlockGroup;
 pub use ports::{PortPrefix, port_prefixes};
-pub use prepared::{AddressEntries, PreparedCluster};
+pub use prepared::PreparedCluster;
 pub use problem::{Issue, Problem, Subject};
 pub use protocol::Protocol;
 pub use rules::{AllowRule, Direction, Peer, Profile, Traffic};
