@@ -30,63 +30,94 @@ const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// Compiles `inputs` into what the policy maps should hold.
 pub fn compile(inputs: &ClusterInputs) -> CompiledPolicy {
-    Arc::unwrap_or_clone(prepare(inputs).compiled)
+    Compilation::run(inputs).compiled
 }
 
 /// Compiles `inputs` and keeps what decides the entries of single addresses.
 pub fn prepare(inputs: &ClusterInputs) -> PreparedCluster {
-    let mut problems = Vec::new();
-    let policies: Vec<ParsedPolicy> = inputs
-        .policies
-        .iter()
-        .filter_map(|(name, policy)| ParsedPolicy::parse(name, policy, &mut problems))
-        .collect();
-    let pods = pod_facts(inputs, &mut problems);
-    let namespaces = namespace_labels(inputs, &pods);
-    let table = PrefixTable::new(ip_block_groups(&policies));
-    let universe = Universe::new(&pods, &namespaces, &table, &policies, inputs);
-    let resolved: Vec<ResolvedPolicy> = policies
-        .iter()
-        .map(|policy| universe.resolve(policy, &namespaces, &table))
-        .collect();
-
-    let (endpoints, classes) = endpoint_classes(inputs, &pods, &universe, &policies);
-    let class_rules: Vec<Vec<AllowRule>> = classes
-        .iter()
-        .map(|class| universe.class_rules(class, &resolved))
-        .collect();
-    let (class_profiles, profiles) = number_profiles(class_rules);
-
-    let endpoints: BTreeMap<ObjectName, EndpointPolicy> = endpoints
-        .into_iter()
-        .map(|(pod, class)| {
-            let names = |selecting: &[usize]| -> Vec<ObjectName> {
-                selecting
-                    .iter()
-                    .map(|&p| policies[p].name.clone())
-                    .collect()
-            };
-            let policy = EndpointPolicy {
-                ips: pod.ips.clone(),
-                ingress_policies: names(&classes[class].ingress),
-                egress_policies: names(&classes[class].egress),
-                profile: class_profiles[class],
-            };
-            (pod.name.clone(), policy)
-        })
-        .collect();
-    problems.sort();
-    let addresses = AddressBook::new(&pods, &universe, table, &endpoints, inputs.host_ips);
-    let compiled = CompiledPolicy {
-        identities: universe.identity_table(),
-        prefixes: universe.prefixes,
-        endpoints,
-        profiles,
-        problems,
-    };
+    let Compilation {
+        compiled,
+        pods,
+        universe,
+        table,
+    } = Compilation::run(inputs);
+    let addresses = AddressBook::new(
+        &pods,
+        &universe,
+        table,
+        &compiled.endpoints,
+        inputs.host_ips,
+    );
     PreparedCluster {
         compiled: Arc::new(compiled),
         addresses,
+    }
+}
+
+/// A compile's result and the parts of its work that decide addresses.
+struct Compilation<'a> {
+    compiled: CompiledPolicy,
+    pods: Vec<PodFacts<'a>>,
+    universe: Universe,
+    table: PrefixTable,
+}
+
+impl<'a> Compilation<'a> {
+    fn run(inputs: &ClusterInputs<'a>) -> Self {
+        let mut problems = Vec::new();
+        let policies: Vec<ParsedPolicy> = inputs
+            .policies
+            .iter()
+            .filter_map(|(name, policy)| ParsedPolicy::parse(name, policy, &mut problems))
+            .collect();
+        let pods = pod_facts(inputs, &mut problems);
+        let namespaces = namespace_labels(inputs, &pods);
+        let table = PrefixTable::new(ip_block_groups(&policies));
+        let mut universe = Universe::new(&pods, &namespaces, &table, &policies, inputs);
+        let resolved: Vec<ResolvedPolicy> = policies
+            .iter()
+            .map(|policy| universe.resolve(policy, &namespaces, &table))
+            .collect();
+
+        let (endpoints, classes) = endpoint_classes(inputs, &pods, &universe, &policies);
+        let class_rules: Vec<Vec<AllowRule>> = classes
+            .iter()
+            .map(|class| universe.class_rules(class, &resolved))
+            .collect();
+        let (class_profiles, profiles) = number_profiles(class_rules);
+
+        let endpoints: BTreeMap<ObjectName, EndpointPolicy> = endpoints
+            .into_iter()
+            .map(|(pod, class)| {
+                let names = |selecting: &[usize]| -> Vec<ObjectName> {
+                    selecting
+                        .iter()
+                        .map(|&p| policies[p].name.clone())
+                        .collect()
+                };
+                let policy = EndpointPolicy {
+                    ips: pod.ips.clone(),
+                    ingress_policies: names(&classes[class].ingress),
+                    egress_policies: names(&classes[class].egress),
+                    profile: class_profiles[class],
+                };
+                (pod.name.clone(), policy)
+            })
+            .collect();
+        problems.sort();
+        let compiled = CompiledPolicy {
+            identities: universe.identity_table(),
+            prefixes: std::mem::take(&mut universe.prefixes),
+            endpoints,
+            profiles,
+            problems,
+        };
+        Compilation {
+            compiled,
+            pods,
+            universe,
+            table,
+        }
     }
 }
 

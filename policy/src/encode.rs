@@ -46,11 +46,11 @@ impl CompiledPolicy {
                     .map(move |ip| (endpoint_key(*ip), value))
             })
             .collect();
-        let policy = self
-            .profiles
-            .iter()
-            .flat_map(|(number, profile)| profile.map_entries(*number))
-            .collect();
+        // Inserted one by one: collecting would sort a copy of all of them.
+        let mut policy = BTreeMap::new();
+        for (number, profile) in &self.profiles {
+            policy.extend(profile.map_entries(*number));
+        }
         MapContents {
             identities,
             endpoints,
