@@ -2,7 +2,8 @@
 # Runs one benchmark driver of target/release and stores its Markdown report
 # in bench/results/NAME.md when the run succeeds (and prints it):
 #   bash bench/run.sh NAME DRIVER [ARGS...]
-# cni          weft-bench-cni       weft + weftd against bridge + host-local
+# cni          weft-bench-cni       weft + weftd against bridge + host-local; ADD with 10,000 pods
+#                                   and 1,000 policies in the datastore against an empty one
 # network      weft-bench-net       pod paths against the underlay and the bridge plugin
 # convergence  weft-bench-converge  1000 nodes appear in one datastore write
 # policy       weft-bench-policy    NetworkPolicy at 100-10,000 rules against none and iptables+ipset; apply to enforcement

@@ -1,15 +1,16 @@
-//! `make bench` for the CNI plugin: Weft (with a real weftd) against the
-//! reference bridge + host-local plugins, side by side in one run on this
-//! machine. Sequential ADD and DEL latency (p50/p99), ADD throughput at
-//! concurrency 8, and the plugin's peak RSS. Prints a Markdown report.
+//! Weft (with a real weftd) against the reference bridge + host-local
+//! plugins, side by side in one run on this machine: sequential ADD and DEL
+//! latency (p50/p99), ADD throughput at concurrency 8, and the plugin's
+//! peak RSS.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use weft_tests::{CniCall, Netns, Weftd, binary};
+use weft_tests::{Netns, Weftd, binary};
 
-const SEQUENTIAL: usize = 100;
+use crate::calls::{SEQUENTIAL, call, ms, percentile};
+
 const CONCURRENT: usize = 160;
 const THREADS: usize = 8;
 
@@ -26,7 +27,7 @@ struct Figures {
     peak_rss_kib: i64,
 }
 
-fn main() {
+pub fn run_and_report() {
     let node = Netns::new("bench");
     node.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
     let daemon = Weftd::start(&node, "10.96.0.0/16");
@@ -116,53 +117,17 @@ fn measure(node: &Netns, plugin: &Plugin) -> Figures {
     }
 }
 
-/// One plugin call; returns its wall time and the process's peak RSS (KiB).
-#[expect(
-    clippy::zombie_processes,
-    reason = "the child is reaped by wait4, which also reports its peak RSS"
-)]
+/// One plugin call for pod "bench/p"; returns its wall time and the
+/// process's peak RSS (KiB).
 fn run(node: &Netns, plugin: &Plugin, command: &str, id: &str, pod: &Netns) -> (Duration, i64) {
-    let netns = pod.path();
-    let call = CniCall {
-        plugin: &plugin.path,
-        command,
-        container_id: id,
-        netns: &netns,
-        ifname: "eth0",
-        args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=p",
-        cni_path: "/usr/lib/cni",
-    };
-    let started = Instant::now();
-    let child = call.spawn_in(node, &plugin.conf);
-    let (status, rss) = wait_with_rusage(child.id());
-    let took = started.elapsed();
+    let args = "IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=p";
+    let (status, took, rss) = call(node, &plugin.path, &plugin.conf, command, id, pod, args);
     assert!(
         status == 0,
         "{} {command} {id} failed (status {status})",
         plugin.label
     );
     (took, rss)
-}
-
-fn wait_with_rusage(pid: u32) -> (i32, i64) {
-    let mut status = 0;
-    // SAFETY: rusage is plain data that wait4 fills in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waiting for our own child, with valid pointers.
-    let reaped = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid as i32, "wait4 reaps the plugin");
-    (status, usage.ru_maxrss)
-}
-
-fn percentile(samples: &[Duration], p: f64) -> Duration {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
 fn report(plugins: &[Plugin], figures: &[Figures], floor: Duration) {
