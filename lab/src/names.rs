@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use weft_policy::is_dns_label;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -133,17 +134,6 @@ pub fn pod_ref(namespace: &str, pod: &str) -> String {
     format!("{namespace}/{pod}")
 }
 
-/// RFC 1123 label: at most 63 lowercase alphanumerics or '-', alphanumeric at both ends.
-pub fn is_dns_label(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes.iter().all(|b| alnum(b) || *b == b'-')
-        && bytes.first().is_some_and(alnum)
-        && bytes.last().is_some_and(alnum)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,15 +187,5 @@ mod tests {
             "a".repeat(25).parse::<LabName>(),
             Err(LabNameError::TooLong(_))
         ));
-    }
-
-    #[test]
-    fn dns_labels_follow_rfc_1123() {
-        assert!(is_dns_label("a"));
-        assert!(is_dns_label("0abc-9"));
-        assert!(is_dns_label(&"a".repeat(63)));
-        assert!(!is_dns_label(&"a".repeat(64)));
-        assert!(!is_dns_label("ab-"));
-        assert!(!is_dns_label("aB"));
     }
 }

@@ -73,5 +73,6 @@ pub use problem::{Issue, Problem, Subject};
 pub use protocol::Protocol;
 pub use rules::{AllowRule, Direction, Peer, Profile, Traffic};
 pub use validate::{
-    FieldError, check_label_key, check_label_value, check_port_name, validate_policy,
+    FieldError, check_label_key, check_label_value, check_port_name, check_port_number,
+    is_dns_label, validate_policy,
 };

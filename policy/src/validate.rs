@@ -10,7 +10,8 @@ mod selector;
 
 use weft_datastore::NetworkPolicy;
 
-pub use names::{check_label_key, check_label_value, check_port_name};
+pub use names::{check_label_key, check_label_value, check_port_name, is_dns_label};
+pub use port::check_port_number;
 
 /// One field that is wrong, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

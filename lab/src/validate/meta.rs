@@ -19,7 +19,7 @@ pub fn check_labels(
 }
 
 pub fn check_dns_label(field: &str, name: &str) -> Result<(), FieldError> {
-    if crate::names::is_dns_label(name) {
+    if weft_policy::is_dns_label(name) {
         Ok(())
     } else {
         Err(FieldError::new(

@@ -91,18 +91,6 @@ pub fn check_objects(objects: &[Object], cluster: &Cluster<'_>) -> Result<(), In
     Ok(())
 }
 
-/// A port number: 1..=65535.
-fn check_port_number(field: &str, port: i32) -> Result<(), FieldError> {
-    if (1..=65535).contains(&port) {
-        Ok(())
-    } else {
-        Err(FieldError::new(
-            field,
-            format!("{port} is not between 1 and 65535"),
-        ))
-    }
-}
-
 fn check_protocol(field: &str, protocol: &str) -> Result<(), FieldError> {
     match crate::pods::PortProtocol::parse(protocol) {
         Some(_) => Ok(()),

@@ -33,7 +33,7 @@ pub fn check_pod(pod: &Pod, nodes: &[String], stored: Option<&Pod>) -> Result<()
         let mut port_names = BTreeSet::new();
         for (j, port) in container.ports.iter().flatten().enumerate() {
             let at = format!("{here}.ports[{j}]");
-            super::check_port_number(&format!("{at}.containerPort"), port.container_port)?;
+            weft_policy::check_port_number(&format!("{at}.containerPort"), port.container_port)?;
             if let Some(protocol) = &port.protocol {
                 super::check_protocol(&format!("{at}.protocol"), protocol)?;
             }

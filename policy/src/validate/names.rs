@@ -81,9 +81,9 @@ fn is_dns_subdomain(text: &str) -> bool {
     text.len() <= 253 && text.split('.').all(is_dns_label)
 }
 
-/// At most 63 lowercase letters, digits or '-', starting and ending with a
-/// letter or digit.
-fn is_dns_label(text: &str) -> bool {
+/// An RFC 1123 label: at most 63 lowercase letters, digits or '-',
+/// starting and ending with a letter or digit.
+pub fn is_dns_label(text: &str) -> bool {
     let bytes = text.as_bytes();
     let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     !bytes.is_empty()
@@ -96,6 +96,16 @@ fn is_dns_label(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_labels_follow_rfc_1123() {
+        assert!(is_dns_label("a"));
+        assert!(is_dns_label("0abc-9"));
+        assert!(is_dns_label(&"a".repeat(63)));
+        assert!(!is_dns_label(&"a".repeat(64)));
+        assert!(!is_dns_label("ab-"));
+        assert!(!is_dns_label("aB"));
+    }
 
     #[test]
     fn label_keys_may_have_a_dns_prefix() {

@@ -51,7 +51,8 @@ pub(super) fn check_ports(
     Ok(())
 }
 
-fn check_port_number(field: &str, port: i32) -> Result<(), FieldError> {
+/// A port number: 1..=65535.
+pub fn check_port_number(field: &str, port: i32) -> Result<(), FieldError> {
     if (1..=65535).contains(&port) {
         Ok(())
     } else {
