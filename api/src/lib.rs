@@ -8,11 +8,13 @@ mod client;
 mod messages;
 mod mtu;
 mod node_network;
+mod revisions;
 
 pub use client::{ApiError, call};
 pub use messages::{Endpoint, EndpointKey, ErrorKind, Request, Response};
 pub use mtu::{MtuOutOfRange, check_mtu};
 pub use node_network::{NODE_NETWORK_FILE, NodeNetwork, NodeNetworkError};
+pub use revisions::{AppliedRevisions, RevisionKind};
 
 /// File name of the endpoint API socket inside weftd's run directory.
 pub const SOCKET_FILE: &str = "weftd.sock";

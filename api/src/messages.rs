@@ -3,6 +3,8 @@
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::revisions::AppliedRevisions;
+
 /// What identifies one attachment of a container to the network (CNI's
 /// container ID + interface name pair).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -61,6 +63,10 @@ pub enum Response {
         /// written at revision R are in effect here once this is >= R.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         applied_revision: Option<u64>,
+        /// The same per kind, for datastores whose kinds are not ordered
+        /// one against another (`kubernetes`); absent from an older weftd.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        applied_revisions: Option<AppliedRevisions>,
     },
     Error {
         /// Absent in an older weftd's reply: `Internal`, which the plugin
@@ -125,8 +131,29 @@ mod tests {
                 ready: false,
                 reason: Some("starting".into()),
                 applied_revision: None,
+                applied_revisions: None,
             }
         );
+    }
+
+    #[test]
+    fn a_status_carries_the_applied_revisions_per_kind() {
+        // The enum's rename_all names variants only: the fields of Status
+        // keep their snake_case names, the kinds inside are camelCase.
+        let line = r#"{"result":"status","ready":true,"reason":null,"applied_revision":9,"applied_revisions":{"nodes":2,"namespaces":3,"pods":9,"networkPolicies":7}}"#;
+        let resp = Response::Status {
+            ready: true,
+            reason: None,
+            applied_revision: Some(9),
+            applied_revisions: Some(AppliedRevisions {
+                nodes: 2,
+                namespaces: 3,
+                pods: 9,
+                network_policies: 7,
+            }),
+        };
+        assert_eq!(serde_json::from_str::<Response>(line).unwrap(), resp);
+        assert_eq!(serde_json::to_string(&resp).unwrap(), line);
     }
 
     #[test]

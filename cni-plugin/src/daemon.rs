@@ -177,6 +177,7 @@ mod tests {
             ready: true,
             reason: None,
             applied_revision: None,
+            applied_revisions: None,
         };
         assert_eq!(
             add_outcome(Ok(status)).unwrap_err().code,
@@ -191,6 +192,7 @@ mod tests {
                 ready: true,
                 reason: None,
                 applied_revision: None,
+                applied_revisions: None,
             })),
             Ok(())
         );
@@ -198,6 +200,7 @@ mod tests {
             ready: false,
             reason: Some("syncing".into()),
             applied_revision: None,
+            applied_revisions: None,
         }))
         .unwrap_err();
         assert_eq!(not_ready.code, ErrorCode::PluginNotAvailable);

@@ -87,6 +87,7 @@ fn status_follows_weftd_readiness() {
             ready,
             reason: (!ready).then(|| "syncing".to_string()),
             applied_revision: None,
+            applied_revisions: None,
         });
         let conf = node
             .conf(

@@ -124,6 +124,7 @@ mod tests {
                 ready: true,
                 reason: None,
                 applied_revision: None,
+                applied_revisions: None,
             }),
             ("ready\n".into(), true)
         );
@@ -132,6 +133,7 @@ mod tests {
                 ready: false,
                 reason: Some("starting".into()),
                 applied_revision: None,
+                applied_revisions: None,
             }),
             ("not ready: starting\n".into(), false)
         );

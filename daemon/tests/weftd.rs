@@ -314,6 +314,7 @@ fn endpoint_api_adds_deletes_and_survives_bad_requests() {
             ready: true,
             reason: None,
             applied_revision: None,
+            applied_revisions: None,
         }
     );
     assert_eq!(add(&dirs, endpoint("a", "10.244.1.2/32")), Response::Ok);
@@ -446,6 +447,7 @@ fn a_stale_socket_file_is_replaced() {
             ready: true,
             reason: None,
             applied_revision: None,
+            applied_revisions: None,
         }
     );
 }
@@ -473,6 +475,7 @@ fn a_second_weftd_does_not_steal_a_live_socket() {
             ready: true,
             reason: None,
             applied_revision: None,
+            applied_revisions: None,
         }
     );
     let network = NodeNetwork::load(&dirs.run.join("node-network.json")).unwrap();

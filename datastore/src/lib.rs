@@ -15,6 +15,7 @@ mod object;
 mod parse;
 mod parse_error;
 mod plan;
+mod revisions;
 mod snapshot;
 mod watch;
 
@@ -27,6 +28,7 @@ pub use error::{ObjectError, ObjectProblem, StoreError};
 pub use kind::{Kind, UnknownKindName};
 pub use load::ParseCache;
 pub use object::{DEFAULT_NAMESPACE, Object, ObjectKey};
-pub use parse::parse_objects;
+pub use parse::{parse_objects, parse_values};
 pub use parse_error::{ParseError, ParseProblem};
+pub use revisions::{KindRevisions, Revisions};
 pub use snapshot::ClusterSnapshot;

@@ -12,6 +12,7 @@ use crate::layout::{REVISION_FILE, is_hidden, is_object_file, object_path};
 use crate::object::{Object, ObjectKey};
 use crate::parse::parse_documents;
 use crate::parse_error::ParseError;
+use crate::revisions::KindRevisions;
 use crate::snapshot::ClusterSnapshot;
 
 /// An object and where it is defined.
@@ -42,6 +43,7 @@ impl Contents {
     pub(crate) fn into_snapshot(self) -> ClusterSnapshot {
         let mut snapshot = ClusterSnapshot {
             revision: self.revision,
+            kind_revisions: KindRevisions::uniform(self.revision),
             errors: self.errors,
             ..ClusterSnapshot::default()
         };
@@ -289,6 +291,17 @@ mod tests {
             ObjectProblem::Duplicate { kept, .. } if kept == &object_path(&key)
         ));
         assert_eq!(contents.shadowed[&key], Path::new("a-extra.yaml"));
+    }
+
+    #[test]
+    fn a_snapshot_holds_every_kind_at_the_store_revision() {
+        let contents = Contents {
+            revision: 12,
+            ..Contents::default()
+        };
+        let snapshot = contents.into_snapshot();
+        assert_eq!(snapshot.revision, 12);
+        assert_eq!(snapshot.kind_revisions, KindRevisions::uniform(12));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crate::error::ObjectError;
 use crate::kind::Kind;
 use crate::object::{Object, ObjectKey};
+use crate::revisions::{KindRevisions, Revisions};
 use crate::{ConfigMap, Namespace, NetworkPolicy, Node, Pod};
 
 /// Everything the datastore holds at one revision.
@@ -14,6 +15,9 @@ pub struct ClusterSnapshot {
     /// The store's write counter. Hand edits of the directory do not bump it,
     /// so two snapshots with one revision may still differ.
     pub revision: u64,
+    /// Per watched kind, the highest revision of it the snapshot holds
+    /// (the `dir` datastore: every kind at `revision`).
+    pub kind_revisions: KindRevisions,
     pub nodes: BTreeMap<String, Node>,
     pub namespaces: BTreeMap<String, Namespace>,
     /// Keyed by (namespace, name).
@@ -25,6 +29,15 @@ pub struct ClusterSnapshot {
 }
 
 impl ClusterSnapshot {
+    /// How far the snapshot has come: what a reconciler that put it in
+    /// effect has applied.
+    pub fn revisions(&self) -> Revisions {
+        Revisions {
+            revision: self.revision,
+            kinds: self.kind_revisions,
+        }
+    }
+
     /// Adds `object` (normalized, as the store holds it), replacing one with the same key.
     pub fn insert(&mut self, object: Object) {
         let key = object.key();

@@ -1,6 +1,6 @@
 //! Waiting until every node's weftd is ready, or has put a datastore
-//! revision in effect; failing fast when a weftd died, and naming the node
-//! that lags when time runs out.
+//! revision (or one per kind) in effect; failing fast when a weftd died,
+//! and naming the node that lags, and in what, when time runs out.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +8,7 @@ use anyhow::bail;
 
 use crate::lab::Lab;
 use crate::state::LabState;
-use crate::weftd::{Health, health};
+use crate::weftd::{Health, KindRequirement, health};
 
 /// How long `up` waits for weftds to become ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -41,13 +41,44 @@ pub fn revision_applied(lab: &Lab, state: &LabState, revision: u64) -> anyhow::R
         |health| match health {
             Health::Ready {
                 applied_revision: Some(applied),
+                ..
             } => format!("has applied datastore revision {applied}, not yet {revision}"),
             Health::Ready {
                 applied_revision: None,
+                ..
             } => "does not report which datastore revision it applied".into(),
             Health::NotReady(reason) => format!("is not ready: {reason}"),
         },
     )
+}
+
+/// Returns once every node has applied, of each kind `wanted` names, the
+/// revision it names.
+pub fn kinds_applied(lab: &Lab, state: &LabState, wanted: &KindRequirement) -> anyhow::Result<()> {
+    wait_nodes(
+        lab,
+        state,
+        REVISION_TIMEOUT,
+        |health| health.has_applied_kinds(wanted),
+        |health| explain_kinds(health, wanted),
+    )
+}
+
+/// Why a node has not met `wanted`: the kind it lags in.
+fn explain_kinds(health: &Health, wanted: &KindRequirement) -> String {
+    if let Health::NotReady(reason) = health {
+        return format!("is not ready: {reason}");
+    }
+    let Some((kind, revision)) = health.lagging_kind(wanted) else {
+        return "has applied every kind waited for".into();
+    };
+    match health.applied_revisions() {
+        Some(applied) => format!(
+            "has applied {kind} revision {}, not yet {revision}",
+            applied.get(kind)
+        ),
+        None => format!("does not report which {kind} revision it applied"),
+    }
 }
 
 fn wait_nodes(
@@ -116,6 +147,36 @@ fn explain_log(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use weft_api::{AppliedRevisions, RevisionKind};
+
+    #[test]
+    fn a_node_short_of_a_requirement_is_explained_by_the_kind_it_lags_in() {
+        let wanted = KindRequirement::from([
+            (RevisionKind::Pods, 31),
+            (RevisionKind::NetworkPolicies, 30),
+        ]);
+        let ready = |applied_revisions| Health::Ready {
+            applied_revision: Some(31),
+            applied_revisions,
+        };
+        let applied = AppliedRevisions {
+            pods: 31,
+            network_policies: 10,
+            ..AppliedRevisions::default()
+        };
+        assert_eq!(
+            explain_kinds(&ready(Some(applied)), &wanted),
+            "has applied networkPolicies revision 10, not yet 30"
+        );
+        assert_eq!(
+            explain_kinds(&ready(None), &wanted),
+            "does not report which pods revision it applied"
+        );
+        assert_eq!(
+            explain_kinds(&Health::NotReady("starting".into()), &wanted),
+            "is not ready: starting"
+        );
+    }
 
     #[test]
     fn the_error_line_of_a_log_explains_an_exit() {

@@ -1,12 +1,13 @@
 //! The lab's weftds: the command line each node's weftd gets, and asking
-//! one over its socket whether it is ready and which datastore revision it
-//! has put in effect.
+//! one over its socket whether it is ready and which datastore revisions it
+//! has put in effect, overall and per kind.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
-use weft_api::{Request, Response};
+use weft_api::{AppliedRevisions, Request, Response, RevisionKind};
 
 use crate::paths::LabPaths;
 use crate::state::Datastore;
@@ -61,12 +62,20 @@ pub fn weftd_args(
     args
 }
 
+/// Per kind, the datastore revision a node must have put in effect (what
+/// was written of that kind); a kind absent is no requirement. On the
+/// kubernetes datastore each kind has a watch of its own, so only this,
+/// not one revision, says that an object of a kind is in effect.
+pub type KindRequirement = BTreeMap<RevisionKind, u64>;
+
 /// What a node's weftd says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
     /// Serving, with the CNI conflist written.
     Ready {
         applied_revision: Option<u64>,
+        /// The same per kind; `None` from a weftd that does not say.
+        applied_revisions: Option<AppliedRevisions>,
     },
     NotReady(String),
 }
@@ -78,7 +87,32 @@ impl Health {
 
     /// Whether objects written at `revision` are in effect on the node.
     pub fn has_applied(&self, revision: u64) -> bool {
-        matches!(self, Health::Ready { applied_revision: Some(r) } if *r >= revision)
+        matches!(self, Health::Ready { applied_revision: Some(r), .. } if *r >= revision)
+    }
+
+    /// The revisions per kind a ready node has put in effect.
+    pub fn applied_revisions(&self) -> Option<&AppliedRevisions> {
+        match self {
+            Health::Ready {
+                applied_revisions, ..
+            } => applied_revisions.as_ref(),
+            Health::NotReady(_) => None,
+        }
+    }
+
+    /// Whether the node is ready and every kind of `wanted` is in effect.
+    pub fn has_applied_kinds(&self, wanted: &KindRequirement) -> bool {
+        self.is_ready() && self.lagging_kind(wanted).is_none()
+    }
+
+    /// The first kind of `wanted` not in effect on the node, with the
+    /// revision wanted of it; every kind lags on a node that does not say.
+    pub fn lagging_kind(&self, wanted: &KindRequirement) -> Option<(RevisionKind, u64)> {
+        let applied = self.applied_revisions();
+        wanted
+            .iter()
+            .map(|(&kind, &revision)| (kind, revision))
+            .find(|&(kind, revision)| applied.is_none_or(|a| a.get(kind) < revision))
     }
 }
 
@@ -97,8 +131,12 @@ fn interpret(reply: Result<Response, weft_api::ApiError>, conflist_written: bool
         Ok(Response::Status {
             ready: true,
             applied_revision,
+            applied_revisions,
             ..
-        }) if conflist_written => Health::Ready { applied_revision },
+        }) if conflist_written => Health::Ready {
+            applied_revision,
+            applied_revisions,
+        },
         Ok(Response::Status { ready: true, .. }) => {
             Health::NotReady("weftd is ready but has not written its CNI conflist".into())
         }
@@ -119,15 +157,34 @@ mod tests {
             ready,
             reason: (!ready).then(|| "claiming a pod CIDR".into()),
             applied_revision,
+            applied_revisions: None,
         })
     }
+
+    /// A ready node's reply with revisions per kind.
+    fn per_kind(applied: AppliedRevisions) -> Result<Response, weft_api::ApiError> {
+        Ok(Response::Status {
+            ready: true,
+            reason: None,
+            applied_revision: Some(applied.pods),
+            applied_revisions: Some(applied),
+        })
+    }
+
+    const APPLIED: AppliedRevisions = AppliedRevisions {
+        nodes: 2,
+        namespaces: 3,
+        pods: 31,
+        network_policies: 10,
+    };
 
     #[test]
     fn ready_needs_weftd_ready_and_the_conflist() {
         assert_eq!(
             interpret(status(true, Some(4)), true),
             Health::Ready {
-                applied_revision: Some(4)
+                applied_revision: Some(4),
+                applied_revisions: None,
             }
         );
         assert!(!interpret(status(true, Some(4)), false).is_ready());
@@ -146,6 +203,50 @@ mod tests {
         assert!(!health.has_applied(8));
         assert!(!interpret(status(true, None), true).has_applied(1));
         assert!(!interpret(status(false, Some(9)), true).has_applied(1));
+    }
+
+    #[test]
+    fn the_revisions_per_kind_are_taken_from_the_reply() {
+        let health = interpret(per_kind(APPLIED), true);
+        assert_eq!(health.applied_revisions(), Some(&APPLIED));
+        assert!(health.has_applied(31));
+        assert_eq!(
+            interpret(status(true, Some(4)), true).applied_revisions(),
+            None
+        );
+        assert_eq!(
+            interpret(per_kind(APPLIED), false).applied_revisions(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_requirement_is_met_once_every_kind_it_names_is_in_effect() {
+        let health = interpret(per_kind(APPLIED), true);
+        let met = KindRequirement::from([
+            (RevisionKind::Pods, 31),
+            (RevisionKind::NetworkPolicies, 10),
+        ]);
+        assert!(health.has_applied_kinds(&met));
+        assert_eq!(health.lagging_kind(&met), None);
+        assert!(health.has_applied_kinds(&KindRequirement::new()));
+        // The pods' 31 says nothing of a policy written at 30.
+        let policy =
+            KindRequirement::from([(RevisionKind::Pods, 5), (RevisionKind::NetworkPolicies, 30)]);
+        assert!(!health.has_applied_kinds(&policy));
+        assert_eq!(
+            health.lagging_kind(&policy),
+            Some((RevisionKind::NetworkPolicies, 30))
+        );
+        let silent = interpret(status(true, Some(40)), true);
+        assert!(silent.has_applied_kinds(&KindRequirement::new()));
+        assert_eq!(
+            silent.lagging_kind(&met),
+            Some((RevisionKind::Pods, 31)),
+            "a node that does not say lags in every kind"
+        );
+        let not_ready = interpret(status(false, None), true);
+        assert!(!not_ready.has_applied_kinds(&KindRequirement::new()));
     }
 
     #[test]

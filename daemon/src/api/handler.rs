@@ -199,6 +199,7 @@ mod tests {
                 ready: true,
                 reason: None,
                 applied_revision: None,
+                applied_revisions: None,
             }
         );
     }

@@ -12,7 +12,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use weft_datastore::kubernetes::KubeWatch;
-use weft_datastore::{ClusterSnapshot, DirStore};
+use weft_datastore::{ClusterSnapshot, DirStore, Revisions};
 
 use super::bootstrap;
 use super::kube_writes;
@@ -28,9 +28,9 @@ pub enum ClusterStore {
 /// A running watch of the datastore.
 pub struct DatastoreWatch {
     pub snapshots: watch::Receiver<Arc<ClusterSnapshot>>,
-    /// The highest revision the latest snapshot stands for, where changes
-    /// Weft does not keep advance it without a snapshot (`kubernetes`).
-    pub revisions: Option<watch::Receiver<u64>>,
+    /// The highest revisions the latest snapshot stands for, where changes
+    /// Weft does not keep advance them without a snapshot (`kubernetes`).
+    pub revisions: Option<watch::Receiver<Revisions>>,
     pub task: JoinHandle<()>,
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use ipnet::IpNet;
 use rtnetlink::Handle;
-use weft_datastore::ClusterSnapshot;
+use weft_datastore::{ClusterSnapshot, Revisions};
 
 use crate::config::ClusterConfig;
 use crate::node::cluster_store::ClusterStore;
@@ -35,8 +35,8 @@ impl Reconciler for PublicationReconciler {
         "publication"
     }
 
-    fn revision(&self, snapshot: &ClusterSnapshot) -> Option<u64> {
-        Some(snapshot.revision)
+    fn revision(&self, snapshot: &ClusterSnapshot) -> Option<Revisions> {
+        Some(snapshot.revisions())
     }
 
     async fn reconcile(&mut self, snapshot: Arc<ClusterSnapshot>) -> anyhow::Result<()> {

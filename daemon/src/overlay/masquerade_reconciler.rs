@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use ipnet::IpNet;
+use weft_datastore::Revisions;
 
 use super::masquerade::apply_masquerade;
 use crate::reconcile::Reconciler;
@@ -24,7 +25,7 @@ impl Reconciler for MasqueradeReconciler {
         "masquerade"
     }
 
-    fn revision(&self, _: &HookedExits) -> Option<u64> {
+    fn revision(&self, _: &HookedExits) -> Option<Revisions> {
         None
     }
 

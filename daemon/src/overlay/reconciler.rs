@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 use rtnetlink::Handle;
-use weft_datastore::ClusterSnapshot;
+use weft_datastore::{ClusterSnapshot, Revisions};
 
 use super::model::OverlaySettings;
 use super::reconcile::reconcile;
@@ -31,8 +31,8 @@ impl Reconciler for OverlayReconciler {
         "overlay"
     }
 
-    fn revision(&self, snapshot: &ClusterSnapshot) -> Option<u64> {
-        Some(snapshot.revision)
+    fn revision(&self, snapshot: &ClusterSnapshot) -> Option<Revisions> {
+        Some(snapshot.revisions())
     }
 
     async fn reconcile(&mut self, snapshot: Arc<ClusterSnapshot>) -> anyhow::Result<()> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::sync::watch;
-use weft_datastore::ClusterSnapshot;
+use weft_datastore::{ClusterSnapshot, Revisions};
 
 use super::PolicyEnforcer;
 use crate::overlay::{HookedExits, current_node_exits};
@@ -25,8 +25,8 @@ impl Reconciler for PolicyReconciler {
         "policy"
     }
 
-    fn revision(&self, snapshot: &ClusterSnapshot) -> Option<u64> {
-        Some(snapshot.revision)
+    fn revision(&self, snapshot: &ClusterSnapshot) -> Option<Revisions> {
+        Some(snapshot.revisions())
     }
 
     async fn reconcile(&mut self, snapshot: Arc<ClusterSnapshot>) -> anyhow::Result<()> {

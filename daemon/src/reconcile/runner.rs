@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use weft_datastore::Revisions;
+
 use super::backoff::Backoff;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
@@ -22,9 +24,9 @@ pub trait Reconciler: Send + 'static {
     /// The name in logs, metrics (`reconciler` label) and readiness.
     fn name(&self) -> &'static str;
 
-    /// The datastore revision `input` stands for, if it comes from the
-    /// datastore: a success puts that revision in effect for this concern.
-    fn revision(&self, input: &Self::Input) -> Option<u64>;
+    /// The datastore revisions `input` stands for, if it comes from the
+    /// datastore: a success puts them in effect for this concern.
+    fn revision(&self, input: &Self::Input) -> Option<Revisions>;
 
     /// Makes the node match `input`; idempotent, so it may run any time.
     fn reconcile(
@@ -123,6 +125,7 @@ async fn run<R: Reconciler>(
 mod tests {
     use super::*;
     use std::sync::Mutex;
+    use weft_datastore::KindRevisions;
 
     /// Fails while its shared switch says so; records every input it saw.
     struct Scripted {
@@ -137,8 +140,11 @@ mod tests {
             "scripted"
         }
 
-        fn revision(&self, input: &u64) -> Option<u64> {
-            Some(*input)
+        fn revision(&self, input: &u64) -> Option<Revisions> {
+            Some(Revisions {
+                revision: *input,
+                kinds: KindRevisions::uniform(*input),
+            })
         }
 
         async fn reconcile(&mut self, input: Arc<u64>) -> anyhow::Result<()> {

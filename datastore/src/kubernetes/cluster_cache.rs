@@ -1,6 +1,6 @@
 //! The watched kinds together (pure): one watch event in, the caches and
-//! the highest resourceVersion seen updated; a [`ClusterSnapshot`] out once
-//! every kind has been listed.
+//! the highest resourceVersion seen of that kind updated; a
+//! [`ClusterSnapshot`] out once every kind has been listed.
 
 use k8s_openapi::Metadata;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
@@ -13,6 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::cache::{CacheKey, KindCache, resource_version};
 use super::slim::{slim_namespace, slim_node, slim_pod, slim_policy};
+use crate::revisions::{KindRevisions, Revisions};
 use crate::snapshot::ClusterSnapshot;
 
 /// One event of one of the watched kinds.
@@ -30,8 +31,10 @@ pub struct ClusterCache {
     namespaces: KindCache<Namespace>,
     pods: KindCache<Pod>,
     policies: KindCache<NetworkPolicy>,
-    /// The highest resourceVersion any event carried.
-    revision: u64,
+    /// Per kind, the highest resourceVersion its events carried. Each
+    /// kind's watch is ordered, so everything of that kind written up to
+    /// it has arrived; another kind's watch may lag behind it.
+    kinds: KindRevisions,
 }
 
 impl ClusterCache {
@@ -40,22 +43,22 @@ impl ClusterCache {
         match update {
             WatchUpdate::Node(event) => {
                 let event = *event;
-                self.note_revision(&event);
+                note_revision(&mut self.kinds.nodes, &event);
                 self.nodes.apply(event, |n| Some(slim_node(n)))
             }
             WatchUpdate::Namespace(event) => {
                 let event = *event;
-                self.note_revision(&event);
+                note_revision(&mut self.kinds.namespaces, &event);
                 self.namespaces.apply(event, |n| Some(slim_namespace(n)))
             }
             WatchUpdate::Pod(event) => {
                 let event = *event;
-                self.note_revision(&event);
+                note_revision(&mut self.kinds.pods, &event);
                 self.pods.apply(event, slim_pod)
             }
             WatchUpdate::Policy(event) => {
                 let event = *event;
-                self.note_revision(&event);
+                note_revision(&mut self.kinds.network_policies, &event);
                 self.policies.apply(event, |p| Some(slim_policy(p)))
             }
         }
@@ -69,16 +72,19 @@ impl ClusterCache {
             && self.policies.is_synced()
     }
 
-    /// The highest resourceVersion seen: everything written up to it has
-    /// reached these caches.
-    pub fn revision(&self) -> u64 {
-        self.revision
+    /// The highest resourceVersion seen, of any kind and per kind.
+    pub fn revisions(&self) -> Revisions {
+        Revisions {
+            revision: self.kinds.highest(),
+            kinds: self.kinds,
+        }
     }
 
-    /// The cluster as of the last event, at [`Self::revision`].
+    /// The cluster as of the last event, at [`Self::revisions`].
     pub fn snapshot(&self) -> ClusterSnapshot {
         ClusterSnapshot {
-            revision: self.revision,
+            revision: self.kinds.highest(),
+            kind_revisions: self.kinds,
             nodes: by_name(self.nodes.objects()),
             namespaces: by_name(self.namespaces.objects()),
             pods: self.pods.objects().clone(),
@@ -86,15 +92,16 @@ impl ClusterCache {
             ..ClusterSnapshot::default()
         }
     }
+}
 
-    fn note_revision<K: Metadata<Ty = ObjectMeta>>(&mut self, event: &Event<K>) {
-        let object = match event {
-            Event::Apply(o) | Event::Delete(o) | Event::InitApply(o) => o,
-            Event::Init | Event::InitDone => return,
-        };
-        if let Some(revision) = resource_version(object.metadata()) {
-            self.revision = self.revision.max(revision);
-        }
+/// Raises `seen` to the resourceVersion `event` carries, if higher.
+fn note_revision<K: Metadata<Ty = ObjectMeta>>(seen: &mut u64, event: &Event<K>) {
+    let object = match event {
+        Event::Apply(o) | Event::Delete(o) | Event::InitApply(o) => o,
+        Event::Init | Event::InitDone => return,
+    };
+    if let Some(revision) = resource_version(object.metadata()) {
+        *seen = (*seen).max(revision);
     }
 }
 
@@ -116,6 +123,14 @@ mod tests {
             "metadata": {"name": name, "namespace": "x", "resourceVersion": rv},
             "spec": {"nodeName": "n1", "containers": []},
             "status": {"podIPs": [{"ip": ip}]}
+        }))
+        .unwrap()
+    }
+
+    fn policy(name: &str, rv: &str) -> NetworkPolicy {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "x", "resourceVersion": rv},
+            "spec": {"podSelector": {}}
         }))
         .unwrap()
     }
@@ -153,8 +168,47 @@ mod tests {
         cache.apply(pods(Event::InitDone));
         assert!(cache.apply(pods(Event::Apply(pod("a", "20", "10.244.1.5")))));
         assert!(!cache.apply(pods(Event::Apply(pod("a", "21", "10.244.1.5")))));
-        assert_eq!(cache.revision(), 21);
+        assert_eq!(cache.revisions().revision, 21);
         assert!(cache.apply(pods(Event::Delete(pod("a", "22", "10.244.1.5")))));
-        assert_eq!(cache.revision(), 22);
+        assert_eq!(cache.revisions().revision, 22);
+    }
+
+    #[test]
+    fn each_kind_keeps_the_highest_revision_its_own_watch_delivered() {
+        let mut cache = ClusterCache::default();
+        list_all_empty(&mut cache);
+        cache.apply(pods(Event::InitDone));
+        // A policy written at 30 whose event has not arrived yet, while
+        // the pods' watch already delivered 31.
+        cache.apply(pods(Event::Apply(pod("a", "31", "10.244.1.5"))));
+        let revisions = cache.revisions();
+        assert_eq!(revisions.revision, 31);
+        assert_eq!(
+            revisions.kinds,
+            KindRevisions {
+                pods: 31,
+                ..KindRevisions::default()
+            },
+            "31 on the pods' watch says nothing of the policies'"
+        );
+        cache.apply(WatchUpdate::Policy(Box::new(Event::Apply(policy(
+            "p", "30",
+        )))));
+        let snapshot = cache.snapshot();
+        assert_eq!(snapshot.revision, 31);
+        assert_eq!(
+            snapshot.kind_revisions,
+            KindRevisions {
+                pods: 31,
+                network_policies: 30,
+                ..KindRevisions::default()
+            }
+        );
+        assert_eq!(snapshot.revisions(), cache.revisions());
+        // A relist replays older objects: no kind goes back.
+        cache.apply(pods(Event::Init));
+        cache.apply(pods(Event::InitApply(pod("a", "25", "10.244.1.5"))));
+        cache.apply(pods(Event::InitDone));
+        assert_eq!(cache.revisions().kinds.pods, 31);
     }
 }

@@ -17,6 +17,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::cluster_cache::{ClusterCache, WatchUpdate};
+use crate::revisions::Revisions;
 use crate::snapshot::ClusterSnapshot;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,10 +30,11 @@ pub enum WatchError {
 pub struct KubeWatch {
     /// A new snapshot after every change Weft can see.
     pub snapshots: watch::Receiver<Arc<ClusterSnapshot>>,
-    /// The highest resourceVersion whose effects the latest snapshot holds
-    /// (events that changed nothing Weft keeps advance it without a new
-    /// snapshot).
-    pub revisions: watch::Receiver<u64>,
+    /// The highest resourceVersions, of any kind and per kind, whose
+    /// effects the latest snapshot holds (events that changed nothing Weft
+    /// keeps advance them without a new snapshot). Sent after the snapshot
+    /// that holds them.
+    pub revisions: watch::Receiver<Revisions>,
     pub task: JoinHandle<()>,
 }
 
@@ -51,7 +53,10 @@ impl KubeWatch {
     }
 }
 
-type Published = (watch::Receiver<Arc<ClusterSnapshot>>, watch::Receiver<u64>);
+type Published = (
+    watch::Receiver<Arc<ClusterSnapshot>>,
+    watch::Receiver<Revisions>,
+);
 
 fn updates(client: Client) -> BoxStream<'static, Result<WatchUpdate, watcher::Error>> {
     let config = watcher::Config::default();
@@ -82,7 +87,10 @@ async fn run(
 ) {
     let mut cache = ClusterCache::default();
     let mut ready = Some(ready);
-    let mut channels: Option<(watch::Sender<Arc<ClusterSnapshot>>, watch::Sender<u64>)> = None;
+    let mut channels: Option<(
+        watch::Sender<Arc<ClusterSnapshot>>,
+        watch::Sender<Revisions>,
+    )> = None;
     let mut changed = false;
     while let Some(first) = updates.next().await {
         changed |= follow(&mut cache, first);
@@ -96,8 +104,8 @@ async fn run(
         match &channels {
             None => {
                 let (snapshots, snapshots_rx) = watch::channel(Arc::new(cache.snapshot()));
-                let (revisions, revisions_rx) = watch::channel(cache.revision());
-                tracing::info!(revision = cache.revision(), "listed the cluster");
+                let (revisions, revisions_rx) = watch::channel(cache.revisions());
+                tracing::info!(revision = cache.revisions().revision, "listed the cluster");
                 if let Some(ready) = ready.take()
                     && ready.send((snapshots_rx, revisions_rx)).is_err()
                 {
@@ -109,9 +117,10 @@ async fn run(
                 if changed && snapshots.send(Arc::new(cache.snapshot())).is_err() {
                     return;
                 }
+                // The cache's revisions only grow: any difference is news.
                 revisions.send_if_modified(|seen| {
-                    let newer = cache.revision() > *seen;
-                    *seen = (*seen).max(cache.revision());
+                    let newer = cache.revisions() != *seen;
+                    *seen = cache.revisions();
                     newer
                 });
             }
