@@ -16,6 +16,7 @@ use weft_ebpf_common::{
     VERDICT_COUNTER_MAP,
 };
 
+use super::bpffs::ensure_bpffs;
 use super::error::{ignore_missing, is_missing};
 use super::events::EventRing;
 use super::pins::{check_pinned_maps, links_dir};
@@ -35,9 +36,11 @@ pub struct Datapath {
 
 impl Datapath {
     /// Loads EBPF_OBJECT; maps are pinned by name in `pin_dir` (created if
-    /// missing), and maps already pinned there (a previous weftd) are adopted
-    /// with their content. Programs are loaded (verified).
+    /// missing, on a bpffs mounted if missing), and maps already pinned
+    /// there (a previous weftd) are adopted with their content. Programs
+    /// are loaded (verified).
     pub fn open(pin_dir: &Path) -> Result<Self, BpfError> {
+        ensure_bpffs(pin_dir)?;
         let links = links_dir(pin_dir);
         std::fs::create_dir_all(&links).map_err(BpfError::io(&links))?;
         check_pinned_maps(pin_dir)?;

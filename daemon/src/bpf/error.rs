@@ -34,6 +34,11 @@ pub enum BpfError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("mounting a bpffs at {path}: {source}")]
+    MountBpffs {
+        path: PathBuf,
+        source: nix::errno::Errno,
+    },
     #[error("pod slot {0} is outside 1..{max}", max = weft_ebpf_common::MAX_SLOTS)]
     InvalidSlot(u32),
     #[error(

@@ -1,6 +1,7 @@
 //! Weft's eBPF datapath as weftd sees it: the embedded object and the
-//! policy datapath (maps and links pinned in bpffs).
+//! policy datapath (maps and links pinned in bpffs, mounted if missing).
 
+mod bpffs;
 mod datapath;
 mod error;
 mod events;
@@ -9,6 +10,7 @@ mod map_shapes;
 mod pins;
 mod policy_maps;
 
+pub use bpffs::ensure_bpffs;
 pub use datapath::Datapath;
 pub use error::BpfError;
 pub use events::EventRing;
