@@ -1,7 +1,9 @@
 //! The network configuration on stdin: decoded in two steps so the error
 //! JSON can carry the config's own `cniVersion` whenever that much is valid.
 //!
-//! Keys of a `"type": "weft"` config (all optional but `cniVersion`, `name`, `type`):
+//! Keys of a `"type": "weft"` config (all optional but `cniVersion`, `name`, `type`).
+//! Every path must be absolute: a relative one would depend on the
+//! runtime's working directory.
 //! - `daemonSocket` (default `/run/weft/weftd.sock`): weftd's endpoint API socket.
 //! - `nodeNetworkFile` (default `/run/weft/node-network.json`): weftd's
 //!   description of the node's pod subnets and MTU.
@@ -219,16 +221,22 @@ impl NetConf {
                 .collect()
         });
 
+        let daemon_socket = absolute_path("daemonSocket", raw.daemon_socket, DEFAULT_DAEMON_SOCKET)
+            .map_err(invalid)?;
+        let node_network_file = absolute_path(
+            "nodeNetworkFile",
+            raw.node_network_file,
+            DEFAULT_NODE_NETWORK_FILE,
+        )
+        .map_err(invalid)?;
+        let ipam_dir = absolute_path("ipamDir", raw.ipam_dir, DEFAULT_IPAM_DIR).map_err(invalid)?;
+
         Ok(NetConf {
             cni_version,
             name,
-            daemon_socket: raw
-                .daemon_socket
-                .unwrap_or_else(|| DEFAULT_DAEMON_SOCKET.into()),
-            node_network_file: raw
-                .node_network_file
-                .unwrap_or_else(|| DEFAULT_NODE_NETWORK_FILE.into()),
-            ipam_dir: raw.ipam_dir.unwrap_or_else(|| DEFAULT_IPAM_DIR.into()),
+            daemon_socket,
+            node_network_file,
+            ipam_dir,
             subnets,
             mtu: raw.mtu,
             standalone: raw.standalone,
@@ -237,6 +245,19 @@ impl NetConf {
             prev_result,
             valid_attachments,
         })
+    }
+}
+
+/// The path in `field`, `default` when absent; an empty or relative one is
+/// refused, naming `field`.
+fn absolute_path(field: &str, value: Option<PathBuf>, default: &str) -> Result<PathBuf, String> {
+    match value {
+        None => Ok(default.into()),
+        Some(path) if path.as_os_str().is_empty() => {
+            Err(format!("{field} is empty: it must be an absolute path"))
+        }
+        Some(path) if path.is_absolute() => Ok(path),
+        Some(path) => Err(format!("{field} {path:?} is not an absolute path")),
     }
 }
 
@@ -485,6 +506,42 @@ mod tests {
             let err = log_file(&value).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidNetworkConfig, "{bad}");
             assert!(err.msg.starts_with("logFile "), "{}", err.msg);
+        }
+    }
+
+    /// One of the config's paths.
+    type PathOf = fn(&NetConf) -> &Path;
+
+    #[test]
+    fn every_path_is_absolute_or_absent() {
+        let fields: [(&str, &str, PathOf); 3] = [
+            ("ipamDir", DEFAULT_IPAM_DIR, |c| &c.ipam_dir),
+            ("daemonSocket", DEFAULT_DAEMON_SOCKET, |c| &c.daemon_socket),
+            ("nodeNetworkFile", DEFAULT_NODE_NETWORK_FILE, |c| {
+                &c.node_network_file
+            }),
+        ];
+        for (field, default, path_of) in fields {
+            let mut value = minimal("1.0.0");
+            assert_eq!(path_of(&parse(value.clone()).unwrap()), Path::new(default));
+            value[field] = json!("/srv/weft/x");
+            assert_eq!(
+                path_of(&parse(value.clone()).unwrap()),
+                Path::new("/srv/weft/x")
+            );
+            for (bad, why) in [
+                ("", format!("{field} is empty: it must be an absolute path")),
+                ("ipam", format!("{field} \"ipam\" is not an absolute path")),
+                (
+                    "./run/x",
+                    format!("{field} \"./run/x\" is not an absolute path"),
+                ),
+            ] {
+                value[field] = json!(bad);
+                let err = parse(value.clone()).unwrap_err();
+                assert_eq!(err.code, ErrorCode::InvalidNetworkConfig, "{field} {bad:?}");
+                assert_eq!(err.msg, why);
+            }
         }
     }
 
