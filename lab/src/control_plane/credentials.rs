@@ -1,7 +1,8 @@
 //! Who is who in a lab's cluster: the API server's serving certificate
 //! (for every name and address clients use), the ServiceAccount signing
 //! key, and one client certificate and kubeconfig per identity: the admin,
-//! the controller-manager, the scheduler and each node (as kubelet's).
+//! the controller-manager, the scheduler, each node (as kubelet's) and
+//! the nodes' kube-proxies.
 //! `client_plans` decides (pure); `write_credentials` makes and writes
 //! them once, when the lab is created.
 
@@ -28,6 +29,11 @@ const ADMIN_USER: &str = "kubernetes-admin";
 const MASTERS_GROUP: &str = "system:masters";
 /// Nodes' group, which the Node authorizer and NodeRestriction act on.
 const NODES_GROUP: &str = "system:nodes";
+/// kube-proxy's user, which the default ClusterRoleBinding
+/// system:node-proxier authorizes.
+const KUBE_PROXY_USER: &str = "system:kube-proxy";
+/// Names kube-proxy's certificate, key and kubeconfig.
+const KUBE_PROXY_STEM: &str = "kube-proxy";
 /// Names the API server answers to, besides its addresses.
 const API_SERVER_NAMES: [&str; 5] = [
     "kubernetes",
@@ -66,6 +72,11 @@ pub fn node_user(node: &str) -> String {
     format!("system:node:{node}")
 }
 
+/// The kubeconfig every node's kube-proxy shares.
+pub fn kube_proxy_kubeconfig(paths: &LabPaths) -> PathBuf {
+    paths.component_kubeconfig(KUBE_PROXY_STEM)
+}
+
 /// Every client identity of a lab with `nodes`, whose API server is at
 /// `api_ip` on the fabric. The controller-manager and scheduler run beside
 /// the API server and reach it on loopback; the admin and the nodes over
@@ -92,6 +103,13 @@ pub fn client_plans(paths: &LabPaths, nodes: &[String], api_ip: Ipv4Addr) -> Vec
         kubeconfig: paths.node_kubeconfig(node),
         server: remote.clone(),
     }));
+    // One identity for every node's kube-proxy, as its DaemonSet has.
+    plans.push(ClientPlan {
+        stem: KUBE_PROXY_STEM.into(),
+        identity: ClientIdentity::new(KUBE_PROXY_USER, &[]),
+        kubeconfig: kube_proxy_kubeconfig(paths),
+        server: remote,
+    });
     plans
 }
 
@@ -203,6 +221,7 @@ mod tests {
                 ("kube-scheduler", "system:kube-scheduler", vec![], local),
                 ("node-n1", "system:node:n1", vec!["system:nodes"], remote),
                 ("node-n2", "system:node:n2", vec!["system:nodes"], remote),
+                ("kube-proxy", "system:kube-proxy", vec![], remote),
             ]
         );
         assert_eq!(plans[0].kubeconfig, paths.admin_kubeconfig());
@@ -211,6 +230,10 @@ mod tests {
             paths.component_kubeconfig("kube-controller-manager")
         );
         assert_eq!(plans[4].kubeconfig, paths.node_kubeconfig("n2"));
+        assert_eq!(
+            plans[5].kubeconfig,
+            PathBuf::from("/run/weft-lab/t1/control-plane/kube-proxy.kubeconfig")
+        );
     }
 
     #[test]
