@@ -28,6 +28,7 @@ lint: deps
 # rest (#[ignore = "needs root ..."]); here, as root, they all run, the root
 # ones in network namespaces of their own.
 test: build lint
+	bash scripts/validate-manifests.sh
 	$(CARGO) test --workspace -- --include-ignored
 
 # Starts a 3-node lab (name: weft) and runs the demo; `weft-lab down` removes it.

@@ -28,7 +28,7 @@ pub use error::{ObjectError, ObjectProblem, StoreError};
 pub use kind::{Kind, UnknownKindName};
 pub use load::ParseCache;
 pub use object::{DEFAULT_NAMESPACE, Object, ObjectKey};
-pub use parse::parse_objects;
+pub use parse::{parse_objects, parse_values};
 pub use parse_error::{ParseError, ParseProblem};
 pub use revisions::{KindRevisions, Revisions};
 pub use snapshot::ClusterSnapshot;

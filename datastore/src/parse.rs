@@ -15,6 +15,21 @@ pub fn parse_objects(text: &str) -> Result<Vec<Object>, ParseError> {
     parse_documents(text).into_iter().collect()
 }
 
+/// The stream's non-empty documents as untyped values, of any kind (for
+/// callers that hand the other kinds on, such as to an API server).
+pub fn parse_values(text: &str) -> Result<Vec<Value>, ParseError> {
+    documents(text)
+        .into_iter()
+        .enumerate()
+        .map(|(index, document)| {
+            document.map_err(|problem| ParseError {
+                document: index + 1,
+                problem,
+            })
+        })
+        .collect()
+}
+
 /// Parses every document of `text` on its own, so a caller can keep the valid
 /// ones. After a syntax error the rest of the stream cannot be delimited, so it
 /// yields nothing more.

@@ -42,8 +42,8 @@ pub enum Command {
         /// Pod addresses of the whole cluster [default: 10.244.0.0/16]
         #[arg(long)]
         cluster_cidr: Option<Ipv4Net>,
-        /// Where the cluster lives: a directory of YAML, or a real control
-        /// plane in the lab [default: dir]
+        /// Where the cluster lives: a real control plane in the lab, or a
+        /// directory of YAML (fast, for tests) [default: kubernetes]
         #[arg(long, value_enum)]
         datastore: Option<Datastore>,
     },
@@ -126,6 +126,12 @@ pub enum Command {
         tcp: Vec<u16>,
         #[arg(long)]
         udp: Vec<u16>,
+    },
+    /// A node's kubelet stand-in (started by `up` on the kubernetes datastore).
+    #[command(hide = true)]
+    Kubelet {
+        #[arg(long)]
+        node: String,
     },
 }
 

@@ -43,6 +43,17 @@ impl Lab {
         }
     }
 
+    /// The state of a lab that is up, with the pods its kubelets wired
+    /// (kubernetes datastore) among `pods`: what readers and `down` see.
+    pub fn state_with_pods(&self) -> anyhow::Result<LabState> {
+        let mut state = self.state()?;
+        for node in state.topology.node_names() {
+            let wired = crate::kubelet::ledger::read(&self.paths.node_kubelet_ledger(&node))?;
+            state.pods.extend(wired);
+        }
+        Ok(state)
+    }
+
     pub fn save(&self, state: &LabState) -> anyhow::Result<()> {
         Ok(state.save(&self.paths.state_file())?)
     }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cni;
 pub mod commands;
 pub mod control_plane;
+pub mod kubelet;
 pub mod lab;
 pub mod matrix;
 pub mod names;

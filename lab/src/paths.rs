@@ -64,6 +64,15 @@ impl LabPaths {
         self.node_dir(node).join("weftd.log")
     }
 
+    /// The pods the node's kubelet stand-in has wired (kubernetes datastore).
+    pub fn node_kubelet_ledger(&self, node: &str) -> PathBuf {
+        self.node_dir(node).join("kubelet-pods.json")
+    }
+
+    pub fn node_kubelet_log(&self, node: &str) -> PathBuf {
+        self.node_dir(node).join("kubelet.log")
+    }
+
     /// Log of a pod's port server (`_` cannot occur in either DNS label).
     pub fn pod_log(&self, namespace: &str, pod: &str) -> PathBuf {
         self.root

@@ -53,6 +53,13 @@ pub struct LabState {
     pub underlay_ready: bool,
     /// weftd per node name.
     pub weftds: BTreeMap<String, ProcessRecord>,
+    /// kube-proxy per node name (kubernetes datastore).
+    #[serde(default)]
+    pub kube_proxies: BTreeMap<String, ProcessRecord>,
+    /// The kubelet stand-in per node name (kubernetes datastore); its pods
+    /// are in the node's kubelet ledger, not in `pods`.
+    #[serde(default)]
+    pub kubelets: BTreeMap<String, ProcessRecord>,
     /// The control plane's processes (kubernetes datastore), iterated in
     /// the order they stop.
     #[serde(default)]
@@ -68,6 +75,10 @@ pub struct LabState {
 pub struct PodRecord {
     pub namespace: String,
     pub name: String,
+    /// The Pod object's uid: a pod deleted and made again under the same
+    /// name is another pod. Records from before it was kept have none.
+    #[serde(default)]
+    pub uid: String,
     pub node: String,
     pub netns: String,
     pub container_id: String,
@@ -106,6 +117,8 @@ impl LabState {
             topology,
             underlay_ready: false,
             weftds: BTreeMap::new(),
+            kube_proxies: BTreeMap::new(),
+            kubelets: BTreeMap::new(),
             control_plane: BTreeMap::new(),
             world_server: None,
             pods: BTreeMap::new(),
@@ -125,15 +138,19 @@ impl LabState {
             .collect()
     }
 
-    /// Every process the lab started, in the order `down` stops them: pod
-    /// servers, world server, weftds, then the control plane (the API
-    /// server after its clients, etcd last).
+    /// Every process the lab started, in the order `down` stops them:
+    /// kubelets (so they wire nothing more), pod servers, world server,
+    /// weftds, kube-proxies (clients of the API server, which waits for
+    /// their watches to end), then the control plane (the API server after
+    /// its clients, etcd last).
     pub fn all_processes(&self) -> Vec<ProcessRecord> {
-        self.pods
+        self.kubelets
             .values()
-            .filter_map(|p| p.server)
+            .copied()
+            .chain(self.pods.values().filter_map(|p| p.server))
             .chain(self.world_server)
             .chain(self.weftds.values().copied())
+            .chain(self.kube_proxies.values().copied())
             .chain(self.control_plane.values().copied())
             .collect()
     }
@@ -230,11 +247,19 @@ mod tests {
                 start_time: 1,
             },
         );
+        state.kubelets.insert(
+            "n1".into(),
+            ProcessRecord {
+                pid: 9,
+                start_time: 1,
+            },
+        );
         state.pods.insert(
             "x/a".into(),
             PodRecord {
                 namespace: "x".into(),
                 name: "a".into(),
+                uid: "u-1".into(),
                 node: "n1".into(),
                 netns: "t1-p.x.a".into(),
                 container_id: "lab_x_a".into(),
@@ -255,6 +280,13 @@ mod tests {
                 .control_plane
                 .insert(component, ProcessRecord { pid, start_time: 3 });
         }
+        state.kube_proxies.insert(
+            "n1".into(),
+            ProcessRecord {
+                pid: 12,
+                start_time: 4,
+            },
+        );
         state
     }
 
@@ -276,7 +308,7 @@ mod tests {
             vec!["t1-fabric", "t1-n1", "t1-n2", "t1-world", "t1-p.x.a"]
         );
         let pids: Vec<i32> = state.all_processes().iter().map(|p| p.pid).collect();
-        assert_eq!(pids, vec![11, 10, 21, 22, 20, 23]);
+        assert_eq!(pids, vec![9, 11, 10, 12, 21, 22, 20, 23]);
         assert_eq!(state.pod("x", "a").unwrap().key(), "x/a");
     }
 
@@ -291,7 +323,7 @@ mod tests {
         }
         let pids: Vec<i32> = state.all_processes().iter().map(|p| p.pid).collect();
         // Started etcd (30), apiserver (31), controller-manager (32), scheduler (33).
-        assert_eq!(pids, vec![11, 10, 32, 33, 31, 30]);
+        assert_eq!(pids, vec![9, 11, 10, 12, 32, 33, 31, 30]);
     }
 
     #[test]
@@ -300,6 +332,8 @@ mod tests {
         let object = value.as_object_mut().unwrap();
         object.remove("datastore");
         object.remove("controlPlane");
+        object.remove("kubeProxies");
+        object.remove("kubelets");
         object["topology"]
             .as_object_mut()
             .unwrap()
@@ -307,6 +341,7 @@ mod tests {
         let old: LabState = serde_json::from_value(value).unwrap();
         assert_eq!(old.datastore, Datastore::Dir);
         assert!(old.control_plane.is_empty());
+        assert!(old.kube_proxies.is_empty());
         assert!(old.topology.control_plane.is_none());
     }
 

@@ -1,6 +1,7 @@
 //! Wiring one pod, as kubelet and a runtime would: a netns, CNI ADD by the
 //! `weft` plugin inside the node's netns, and the pod's port server; and
-//! the reverse. Each step is recorded in the state file before it is taken.
+//! the reverse. Each step is recorded in a ledger before it is taken: the
+//! lab's state file (dir datastore) or the node's kubelet ledger.
 
 use std::time::Duration;
 
@@ -16,46 +17,70 @@ use crate::process::{DetachedSpec, ProcessRecord, spawn_detached};
 use crate::state::{LabState, PodRecord};
 use crate::underlay_plan::IpBatch;
 
+/// Where wired pods are written down, by "ns/name", before each step, so
+/// that whatever stops the lab half-way can still remove all of it.
+pub trait PodLedger {
+    fn get(&self, key: &str) -> Option<&PodRecord>;
+    fn record(&mut self, record: PodRecord) -> anyhow::Result<()>;
+    fn forget(&mut self, key: &str) -> anyhow::Result<()>;
+}
+
+/// The lab's state file as a ledger (the dir datastore's pods).
+pub struct StateLedger<'a> {
+    pub lab: &'a Lab,
+    pub state: &'a mut LabState,
+}
+
+impl PodLedger for StateLedger<'_> {
+    fn get(&self, key: &str) -> Option<&PodRecord> {
+        self.state.pods.get(key)
+    }
+
+    fn record(&mut self, record: PodRecord) -> anyhow::Result<()> {
+        self.state.pods.insert(record.key(), record);
+        self.lab.save(self.state)
+    }
+
+    fn forget(&mut self, key: &str) -> anyhow::Result<()> {
+        self.state.pods.remove(key);
+        self.lab.save(self.state)
+    }
+}
+
 /// How long a port server may take to bind its ports.
 const SERVER_READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a stopped process gets to exit before SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Wires a stored pod and records it; on failure undoes what it did.
-pub fn wire(lab: &Lab, state: &mut LabState, pod: &Pod) -> anyhow::Result<()> {
+pub fn wire(lab: &Lab, ledger: &mut impl PodLedger, pod: &Pod) -> anyhow::Result<()> {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
     let node = pods::node_name(pod)
         .with_context(|| format!("pod {namespace}/{name} has no spec.nodeName"))?
         .to_owned();
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
     let record = PodRecord {
         netns: lab.name.pod_netns(&namespace, &name),
         container_id: container_id(&namespace, &name),
         namespace,
         name,
+        uid: uid.clone(),
         node,
         ips: Vec::new(),
         server: None,
     };
     let key = record.key();
-    state.pods.insert(key.clone(), record.clone());
-    lab.save(state)?;
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    ledger.record(record.clone())?;
     match wire_recorded(lab, &record, &uid, pod) {
-        Ok((ips, server)) => {
-            state.pods.insert(
-                key,
-                PodRecord {
-                    ips,
-                    server,
-                    ..record
-                },
-            );
-            lab.save(state)
-        }
+        Ok((ips, server)) => ledger.record(PodRecord {
+            ips,
+            server,
+            ..record
+        }),
         Err(err) => {
             // Best effort: the error that matters is the one that stopped wiring.
-            let _ = unwire(lab, state, &key);
+            let _ = unwire(lab, ledger, &key);
             Err(err.context(format!("wiring pod {key} on {}", record.node)))
         }
     }
@@ -90,23 +115,14 @@ fn wire_recorded(
 }
 
 /// Tears a pod down (server, CNI DEL, netns) and forgets it. Missing parts are fine.
-pub fn unwire(lab: &Lab, state: &mut LabState, key: &str) -> anyhow::Result<()> {
-    let Some(record) = state.pods.get(key).cloned() else {
+pub fn unwire(lab: &Lab, ledger: &mut impl PodLedger, key: &str) -> anyhow::Result<()> {
+    let Some(record) = ledger.get(key).cloned() else {
         return Ok(());
     };
     if let Some(server) = record.server {
         server.stop(STOP_GRACE)?;
     }
-    let node_netns = state
-        .topology
-        .node(&record.node)
-        .map(|host| host.netns.clone())
-        .with_context(|| {
-            format!(
-                "pod {key} is on {}, which is not a node of this lab",
-                record.node
-            )
-        })?;
+    let node_netns = lab.name.node_netns(&record.node);
     if netns::exists(&node_netns) && lab.paths.node_conflist(&record.node).exists() {
         cni_call(lab, &record, "", |invocation, sandbox| {
             invocation.del(sandbox)
@@ -114,8 +130,7 @@ pub fn unwire(lab: &Lab, state: &mut LabState, key: &str) -> anyhow::Result<()> 
         .with_context(|| format!("removing pod {key} from {}", record.node))?;
     }
     netns::delete_all(std::slice::from_ref(&record.netns))?;
-    state.pods.remove(key);
-    lab.save(state)
+    ledger.forget(key)
 }
 
 fn cni_call<T>(

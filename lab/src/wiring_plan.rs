@@ -94,6 +94,7 @@ mod tests {
                 PodRecord {
                     namespace: "x".into(),
                     name: (*pod).into(),
+                    uid: format!("u-{pod}"),
                     node: "n1".into(),
                     netns: format!("t1-p.x.{pod}"),
                     container_id: format!("lab_x_{pod}"),

@@ -149,13 +149,20 @@ fn a_kubernetes_lab_runs_weftd_on_the_api_server() {
         Some(1),
         "kubectl's exit code passes through"
     );
-    let refused = lab.try_apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n");
+    // An invalid object rejects the whole file: its namespace is not made.
+    let refused = lab.try_apply(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: rejected}\n---\n\
+         apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: rejected}\n\
+         spec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/33}}]}]}\n",
+    );
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        stderr.contains("not yet") && stderr.contains("kubectl"),
+        stderr.contains("nothing of stdin applied") && stderr.contains("10.0.0.0/33"),
         "{stderr}"
     );
+    let namespace = lab.run(&["kubectl", "--", "get", "namespace", "rejected"]);
+    assert_eq!(namespace.status.code(), Some(1), "namespace rejected was made");
 
     // A control-plane process that died is started again by `up`; the
     // rest stay as they are. So is a weftd, with a fresh token and the

@@ -1,6 +1,7 @@
 //! `apply -f FILE|-`: validate the whole file, write it, wire the pods the
 //! store has and the lab has not, write their status, and wait until every
-//! node has put the result in effect.
+//! node has put the result in effect. On the kubernetes datastore the API
+//! server takes the file and the kubelets wire (`kube_objects`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,14 +11,18 @@ use weft_datastore::parse_objects;
 
 use crate::apply_plan::plan_apply;
 use crate::lab::Lab;
+use crate::state::Datastore;
 use crate::validate::{Cluster, check_objects};
 
 pub fn apply(lab: &Lab, file: &str) -> anyhow::Result<()> {
     let text = super::read_input(file)?;
+    let state = lab.state()?;
+    if state.datastore == Datastore::Kubernetes {
+        return super::kube_objects::apply(lab, &state, file, &text);
+    }
     let objects = parse_objects(&text).with_context(|| super::shown(file).to_owned())?;
     let _lock = lab.lock()?;
     let mut state = lab.state()?;
-    super::dir_datastore_only(&state, "apply")?;
     let store = lab.store()?;
     let stored = store.snapshot()?;
     let nodes = state.topology.node_names();

@@ -9,6 +9,7 @@ use weft_datastore::{ClusterSnapshot, Kind, ObjectKey, parse_objects};
 use super::NotFound;
 use crate::apply_plan::describe;
 use crate::lab::Lab;
+use crate::state::Datastore;
 
 pub enum Target {
     File(String),
@@ -17,6 +18,10 @@ pub enum Target {
 }
 
 pub fn delete(lab: &Lab, target: &Target, ignore_not_found: bool) -> anyhow::Result<()> {
+    let state = lab.state()?;
+    if state.datastore == Datastore::Kubernetes {
+        return super::kube_objects::delete(lab, &state, target, ignore_not_found);
+    }
     let requested = match target {
         Target::File(file) => keys_in_file(file)?,
         Target::Object { kind, object } => vec![key_of(kind, object)?],
@@ -24,7 +29,6 @@ pub fn delete(lab: &Lab, target: &Target, ignore_not_found: bool) -> anyhow::Res
     };
     let _lock = lab.lock()?;
     let mut state = lab.state()?;
-    super::dir_datastore_only(&state, "delete")?;
     let store = lab.store()?;
     let stored = store.snapshot()?;
     let requested = match target {

@@ -16,7 +16,21 @@ pub fn down(lab: &Lab) -> anyhow::Result<()> {
         return Ok(());
     }
     let _lock = lab.lock()?;
-    if let Some(state) = LabState::load(&lab.paths.state_file())? {
+    if let Some(mut state) = LabState::load(&lab.paths.state_file())? {
+        // Kubelets first, so that no pod is wired after its ledger is read.
+        for kubelet in state.kubelets.values() {
+            kubelet
+                .stop(STOP_GRACE)
+                .with_context(|| format!("stopping kubelet {}", kubelet.pid))?;
+        }
+        // The kubelets' pods: a ledger that cannot be read hides nothing
+        // that the netns list would not show, so it is not fatal here.
+        for node in state.topology.node_names() {
+            match crate::kubelet::ledger::read(&lab.paths.node_kubelet_ledger(&node)) {
+                Ok(wired) => state.pods.extend(wired),
+                Err(err) => eprintln!("warning: {err:#}"),
+            }
+        }
         for process in state.all_processes() {
             process
                 .stop(STOP_GRACE)

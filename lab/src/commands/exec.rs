@@ -16,7 +16,7 @@ pub fn exec(
     node: Option<String>,
     command: &[String],
 ) -> anyhow::Result<ExitCode> {
-    let state = lab.state()?;
+    let state = lab.state_with_pods()?;
     let netns_name = match (pod, node) {
         (Some(pod), _) => super::wired_pod(&state, &pod)?.netns.clone(),
         (None, Some(node)) => state

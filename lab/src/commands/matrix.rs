@@ -23,7 +23,7 @@ pub fn matrix(
     timeout_ms: u64,
     output: Output,
 ) -> anyhow::Result<()> {
-    let state = lab.state()?;
+    let state = lab.state_with_pods()?;
     let pods: Vec<_> = state.pods.values().filter(|p| !p.ips.is_empty()).collect();
     let jobs: Vec<(PathBuf, SocketAddr)> = pods
         .iter()

@@ -7,6 +7,7 @@ mod cluster;
 mod delete;
 mod down;
 mod exec;
+mod kube_objects;
 mod kubeconfig;
 mod kubectl;
 mod matrix;
@@ -24,7 +25,7 @@ use anyhow::{Context, bail};
 use crate::cli::{Cli, Command};
 use crate::lab::Lab;
 use crate::serve::Listeners;
-use crate::state::{Datastore, LabState, PodRecord};
+use crate::state::{LabState, PodRecord};
 
 /// An object (or pod) the command names does not exist.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
         } => matrix::matrix(&lab, port, proto, timeout_ms, output),
         Command::Serve { label, tcp, udp } => serve(&label, &tcp, &udp),
+        Command::Kubelet { node } => crate::kubelet::agent::run(&lab, &node),
     }?;
     Ok(ExitCode::SUCCESS)
 }
@@ -108,19 +110,6 @@ fn read_input(file: &str) -> anyhow::Result<String> {
     } else {
         std::fs::read_to_string(file).with_context(|| format!("reading {file}"))
     }
-}
-
-/// `apply` and `delete` write the `dir` datastore and wire pods as its
-/// kubelet; on a kubernetes lab neither is built yet, and writing a
-/// directory nobody watches would only pretend to work.
-fn dir_datastore_only(state: &LabState, verb: &str) -> anyhow::Result<()> {
-    if state.datastore == Datastore::Kubernetes {
-        bail!(
-            "not yet: lab {name} runs the kubernetes datastore, where the lab does not wire pods yet; {verb} with `weft-lab kubectl --name {name} -- {verb} -f FILE`",
-            name = state.name
-        );
-    }
-    Ok(())
 }
 
 /// How errors name an input file.
@@ -157,25 +146,6 @@ fn split_ref(text: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_kubernetes_lab_refuses_dir_writes_and_says_what_to_use() {
-        let name: crate::names::LabName = "t1".parse().unwrap();
-        let topology =
-            crate::topology::Topology::plan(&name, 1, crate::topology::Mode::Vxlan).unwrap();
-        let cidr = "10.244.0.0/16".parse().unwrap();
-        let dir = LabState::new(name.clone(), cidr, Datastore::Dir, topology.clone());
-        assert!(dir_datastore_only(&dir, "apply").is_ok());
-        let kubernetes = LabState::new(name, cidr, Datastore::Kubernetes, topology);
-        let err = dir_datastore_only(&kubernetes, "apply")
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("not yet:"), "{err}");
-        assert!(
-            err.contains("`weft-lab kubectl --name t1 -- apply -f FILE`"),
-            "{err}"
-        );
-    }
 
     #[test]
     fn refs_default_to_the_default_namespace() {

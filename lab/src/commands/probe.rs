@@ -17,7 +17,7 @@ pub fn probe(
     proto: Proto,
     timeout_ms: u64,
 ) -> anyhow::Result<ExitCode> {
-    let state = lab.state()?;
+    let state = lab.state_with_pods()?;
     let from = super::wired_pod(&state, source)?;
     let ip: IpAddr = match dest.parse() {
         Ok(ip) => ip,

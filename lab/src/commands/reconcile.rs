@@ -7,7 +7,7 @@ use weft_datastore::DirStore;
 
 use crate::lab::Lab;
 use crate::state::LabState;
-use crate::wiring::{unwire, wire};
+use crate::wiring::{StateLedger, unwire, wire};
 use crate::wiring_plan::{status_updates, wiring_plan};
 
 /// Returns the datastore revision that holds the result.
@@ -15,14 +15,15 @@ pub fn reconcile_pods(lab: &Lab, state: &mut LabState, store: &DirStore) -> anyh
     let stored = store.snapshot()?;
     let plan = wiring_plan(&stored, state);
     let mut failures = Vec::new();
+    let mut ledger = StateLedger { lab, state };
     for key in &plan.unwire {
-        if let Err(err) = unwire(lab, state, key) {
+        if let Err(err) = unwire(lab, &mut ledger, key) {
             failures.push(err);
         }
     }
     for key in &plan.wire {
         if let Some(pod) = stored.pods.get(key)
-            && let Err(err) = wire(lab, state, pod)
+            && let Err(err) = wire(lab, &mut ledger, pod)
         {
             failures.push(err);
         }

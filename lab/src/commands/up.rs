@@ -1,8 +1,8 @@
 //! `up`: build the underlay, start the control plane (kubernetes
 //! datastore), register the nodes in the datastore, start the world server
-//! and one weftd per node, and wait until every node is ready. On an
-//! existing lab: leave a healthy one alone, restart what died, or say what
-//! to do.
+//! and one weftd (and, on kubernetes, one kube-proxy) per node, and wait
+//! until every node is ready. On an existing lab: leave a healthy one
+//! alone, restart what died, or say what to do.
 
 use std::net::Ipv4Addr;
 
@@ -17,6 +17,7 @@ use super::cluster;
 use crate::apply_plan::NAMESPACE_NAME_LABEL;
 use crate::control_plane::credentials::write_credentials;
 use crate::control_plane::flags::check_pod_network;
+use crate::control_plane::kube_proxy_start::start_missing_kube_proxies;
 use crate::control_plane::node_object::HOSTNAME_LABEL;
 use crate::lab::Lab;
 use crate::netns;
@@ -36,6 +37,8 @@ pub struct UpOptions {
 }
 
 const DEFAULT_NODES: usize = 3;
+/// A real control plane, as users meet Weft; `--datastore dir` for fast tests.
+const DEFAULT_DATASTORE: Datastore = Datastore::Kubernetes;
 const DEFAULT_CLUSTER_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 244, 0, 0), 16);
 /// The world server's port (TCP and UDP).
 const WORLD_PORT: u16 = 80;
@@ -51,9 +54,13 @@ pub fn up(lab: &Lab, options: &UpOptions) -> anyhow::Result<()> {
         None => create(lab, options)?,
     };
     start_missing_processes(lab, &mut state)?;
+    if state.datastore == Datastore::Kubernetes {
+        start_missing_kube_proxies(lab, &mut state)?;
+    }
     wait::nodes_ready(lab, &state)?;
     if state.datastore == Datastore::Kubernetes {
         cluster::mark_nodes_ready(lab, &state)?;
+        start_missing_kubelets(lab, &mut state)?;
     }
     println!(
         "lab {} is up: {} nodes, {} mode, cluster CIDR {}, {} datastore",
@@ -76,7 +83,7 @@ pub fn up(lab: &Lab, options: &UpOptions) -> anyhow::Result<()> {
 fn create(lab: &Lab, options: &UpOptions) -> anyhow::Result<LabState> {
     let cluster_cidr = options.cluster_cidr.unwrap_or(DEFAULT_CLUSTER_CIDR);
     let nodes = options.nodes.unwrap_or(DEFAULT_NODES);
-    let datastore = options.datastore.unwrap_or_default();
+    let datastore = options.datastore.unwrap_or(DEFAULT_DATASTORE);
     check_cluster_cidr(cluster_cidr)?;
     let mut topology = Topology::plan(&lab.name, nodes, options.mode.unwrap_or(Mode::Vxlan))?;
     if datastore == Datastore::Kubernetes {
@@ -252,6 +259,45 @@ fn start_missing_processes(lab: &Lab, state: &mut LabState) -> anyhow::Result<()
     Ok(())
 }
 
+/// How long a kubelet stand-in may take to list its node's pods.
+const KUBELET_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Starts the kubelet stand-in of every node that has none running; it
+/// finds `weft` where this process does.
+fn start_missing_kubelets(lab: &Lab, state: &mut LabState) -> anyhow::Result<()> {
+    let program = std::env::current_exe().context("finding the weft-lab executable")?;
+    let env: Vec<(String, String)> = std::env::var(crate::lab::BIN_DIR_ENV)
+        .map(|dir| vec![(crate::lab::BIN_DIR_ENV.to_owned(), dir)])
+        .unwrap_or_default();
+    for host in state.topology.nodes.clone() {
+        if let Some(p) = state.kubelets.get(&host.name) {
+            if p.is_running() {
+                continue;
+            }
+            p.stop(Duration::ZERO)
+                .with_context(|| format!("reaping the old kubelet on {}", host.name))?;
+        }
+        let record = spawn_detached(&DetachedSpec {
+            program: program.clone(),
+            args: kubelet_args(&lab.name, &host.name),
+            netns: netns::path(&host.netns),
+            log: lab.paths.node_kubelet_log(&host.name),
+            env: env.clone(),
+            await_ready_line: Some(KUBELET_READY_TIMEOUT),
+        })
+        .with_context(|| format!("starting the kubelet on {}", host.name))?;
+        state.kubelets.insert(host.name.clone(), record);
+        lab.save(state)?;
+    }
+    Ok(())
+}
+
+fn kubelet_args(lab: &crate::names::LabName, node: &str) -> Vec<String> {
+    ["--name", lab.as_str(), "kubelet", "--node", node]
+        .map(str::to_owned)
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +339,20 @@ mod tests {
             ..options(None, None)
         };
         assert!(check_same_shape(&state(), &dir).is_ok());
+    }
+
+    #[test]
+    fn a_kubelet_is_started_for_its_lab_and_node() {
+        let lab: crate::names::LabName = "t1".parse().unwrap();
+        assert_eq!(
+            kubelet_args(&lab, "n2").join(" "),
+            "--name t1 kubelet --node n2"
+        );
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(
+            std::iter::once("weft-lab").chain(kubelet_args(&lab, "n2").iter().map(String::as_str)),
+        )
+        .unwrap();
+        assert_eq!(cli.name.as_str(), "t1");
     }
 
     #[test]

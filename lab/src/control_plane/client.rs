@@ -56,7 +56,7 @@ where
     })?
 }
 
-async fn client(path: &Path) -> Result<Client, ApiError> {
+pub(crate) async fn client(path: &Path) -> Result<Client, ApiError> {
     let shown = || path.display().to_string();
     let kubeconfig_error = |source| ApiError::Kubeconfig {
         path: shown(),

@@ -7,7 +7,8 @@
 //! `binaries`, `start`), kube-rs from inside the lab (`client`), and the
 //! lab's kubelet part: registering its Nodes and marking them Ready
 //! (`node_object`, `registration`), installing Weft from its manifest
-//! (`install`), and reading the cluster (`snapshot`).
+//! (`install`), and reading the cluster (`snapshot`). Each node runs the
+//! upstream kube-proxy (`kube_proxy`, `kube_proxy_start`).
 
 pub mod binaries;
 pub mod client;
@@ -16,9 +17,13 @@ pub mod credentials;
 pub mod endpoint;
 pub mod flags;
 pub mod install;
+pub mod kube_proxy;
+pub mod kube_proxy_start;
 pub mod kubeconfig;
 pub mod node_object;
 pub mod pki;
+pub mod progress;
 pub mod registration;
+pub mod settle;
 pub mod snapshot;
 pub mod start;

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use futures::future::try_join_all;
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::wait::await_condition;
@@ -64,6 +65,35 @@ pub async fn mark_ready(client: Client, name: String) -> Result<(), ApiError> {
     api.patch_status(&name, &params, &Patch::Strategic(patch))
         .await?;
     Ok(())
+}
+
+/// Returns once each namespace has its `default` ServiceAccount, which
+/// the controller-manager makes and pod admission needs.
+pub async fn await_default_service_accounts(
+    client: Client,
+    namespaces: Vec<String>,
+    timeout: Duration,
+) -> Result<(), ApiError> {
+    let waits = namespaces.iter().map(|namespace| {
+        let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+        async move {
+            await_condition(api, "default", |account: Option<&ServiceAccount>| {
+                account.is_some()
+            })
+            .await
+            .map_err(ApiError::Wait)
+        }
+    });
+    match tokio::time::timeout(timeout, try_join_all(waits)).await {
+        Ok(done) => done.map(|_| ()),
+        Err(_) => Err(ApiError::Timeout {
+            what: format!(
+                "the controller-manager making the default ServiceAccount of {}",
+                namespaces.join(", ")
+            ),
+            timeout,
+        }),
+    }
 }
 
 /// Returns once every named Node has spec.podCIDRs, watching them.

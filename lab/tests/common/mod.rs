@@ -54,9 +54,16 @@ impl TestLab {
         let lab = TestLab {
             name: format!("w{}{tag}", std::process::id()),
         };
+        // Tests that do not say which datastore run on the fast one.
+        let datastore: &[&str] = if args.contains(&"--datastore") {
+            &[]
+        } else {
+            &["--datastore", "dir"]
+        };
         let output = Command::new(LAB_BIN)
             .args(["--name", &lab.name, "up"])
             .args(args)
+            .args(datastore)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
@@ -90,6 +97,14 @@ impl TestLab {
     /// Runs a command that must succeed; returns its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         succeeded(&format!("weft-lab {args:?}"), self.run(args))
+    }
+
+    /// Runs a command with `stdin` that must succeed; returns its stdout.
+    pub fn ok_with_stdin(&self, args: &[&str], stdin: &str) -> String {
+        succeeded(
+            &format!("weft-lab {args:?}"),
+            self.run_with_stdin(args, stdin),
+        )
     }
 
     /// `weft-lab apply` of `yaml`, which must succeed.
@@ -127,9 +142,12 @@ impl TestLab {
         DirStore::open(&self.dir().join("store")).expect("the lab's datastore opens")
     }
 
+    /// The pod's netns, wired by the lab (dir datastore) or by its node's
+    /// kubelet stand-in (kubernetes datastore).
     pub fn pod_netns(&self, pod: &str) -> PathBuf {
         let (namespace, name) = pod.split_once('/').expect("ns/name");
-        let state = self.state();
+        let lab = weft_lab::lab::Lab::new(self.name.parse().expect("a lab name"));
+        let state = lab.state_with_pods().expect("the lab's state is readable");
         let record = state.pod(namespace, name).expect("the pod is wired");
         Path::new("/run/netns").join(&record.netns)
     }

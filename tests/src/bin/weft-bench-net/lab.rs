@@ -17,13 +17,26 @@ pub struct BenchLab {
 }
 
 impl BenchLab {
-    /// `weft-lab up --nodes N --mode MODE` under a name unique to this run.
+    /// `weft-lab up --nodes N --mode MODE` on the `dir` datastore (the
+    /// datapath is the same on either; this one starts in a second) under a
+    /// name unique to this run.
     pub fn up(bin: PathBuf, tag: &str, nodes: usize, mode: &str) -> anyhow::Result<Self> {
         let lab = BenchLab {
             bin,
             name: format!("bn{}{tag}", std::process::id()),
         };
-        lab.run(&["up", "--nodes", &nodes.to_string(), "--mode", mode], None)?;
+        lab.run(
+            &[
+                "up",
+                "--nodes",
+                &nodes.to_string(),
+                "--mode",
+                mode,
+                "--datastore",
+                "dir",
+            ],
+            None,
+        )?;
         Ok(lab)
     }
 
