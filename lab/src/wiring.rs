@@ -170,7 +170,9 @@ pub fn start_server(
     tcp: &[u16],
     udp: &[u16],
 ) -> anyhow::Result<ProcessRecord> {
-    let program = std::env::current_exe().context("finding the weft-lab executable")?;
+    // This very executable even when a rebuild has replaced its file (a
+    // kubelet stand-in outlives rebuilds): /proc/self/exe keeps the inode.
+    let program = std::path::PathBuf::from("/proc/self/exe");
     Ok(spawn_detached(&DetachedSpec {
         program,
         args: serve_args(label, tcp, udp),

@@ -3,12 +3,13 @@
 //! exactly `kubectl apply`'s meaning), and the lab waits until the change
 //! is in effect: pods wired and Ready (by the nodes' kubelet stand-ins),
 //! then every weftd past the newest revision of each kind (see
-//! `control_plane::progress`).
+//! `control_plane::progress`), then every kube-proxy with the Services
+//! programmed (`control_plane::service_rules`).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -18,7 +19,11 @@ use super::NotFound;
 use super::delete::Target;
 use crate::control_plane::binaries::k8s_binary;
 use crate::control_plane::client::with_client;
-use crate::control_plane::settle::{deletion_revisions, inventory, pods_settled};
+use crate::control_plane::kube_proxy;
+use crate::control_plane::service_rules::{expected_rules, first_missing};
+use crate::control_plane::settle::{
+    deletion_revisions, inventory, pods_settled, services_and_slices,
+};
 use crate::control_plane::snapshot::cluster_snapshot;
 use crate::lab::Lab;
 use crate::netns;
@@ -28,6 +33,11 @@ use crate::weftd::KindRequirement;
 
 /// How long pods may take to be scheduled, wired and Ready.
 const PODS_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long kube-proxy may take to program the Services (it syncs about
+/// a second after a change).
+const SERVICES_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause between two looks at the nodes' kube-proxy tables.
+const SERVICES_POLL: Duration = Duration::from_millis(100);
 /// How long a namespace's `default` ServiceAccount may take to appear.
 const SERVICE_ACCOUNT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -132,7 +142,55 @@ fn in_effect(lab: &Lab, state: &LabState, deleted: KindRequirement) -> anyhow::R
         |client| pods_settled(client, PODS_TIMEOUT),
     )?;
     let required = crate::control_plane::progress::required_revisions(&settled, &deleted);
-    crate::wait::kinds_applied(lab, state, &required)
+    crate::wait::kinds_applied(lab, state, &required)?;
+    services_programmed(lab, state)
+}
+
+/// Waits until every node's kube-proxy has programmed every Service with
+/// a ready endpoint (see `control_plane::service_rules`).
+fn services_programmed(lab: &Lab, state: &LabState) -> anyhow::Result<()> {
+    let host = super::cluster::control_plane_host(state)?;
+    let deadline = Instant::now() + SERVICES_TIMEOUT;
+    loop {
+        let (services, slices) = with_client(
+            &netns::path(&host.netns),
+            &lab.paths.admin_kubeconfig(),
+            services_and_slices,
+        )?;
+        let expected = expected_rules(&services, &slices);
+        let mut lagging = None;
+        for node in &state.topology.nodes {
+            let table = kube_proxy_table(&node.netns)?;
+            if let Some(rule) = first_missing(&expected, &table) {
+                lagging = Some((node.name.clone(), rule.to_owned()));
+                break;
+            }
+        }
+        let Some((node, rule)) = lagging else {
+            return Ok(());
+        };
+        if Instant::now() >= deadline {
+            bail!(
+                "kube-proxy on {node} has not programmed `{rule}` after {} s; see {}",
+                SERVICES_TIMEOUT.as_secs(),
+                kube_proxy::log_path(&lab.paths, &node).display()
+            );
+        }
+        std::thread::sleep(SERVICES_POLL);
+    }
+}
+
+/// kube-proxy's nftables table in a node's netns (empty before it made it).
+fn kube_proxy_table(netns_name: &str) -> anyhow::Result<String> {
+    let mut command = Command::new("nft");
+    command
+        .args(["list", "table", "ip", "kube-proxy"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    netns::enter_before_exec(&mut command, netns::open(&netns::path(netns_name))?, false);
+    let output = command.output().context("running nft")?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn read_cluster(lab: &Lab, state: &LabState) -> anyhow::Result<weft_datastore::ClusterSnapshot> {

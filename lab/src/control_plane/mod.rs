@@ -24,6 +24,7 @@ pub mod node_object;
 pub mod pki;
 pub mod progress;
 pub mod registration;
+pub mod service_rules;
 pub mod settle;
 pub mod snapshot;
 pub mod start;

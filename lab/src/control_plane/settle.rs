@@ -1,13 +1,16 @@
 //! Waiting, as admin, for a change made through the API server to settle:
 //! every pod that should run runs (see `progress`), and for deletions, the
 //! resourceVersions at which the objects went away, read from each kind's
-//! watch (a list no longer shows them).
+//! watch (a list no longer shows them); and the Services kube-proxy must
+//! have programmed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{ListParams, WatchEvent, WatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -156,4 +159,14 @@ where
             timeout,
         }),
     }
+}
+
+/// Every Service and EndpointSlice of the cluster.
+pub async fn services_and_slices(
+    client: Client,
+) -> Result<(Vec<Service>, Vec<EndpointSlice>), ApiError> {
+    let all = ListParams::default();
+    let services = Api::<Service>::all(client.clone()).list(&all).await?;
+    let slices = Api::<EndpointSlice>::all(client).list(&all).await?;
+    Ok((services.items, slices.items))
 }
