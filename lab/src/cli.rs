@@ -127,6 +127,12 @@ pub enum Command {
         #[arg(long)]
         udp: Vec<u16>,
     },
+    /// The host's relay to the API server (started by `up` on the kubernetes datastore).
+    #[command(hide = true)]
+    ApiForward {
+        #[arg(long)]
+        port: u16,
+    },
     /// A node's kubelet stand-in (started by `up` on the kubernetes datastore).
     #[command(hide = true)]
     Kubelet {

@@ -95,9 +95,16 @@ impl LabPaths {
         self.root.join("world.log")
     }
 
-    /// The admin's kubeconfig (`weft-lab kubeconfig` prints it).
+    /// The admin's kubeconfig inside the lab (the API server's fabric
+    /// address), which the lab's own commands use.
     pub fn admin_kubeconfig(&self) -> PathBuf {
         self.root.join("kubeconfig")
+    }
+
+    /// The admin's kubeconfig for the host: through the loopback relay
+    /// (`weft-lab kubeconfig` prints it).
+    pub fn host_kubeconfig(&self) -> PathBuf {
+        self.root.join("kubeconfig.host")
     }
 
     /// A node's own credentials (system:node:NODE), as kubelet holds them.

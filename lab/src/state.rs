@@ -65,6 +65,12 @@ pub struct LabState {
     #[serde(default)]
     pub control_plane: BTreeMap<Component, ProcessRecord>,
     pub world_server: Option<ProcessRecord>,
+    /// The host's relay to the API server, and its loopback port, kept
+    /// across restarts so the host kubeconfig stays valid.
+    #[serde(default)]
+    pub api_forward: Option<ProcessRecord>,
+    #[serde(default)]
+    pub api_forward_port: Option<u16>,
     /// Wired (or being wired) pods by "ns/name".
     pub pods: BTreeMap<String, PodRecord>,
 }
@@ -121,6 +127,8 @@ impl LabState {
             kubelets: BTreeMap::new(),
             control_plane: BTreeMap::new(),
             world_server: None,
+            api_forward: None,
+            api_forward_port: None,
             pods: BTreeMap::new(),
         }
     }
@@ -147,6 +155,7 @@ impl LabState {
         self.kubelets
             .values()
             .copied()
+            .chain(self.api_forward)
             .chain(self.pods.values().filter_map(|p| p.server))
             .chain(self.world_server)
             .chain(self.weftds.values().copied())

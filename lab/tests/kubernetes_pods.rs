@@ -2,7 +2,9 @@
 //! kubernetes datastore, `weft-lab apply` creates Pods through the API
 //! server; the real scheduler binds the one without a node; each node's
 //! kubelet stand-in wires its pods with the `weft` CNI plugin and writes
-//! their status, so `kubectl get pods -o wide` shows Weft's pod IPs; every
+//! their status, so `kubectl get pods -o wide` shows Weft's pod IPs (and
+//! the host's kubectl reaches the API server with `weft-lab kubeconfig`'s
+//! file, through the lab's loopback relay); every
 //! pod reaches every pod over TCP and UDP; a NetworkPolicy applied with
 //! plain `kubectl apply` is enforced on every node (and the time from the
 //! API write to every weftd having it in effect is measured); `kubectl
@@ -110,6 +112,29 @@ fn pods_and_policies_go_through_the_api_server() {
     }
     assert_all_connected(&lab.matrix("tcp", 80), PODS.len());
     assert_all_connected(&lab.matrix("udp", 53), PODS.len());
+
+    // The host's own kubectl works with the kubeconfig the lab prints.
+    let kubeconfig = lab.ok(&["kubeconfig"]);
+    let kubectl = weft_lab::control_plane::binaries::k8s_binary("kubectl").expect("kubectl");
+    let from_host = std::process::Command::new(kubectl)
+        .args([
+            "--kubeconfig",
+            kubeconfig.trim(),
+            "get",
+            "pods",
+            "-n",
+            "x",
+            "-o",
+            "name",
+        ])
+        .output()
+        .expect("kubectl runs");
+    assert_eq!(
+        String::from_utf8_lossy(&from_host.stdout),
+        "pod/a\npod/b\npod/c\npod/d\n",
+        "{}",
+        String::from_utf8_lossy(&from_host.stderr)
+    );
 
     // A policy through plain kubectl, not the lab: enforced on every node.
     lab.ok_with_stdin(&["kubectl", "--", "apply", "-f", "-"], DENY_A);

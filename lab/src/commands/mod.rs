@@ -87,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
         } => matrix::matrix(&lab, port, proto, timeout_ms, output),
         Command::Serve { label, tcp, udp } => serve(&label, &tcp, &udp),
+        Command::ApiForward { port } => crate::control_plane::host_access::run(&lab, port),
         Command::Kubelet { node } => crate::kubelet::agent::run(&lab, &node),
     }?;
     Ok(ExitCode::SUCCESS)

@@ -61,6 +61,7 @@ pub fn up(lab: &Lab, options: &UpOptions) -> anyhow::Result<()> {
     if state.datastore == Datastore::Kubernetes {
         cluster::mark_nodes_ready(lab, &state)?;
         start_missing_kubelets(lab, &mut state)?;
+        crate::control_plane::host_access::start_api_forward(lab, &mut state)?;
     }
     println!(
         "lab {} is up: {} nodes, {} mode, cluster CIDR {}, {} datastore",
@@ -72,8 +73,8 @@ pub fn up(lab: &Lab, options: &UpOptions) -> anyhow::Result<()> {
     );
     if state.datastore == Datastore::Kubernetes {
         println!(
-            "kubeconfig: {} (`weft-lab kubectl --name {} -- ARGS` uses it)",
-            lab.paths.admin_kubeconfig().display(),
+            "kubeconfig: {} (`weft-lab kubectl --name {} -- ARGS` works too)",
+            lab.paths.host_kubeconfig().display(),
             lab.name
         );
     }

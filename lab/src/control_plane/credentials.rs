@@ -25,7 +25,7 @@ pub const API_SERVER_KEY: &str = "apiserver.key";
 pub const SA_PUBLIC_KEY: &str = "sa.pub";
 pub const SA_KEY: &str = "sa.key";
 /// The admin's identity: system:masters may do anything, unchecked by RBAC.
-const ADMIN_USER: &str = "kubernetes-admin";
+pub const ADMIN_USER: &str = "kubernetes-admin";
 const MASTERS_GROUP: &str = "system:masters";
 /// Nodes' group, which the Node authorizer and NodeRestriction act on.
 const NODES_GROUP: &str = "system:nodes";
@@ -160,7 +160,7 @@ pub fn write_credentials(
     Ok(())
 }
 
-const PUBLIC: u32 = 0o644;
+pub(crate) const PUBLIC: u32 = 0o644;
 pub(crate) const SECRET: u32 = 0o600;
 
 /// Writes a new file with `mode` (its directory made first).

@@ -16,6 +16,7 @@ pub mod component;
 pub mod credentials;
 pub mod endpoint;
 pub mod flags;
+pub mod host_access;
 pub mod install;
 pub mod kube_proxy;
 pub mod kube_proxy_start;
