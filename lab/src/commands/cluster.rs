@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use k8s_openapi::jiff::Timestamp;
 
+use crate::control_plane::binaries::kubernetes_version;
 use crate::control_plane::client::with_client;
 use crate::control_plane::component::Component;
 use crate::control_plane::credentials::{CA_CERT, SECRET, write};
@@ -20,7 +21,7 @@ use crate::control_plane::install::{
     CLUSTER_CIDR_KEY, MANIFEST, MODE_KEY, TOKEN_LIFETIME, install, lab_objects,
     service_account_token, token_kubeconfig,
 };
-use crate::control_plane::node_object::registered_node;
+use crate::control_plane::node_object::{lab_node_info, registered_node};
 use crate::control_plane::registration::{await_pod_cidrs, machine_capacity, mark_ready, register};
 use crate::control_plane::start::{start, wait_api_ready};
 use crate::lab::Lab;
@@ -86,11 +87,18 @@ fn running(state: &LabState) -> Vec<(Component, ProcessRecord)> {
 /// the node) unless it exists, then waits until all have pod CIDRs.
 pub fn register_nodes(lab: &Lab, state: &LabState) -> anyhow::Result<()> {
     let capacity = machine_capacity().context("reading this machine's CPUs and memory")?;
+    let info = lab_node_info(
+        kubernetes_version().unwrap_or_default(),
+        nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default()
+            .as_str(),
+    );
     for host in &state.topology.nodes {
         let ip = host
             .underlay_ip()
             .with_context(|| format!("node {} has no underlay address", host.name))?;
-        let node = registered_node(&host.name, ip, capacity, Timestamp::now());
+        let node = registered_node(&host.name, ip, capacity, info.clone(), Timestamp::now());
         with_client(
             &netns::path(&host.netns),
             &lab.paths.node_kubeconfig(&host.name),

@@ -38,6 +38,11 @@ pub fn pinned_version<'a>(go_mod: &'a str, module: &str) -> Option<&'a str> {
     })
 }
 
+/// The Kubernetes release lab/k8s pins (`v1.37.2`).
+pub fn kubernetes_version() -> Option<&'static str> {
+    pinned_version(K8S_GO_MOD, "k8s.io/kubernetes")
+}
+
 /// The bin dir from the environment's two overrides and the pins.
 pub fn bin_dir(
     bin_dir_env: Option<PathBuf>,

@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use k8s_openapi::api::core::v1::{NodeAddress, NodeCondition, NodeStatus};
+use k8s_openapi::api::core::v1::{NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -26,8 +26,30 @@ pub struct NodeCapacity {
     pub pods: u32,
 }
 
+/// What `kubectl get nodes -o wide` shows of a lab node's software: the
+/// pinned Kubernetes release as kubelet's and kube-proxy's version, the
+/// machine's kernel, and the lab as OS image and runtime.
+pub fn lab_node_info(kubernetes_version: &str, kernel_version: &str) -> NodeSystemInfo {
+    NodeSystemInfo {
+        architecture: std::env::consts::ARCH.replace("x86_64", "amd64"),
+        operating_system: "linux".into(),
+        os_image: "weft-lab".into(),
+        kernel_version: kernel_version.to_owned(),
+        kubelet_version: kubernetes_version.to_owned(),
+        kube_proxy_version: kubernetes_version.to_owned(),
+        container_runtime_version: format!("weft-lab://{}", env!("CARGO_PKG_VERSION")),
+        ..NodeSystemInfo::default()
+    }
+}
+
 /// The Node as a kubelet registers it: not Ready yet.
-pub fn registered_node(name: &str, ip: Ipv4Addr, capacity: NodeCapacity, now: Timestamp) -> Node {
+pub fn registered_node(
+    name: &str,
+    ip: Ipv4Addr,
+    capacity: NodeCapacity,
+    info: NodeSystemInfo,
+    now: Timestamp,
+) -> Node {
     let resources = [
         ("cpu".to_owned(), Quantity(capacity.cpus.to_string())),
         (
@@ -62,6 +84,7 @@ pub fn registered_node(name: &str, ip: Ipv4Addr, capacity: NodeCapacity, now: Ti
             capacity: Some(resources.clone().into()),
             allocatable: Some(resources.into()),
             conditions: Some(vec![ready_condition(false, now)]),
+            node_info: Some(info),
             ..NodeStatus::default()
         }),
         ..Node::default()
@@ -141,7 +164,18 @@ mod tests {
     #[test]
     fn a_node_registers_like_kubelet_not_ready_yet() {
         let now = Timestamp::UNIX_EPOCH;
-        let node = registered_node("n2", "198.18.0.12".parse().unwrap(), capacity(), now);
+        let node = registered_node(
+            "n2",
+            "198.18.0.12".parse().unwrap(),
+            capacity(),
+            lab_node_info("v1.37.2", "6.18.0"),
+            now,
+        );
+        let info = node.status.as_ref().unwrap().node_info.as_ref().unwrap();
+        assert_eq!(
+            (info.kubelet_version.as_str(), info.kernel_version.as_str()),
+            ("v1.37.2", "6.18.0")
+        );
         let value = serde_json::to_value(&node).unwrap();
         assert_eq!(value["metadata"]["name"], "n2");
         assert_eq!(value["metadata"]["labels"][HOSTNAME_LABEL], "n2");
@@ -187,6 +221,7 @@ mod tests {
             "n1",
             "198.18.0.11".parse().unwrap(),
             capacity(),
+            lab_node_info("v1.37.2", "6.18.0"),
             Timestamp::UNIX_EPOCH,
         );
         let patch = ready_patch(Some(&registered), Timestamp::UNIX_EPOCH);
