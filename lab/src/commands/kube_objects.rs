@@ -1,8 +1,9 @@
 //! `apply` and `delete` on the kubernetes datastore: the lab's own kubectl,
 //! as admin in the control-plane netns, does the writing (so `apply` has
 //! exactly `kubectl apply`'s meaning), and the lab waits until the change
-//! is in effect: pods wired and Ready (by the nodes' kubelet stand-ins),
-//! then every weftd past the newest revision of each kind (see
+//! is in effect: the workloads it applies rolled out (their pods exist),
+//! pods wired and Ready (by the nodes' kubelet stand-ins), then every
+//! weftd past the newest revision of each kind (see
 //! `control_plane::progress`), then every kube-proxy with the Services
 //! programmed (`control_plane::service_rules`).
 
@@ -75,7 +76,46 @@ pub fn apply(lab: &Lab, state: &LabState, file: &str, text: &str) -> anyhow::Res
         "{}",
         kubectl(lab, state, &["apply", "-f", "-"], Some(text))?
     );
+    // A workload's pods are made by controllers after the apply: without
+    // this, the pods' wait below may look before they exist.
+    let timeout = format!("--timeout={}s", PODS_TIMEOUT.as_secs());
+    for mut args in rollouts(&values) {
+        args.push(timeout.clone());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        kubectl(lab, state, &args, None)?;
+    }
     in_effect(lab, state, KindRequirement::new())
+}
+
+/// `kubectl rollout status` arguments for each workload among `values` that
+/// rolls out (Deployments, DaemonSets and StatefulSets, but those updated
+/// only on delete), in its namespace (kubectl's default when it names none).
+fn rollouts(values: &[Value]) -> Vec<Vec<String>> {
+    let text = |value: &Value, path: &str| {
+        value
+            .pointer(path)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    values
+        .iter()
+        .filter(|v| text(v, "/apiVersion").as_deref() == Some("apps/v1"))
+        .filter(|v| text(v, "/spec/updateStrategy/type").as_deref() != Some("OnDelete"))
+        .filter_map(|v| {
+            let kind = match text(v, "/kind")?.as_str() {
+                "Deployment" => "deployment",
+                "DaemonSet" => "daemonset",
+                "StatefulSet" => "statefulset",
+                _ => return None,
+            };
+            let name = text(v, "/metadata/name")?;
+            let mut args = vec!["rollout".into(), "status".into(), format!("{kind}/{name}")];
+            if let Some(namespace) = text(v, "/metadata/namespace") {
+                args.extend(["-n".into(), namespace]);
+            }
+            Some(args)
+        })
+        .collect()
 }
 
 pub fn delete(
@@ -284,4 +324,45 @@ pub fn kubectl(
         );
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workloads_that_roll_out_are_waited_for_in_their_namespace() {
+        let values = weft_datastore::parse_values(
+            "
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: shop}
+spec: {updateStrategy: {type: OnDelete}}
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: rs, namespace: shop}
+",
+        )
+        .unwrap();
+        assert_eq!(
+            rollouts(&values),
+            vec![
+                vec!["rollout", "status", "deployment/web", "-n", "shop"],
+                vec!["rollout", "status", "daemonset/agent"],
+            ]
+        );
+    }
 }
