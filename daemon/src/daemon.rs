@@ -21,6 +21,7 @@ use crate::endpoints::store::EndpointStore;
 use crate::endpoints::veth_reaper;
 use crate::http;
 use crate::metrics::Metrics;
+use crate::node::claim_releaser::release_claims_of_deleted_nodes;
 use crate::node::cluster_store::ClusterStore;
 use crate::node::conflist::{ConflistInputs, render_conflist};
 use crate::node::join::join_cluster;
@@ -178,6 +179,11 @@ async fn node_network(
         enforcer,
     };
     start_node_reconcilers(node, &snapshots, runner)?;
+    tokio::spawn(release_claims_of_deleted_nodes(
+        store.clone(),
+        config.node_name.clone(),
+        snapshots.clone(),
+    ));
     runner.readiness.converged().await;
     tokio::spawn(announce_network(
         store,

@@ -1,13 +1,15 @@
 //! Joining the cluster through the datastore: claim the node's pod CIDRs
 //! (when nobody allocated them) and publish its underlay IP and VTEP MAC on
-//! its Node object. Both are compare-and-swap loops that re-read and retry
-//! on a conflict, so concurrent weftds and edits never lose a write.
+//! its Node object; and releasing the claims of deleted Nodes. All are
+//! compare-and-swap loops that re-read and retry on a conflict, so
+//! concurrent weftds and edits never lose a write.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
 use weft_datastore::{ConfigMap, DirStore, Kind, Object, ObjectKey, StoreError};
 
+use crate::node::claim_release::{stale_claimants, without_claims};
 use crate::node::node_object::{NodePublication, format_cidr_list, parse_cidr_list, publish_on};
 use crate::node::subnet_claim::{ClaimDecision, ClaimError, SubnetClaims, decide_claim};
 
@@ -138,6 +140,41 @@ pub fn claim_pod_cidrs(
     Err(BootstrapError::TooManyConflicts(key))
 }
 
+/// Removes from the shared record the claims of the nodes not among
+/// `nodes` (the Nodes as watched) that have no Node in the store, as the
+/// watch may lag one created since; returns those released.
+pub fn release_claims(
+    store: &DirStore,
+    nodes: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, BootstrapError> {
+    let key = claims_key();
+    for _ in 0..MAX_ATTEMPTS {
+        let record = match store.get(&key)? {
+            Some(Object::ConfigMap(cm)) => cm,
+            Some(other) => return Err(BootstrapError::WrongKind(key, other.kind())),
+            None => return Ok(BTreeSet::new()),
+        };
+        let mut gone = BTreeSet::new();
+        for claimant in stale_claimants(Some(&record), nodes) {
+            if store
+                .get(&ObjectKey::new(Kind::Node, None, &claimant))?
+                .is_none()
+            {
+                gone.insert(claimant);
+            }
+        }
+        let Some(updated) = without_claims(&record, &gone) else {
+            return Ok(BTreeSet::new());
+        };
+        match store.replace(&Object::ConfigMap(updated)) {
+            Ok(_) => return Ok(gone),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(BootstrapError::TooManyConflicts(key))
+}
+
 /// Writes the publication's annotations on the node's own Node object.
 pub fn publish_node(
     store: &DirStore,
@@ -222,6 +259,58 @@ mod tests {
         });
         let distinct: std::collections::BTreeSet<_> = claimed.iter().collect();
         assert_eq!(distinct.len(), names.len(), "{claimed:?}");
+    }
+
+    #[test]
+    fn the_claims_of_deleted_nodes_are_released_once() {
+        let (_dir, store) = store_with_nodes(&["n1", "n2", "n3"]);
+        let cluster = [net("10.244.0.0/16")];
+        for node in ["n1", "n2", "n3"] {
+            claim_pod_cidrs(&store, node, &cluster, 24, 64).unwrap();
+        }
+        let names =
+            |names: &[&str]| -> BTreeSet<String> { names.iter().map(|n| n.to_string()).collect() };
+        // Nothing is stale while every claimant has a Node.
+        assert!(
+            release_claims(&store, &names(&["n1", "n2", "n3"]))
+                .unwrap()
+                .is_empty()
+        );
+        // A watch that has not seen n3 yet does not release n3's claim.
+        assert!(
+            release_claims(&store, &names(&["n1", "n2"]))
+                .unwrap()
+                .is_empty()
+        );
+        store
+            .delete(&[ObjectKey::new(Kind::Node, None, "n3")], false)
+            .unwrap();
+        assert_eq!(
+            release_claims(&store, &names(&["n1", "n2"])).unwrap(),
+            names(&["n3"])
+        );
+        let record = match store.get(&claims_key()).unwrap() {
+            Some(Object::ConfigMap(cm)) => cm,
+            other => panic!("{other:?}"),
+        };
+        let claimants: Vec<&String> = record.data.as_ref().unwrap().keys().collect();
+        assert_eq!(claimants, ["n1", "n2"]);
+        let revision = store.snapshot().unwrap().revision;
+        assert!(
+            release_claims(&store, &names(&["n1", "n2"]))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.snapshot().unwrap().revision, revision, "no rewrite");
+        // n3's subnet is free again: a new node takes it.
+        let n4 = claim_pod_cidrs(&store, "n4", &cluster, 24, 64).unwrap();
+        assert_eq!(n4, vec![net("10.244.2.0/24")]);
+    }
+
+    #[test]
+    fn no_record_means_nothing_to_release() {
+        let (_dir, store) = store_with_nodes(&["n1"]);
+        assert!(release_claims(&store, &BTreeSet::new()).unwrap().is_empty());
     }
 
     #[test]

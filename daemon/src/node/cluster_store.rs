@@ -1,8 +1,10 @@
 //! The datastore a cluster node works with, whichever it is: where its
-//! snapshots come from and where its claim, its publication and its
-//! network condition go. `dir` writes the lab's directory, `kubernetes`
-//! the API server; the decisions behind the writes are shared.
+//! snapshots come from and where its claim, the release of deleted Nodes'
+//! claims, its publication and its network condition go. `dir` writes the
+//! lab's directory, `kubernetes` the API server; the decisions behind the
+//! writes are shared.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -110,6 +112,24 @@ impl ClusterStore {
                         .await?,
                 )
             }
+        }
+    }
+
+    /// Releases the claims of the nodes not among `nodes` (the Nodes as
+    /// watched) whose Node the datastore confirms is gone; returns them.
+    pub async fn release_claims(
+        &self,
+        nodes: &BTreeSet<String>,
+    ) -> anyhow::Result<BTreeSet<String>> {
+        match self {
+            Self::Dir(store) => {
+                let (store, nodes) = (store.clone(), nodes.clone());
+                let released =
+                    tokio::task::spawn_blocking(move || bootstrap::release_claims(&store, &nodes))
+                        .await??;
+                Ok(released)
+            }
+            Self::Kubernetes(client) => Ok(kube_writes::release_claims(client, nodes).await?),
         }
     }
 

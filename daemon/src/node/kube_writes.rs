@@ -1,11 +1,12 @@
 //! What weftd writes to the API server (the `kubernetes` datastore): its
 //! subnet claim in the shared ConfigMap (compare-and-swap on its
-//! resourceVersion: a 409 re-reads and decides again), its Node's
+//! resourceVersion: a 409 re-reads and decides again), the release there
+//! of the claims of deleted Nodes (the same CAS), its Node's
 //! annotations (a merge patch of only Weft's keys), and the Node's
 //! NetworkUnavailable condition, set to False once the node network works,
 //! as flannel and Calico do. The decisions are the dir datastore's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
@@ -16,6 +17,7 @@ use serde_json::json;
 use super::bootstrap::{
     CLAIMS_NAME, CLAIMS_NAMESPACE, MAX_ATTEMPTS, claims_of, plan_claim, record_claim,
 };
+use super::claim_release::{stale_claimants, without_claims};
 use super::node_object::{NodePublication, publish_on};
 use super::subnet_claim::ClaimError;
 
@@ -67,6 +69,42 @@ pub async fn claim_pod_cidrs(
         };
         match written {
             Ok(_) => return Ok(plan.subnets),
+            Err(kube::Error::Api(status)) if status.code == 409 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(KubeWriteError::TooManyConflicts)
+}
+
+/// Removes from the shared record the claims of the nodes not among
+/// `nodes` (the Nodes as watched) that the API server confirms have no
+/// Node, as the watch may lag one created since; returns those released.
+pub async fn release_claims(
+    client: &Client,
+    nodes: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, KubeWriteError> {
+    let records: Api<ConfigMap> = Api::namespaced(client.clone(), CLAIMS_NAMESPACE);
+    let node_api: Api<Node> = Api::all(client.clone());
+    for _ in 0..MAX_ATTEMPTS {
+        let Some(record) = records.get_opt(CLAIMS_NAME).await? else {
+            return Ok(BTreeSet::new());
+        };
+        let mut gone = BTreeSet::new();
+        for claimant in stale_claimants(Some(&record), nodes) {
+            if node_api.get_opt(&claimant).await?.is_none() {
+                gone.insert(claimant);
+            }
+        }
+        // Keeps the read resourceVersion: the write fails if anyone wrote since.
+        let Some(updated) = without_claims(&record, &gone) else {
+            return Ok(BTreeSet::new());
+        };
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PostParams::default()
+        };
+        match records.replace(CLAIMS_NAME, &params, &updated).await {
+            Ok(_) => return Ok(gone),
             Err(kube::Error::Api(status)) if status.code == 409 => continue,
             Err(e) => return Err(e.into()),
         }

@@ -1,8 +1,11 @@
 //! This node in the cluster: joining through the datastore (pod CIDRs, the
-//! Node's annotations), the reconcilers that keep it converged, the pod MTU,
-//! and the CNI conflist it hands to the plugin.
+//! Node's annotations), the reconcilers that keep it converged, releasing
+//! the subnet claims of deleted Nodes, the pod MTU, and the CNI conflist it
+//! hands to the plugin.
 
 pub mod bootstrap;
+pub mod claim_release;
+pub mod claim_releaser;
 pub mod cluster_store;
 pub mod conflist;
 pub mod join;

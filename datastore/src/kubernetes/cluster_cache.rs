@@ -1,6 +1,7 @@
 //! The watched kinds together (pure): one watch event in, the caches and
 //! the highest resourceVersion seen of that kind updated; a
-//! [`ClusterSnapshot`] out once every kind has been listed.
+//! [`ClusterSnapshot`] out once every kind has been listed. It also says
+//! which event starts a list, and whether that list is a relist.
 
 use k8s_openapi::Metadata;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
@@ -13,6 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::cache::{CacheKey, KindCache, resource_version};
 use super::slim::{slim_namespace, slim_node, slim_pod, slim_policy};
+use crate::kind::Kind;
 use crate::revisions::{KindRevisions, Revisions};
 use crate::snapshot::ClusterSnapshot;
 
@@ -23,6 +25,25 @@ pub enum WatchUpdate {
     Namespace(Box<Event<Namespace>>),
     Pod(Box<Event<Pod>>),
     Policy(Box<Event<NetworkPolicy>>),
+}
+
+impl WatchUpdate {
+    /// The kind whose (re)list this event starts, if it starts one: the
+    /// watcher sends `Init` before its first list, and again after it lost
+    /// its place (410 Gone) or a list failed.
+    pub fn starts_list(&self) -> Option<Kind> {
+        match self {
+            WatchUpdate::Node(event) if matches!(**event, Event::Init) => Some(Kind::Node),
+            WatchUpdate::Namespace(event) if matches!(**event, Event::Init) => {
+                Some(Kind::Namespace)
+            }
+            WatchUpdate::Pod(event) if matches!(**event, Event::Init) => Some(Kind::Pod),
+            WatchUpdate::Policy(event) if matches!(**event, Event::Init) => {
+                Some(Kind::NetworkPolicy)
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -70,6 +91,18 @@ impl ClusterCache {
             && self.namespaces.is_synced()
             && self.pods.is_synced()
             && self.policies.is_synced()
+    }
+
+    /// Has `kind` been listed once (so a list it starts now is a relist)?
+    /// Kinds Weft does not watch never are.
+    pub fn has_listed(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::Node => self.nodes.is_synced(),
+            Kind::Namespace => self.namespaces.is_synced(),
+            Kind::Pod => self.pods.is_synced(),
+            Kind::NetworkPolicy => self.policies.is_synced(),
+            Kind::ConfigMap => false,
+        }
     }
 
     /// The highest resourceVersion seen, of any kind and per kind.
@@ -210,5 +243,29 @@ mod tests {
         cache.apply(pods(Event::InitApply(pod("a", "25", "10.244.1.5"))));
         cache.apply(pods(Event::InitDone));
         assert_eq!(cache.revisions().kinds.pods, 31);
+    }
+
+    #[test]
+    fn a_list_started_after_the_first_one_is_a_relist() {
+        let mut cache = ClusterCache::default();
+        let init = pods(Event::Init);
+        assert_eq!(init.starts_list(), Some(Kind::Pod));
+        assert!(!cache.has_listed(Kind::Pod), "the first list");
+        cache.apply(init);
+        assert!(!cache.has_listed(Kind::Pod), "still the first list");
+        cache.apply(pods(Event::InitDone));
+        assert!(cache.has_listed(Kind::Pod));
+        assert!(!cache.has_listed(Kind::Node));
+        assert_eq!(
+            WatchUpdate::Policy(Box::new(Event::Init)).starts_list(),
+            Some(Kind::NetworkPolicy)
+        );
+        assert_eq!(pods(Event::InitDone).starts_list(), None);
+        assert_eq!(
+            pods(Event::Apply(pod("a", "3", "10.244.1.5"))).starts_list(),
+            None
+        );
+        let relist = pods(Event::Init);
+        assert!(relist.starts_list().is_some_and(|k| cache.has_listed(k)));
     }
 }

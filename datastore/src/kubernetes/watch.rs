@@ -2,8 +2,9 @@
 //! publishes a snapshot after every burst of events that changed the
 //! cluster as Weft sees it. kube-runtime's watcher resumes after
 //! disconnects from the last resourceVersion (bookmarks keep it fresh) and
-//! relists only on 410 Gone; its backoff has jitter. While the API server
-//! is down nothing is published, so the datapath keeps the last state.
+//! relists only on 410 Gone; its backoff has jitter. Every list is logged
+//! ("listing", then "relisting"), so relists can be counted. While the API
+//! server is down nothing is published, so the datapath keeps the last state.
 
 use std::sync::Arc;
 
@@ -132,7 +133,16 @@ async fn run(
 
 fn follow(cache: &mut ClusterCache, update: Result<WatchUpdate, watcher::Error>) -> bool {
     match update {
-        Ok(update) => cache.apply(update),
+        Ok(update) => {
+            if let Some(kind) = update.starts_list() {
+                if cache.has_listed(kind) {
+                    tracing::info!(kind = kind.as_str(), "relisting");
+                } else {
+                    tracing::info!(kind = kind.as_str(), "listing");
+                }
+            }
+            cache.apply(update)
+        }
         Err(error) => {
             tracing::warn!(%error, "a Kubernetes watch failed; it retries with backoff");
             false
