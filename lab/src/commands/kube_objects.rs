@@ -22,9 +22,7 @@ use crate::control_plane::binaries::k8s_binary;
 use crate::control_plane::client::with_client;
 use crate::control_plane::kube_proxy;
 use crate::control_plane::service_rules::{expected_rules, first_missing};
-use crate::control_plane::settle::{
-    deletion_revisions, inventory, pods_settled, services_and_slices,
-};
+use crate::control_plane::settle::{deletion_revisions, inventory, pods_settled, service_inputs};
 use crate::control_plane::snapshot::cluster_snapshot;
 use crate::lab::Lab;
 use crate::netns;
@@ -192,12 +190,12 @@ fn services_programmed(lab: &Lab, state: &LabState) -> anyhow::Result<()> {
     let host = super::cluster::control_plane_host(state)?;
     let deadline = Instant::now() + SERVICES_TIMEOUT;
     loop {
-        let (services, slices) = with_client(
+        let (services, slices, pods) = with_client(
             &netns::path(&host.netns),
             &lab.paths.admin_kubeconfig(),
-            services_and_slices,
+            service_inputs,
         )?;
-        let expected = expected_rules(&services, &slices);
+        let expected = expected_rules(&services, &slices, &pods);
         let mut lagging = None;
         for node in &state.topology.nodes {
             let table = kube_proxy_table(&node.netns)?;

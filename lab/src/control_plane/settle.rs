@@ -161,12 +161,13 @@ where
     }
 }
 
-/// Every Service and EndpointSlice of the cluster.
-pub async fn services_and_slices(
-    client: Client,
-) -> Result<(Vec<Service>, Vec<EndpointSlice>), ApiError> {
+/// What kube-proxy programs from: every Service, EndpointSlice and Pod.
+pub type ServiceInputs = (Vec<Service>, Vec<EndpointSlice>, Vec<Pod>);
+
+pub async fn service_inputs(client: Client) -> Result<ServiceInputs, ApiError> {
     let all = ListParams::default();
     let services = Api::<Service>::all(client.clone()).list(&all).await?;
-    let slices = Api::<EndpointSlice>::all(client).list(&all).await?;
-    Ok((services.items, slices.items))
+    let slices = Api::<EndpointSlice>::all(client.clone()).list(&all).await?;
+    let pods = Api::<Pod>::all(client).list(&all).await?;
+    Ok((services.items, slices.items, pods.items))
 }
