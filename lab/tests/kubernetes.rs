@@ -162,7 +162,11 @@ fn a_kubernetes_lab_runs_weftd_on_the_api_server() {
         "{stderr}"
     );
     let namespace = lab.run(&["kubectl", "--", "get", "namespace", "rejected"]);
-    assert_eq!(namespace.status.code(), Some(1), "namespace rejected was made");
+    assert_eq!(
+        namespace.status.code(),
+        Some(1),
+        "namespace rejected was made"
+    );
 
     // A control-plane process that died is started again by `up`; the
     // rest stay as they are. So is a weftd, with a fresh token and the
