@@ -37,10 +37,12 @@ lab: build
 
 bench: deps
 	$(CARGO) build --workspace --release
+	$(CARGO) build --release -p weftd --example datapath_bench
 	bash bench/run.sh cni weft-bench-cni
 	bash bench/run.sh network weft-bench-net
 	bash bench/run.sh convergence weft-bench-converge
 	bash bench/run.sh policy weft-bench-policy
+	bash bench/run.sh datapath examples/datapath_bench
 	$(CARGO) run --release -p weft-policy --example compile_bench
 
 # The DaemonSet's image, built offline (nothing pulled) from

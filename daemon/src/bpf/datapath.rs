@@ -40,13 +40,19 @@ impl Datapath {
     /// there (a previous weftd) are adopted with their content. Programs
     /// are loaded (verified).
     pub fn open(pin_dir: &Path) -> Result<Self, BpfError> {
+        Self::open_object(pin_dir, EBPF_OBJECT)
+    }
+
+    /// [`Datapath::open`] with another build of ebpf/programs, whose maps
+    /// have this build's shapes: the datapath benchmark compares builds.
+    pub fn open_object(pin_dir: &Path, object: &[u8]) -> Result<Self, BpfError> {
         ensure_bpffs(pin_dir)?;
         let links = links_dir(pin_dir);
         std::fs::create_dir_all(&links).map_err(BpfError::io(&links))?;
         check_pinned_maps(pin_dir)?;
         let mut ebpf = EbpfLoader::new()
             .default_map_pin_directory(pin_dir)
-            .load(EBPF_OBJECT)?;
+            .load(object)?;
         for name in PROGRAMS {
             classifier(&mut ebpf, name)?
                 .load()

@@ -1,5 +1,6 @@
 //! Weft's eBPF datapath as weftd sees it: the embedded object and the
-//! policy datapath (maps and links pinned in bpffs, mounted if missing).
+//! policy datapath (maps and links pinned in bpffs, mounted if missing),
+//! and test runs of its programs on crafted frames.
 
 mod bpffs;
 mod datapath;
@@ -9,6 +10,7 @@ mod links;
 mod map_shapes;
 mod pins;
 mod policy_maps;
+mod test_run;
 
 pub use bpffs::ensure_bpffs;
 pub use datapath::Datapath;
@@ -16,6 +18,7 @@ pub use error::BpfError;
 pub use events::EventRing;
 pub use map_shapes::MapShape;
 pub use pins::remove_pins;
+pub use test_run::{TEST_RUN_IFINDEX, TestPacket, TestRunOutcome};
 
 /// The compiled ebpf/programs object, built by build.rs.
 pub static EBPF_OBJECT: &[u8] =
