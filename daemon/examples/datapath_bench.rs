@@ -23,8 +23,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use ipnet::IpNet;
 use weft_ebpf_common::{
-    DIRECTION_INGRESS, ENFORCE_INGRESS, FROM_POD_PROGRAM, IDENTITY_ANY, MARK_ALLOWED, PROTOCOL_ANY,
-    TO_POD_PROGRAM,
+    DIRECTION_INGRESS, ENFORCE_INGRESS, FROM_POD_PROGRAM, IDENTITY_ANY, MARK_ALLOWED,
+    NODE_ENTRY_PROGRAM, NODE_EXIT_PROGRAM, PROTOCOL_ANY, TO_POD_PROGRAM,
 };
 
 use support::frames::{ACK, Flow, SYN, TCP};
@@ -107,7 +107,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     report(&args, &builds, &cases, &samples);
-    Ok(())
+    verifier_report(&builds)
 }
 
 /// The cases, each in both families: a new TCP flow to A allowed by the
@@ -235,4 +235,33 @@ fn report(args: &Args, builds: &[Build], cases: &[Case], samples: &[Vec<Vec<Vec<
             println!();
         }
     }
+}
+
+/// Per program and build: instructions after the kernel's rewrites, and how
+/// many the verifier walked (its limit is 1,000,000), the cost of loading.
+fn verifier_report(builds: &[Build]) -> anyhow::Result<()> {
+    println!();
+    print!("| program |");
+    for build in builds {
+        print!(" {0}: instructions | {0}: verified |", build.label);
+    }
+    println!();
+    println!("|---|{}", "---|---|".repeat(builds.len()));
+    for name in [
+        FROM_POD_PROGRAM,
+        TO_POD_PROGRAM,
+        NODE_EXIT_PROGRAM,
+        NODE_ENTRY_PROGRAM,
+    ] {
+        print!("| {name} |");
+        for build in builds {
+            let programs = build.loaded.first().context("no policy size to load")?;
+            let info = programs.datapath.program_info(name)?;
+            let instructions = info.size_translated().unwrap_or_default() / 8;
+            let verified = info.verified_instruction_count().unwrap_or_default();
+            print!(" {instructions} | {verified} |");
+        }
+        println!();
+    }
+    Ok(())
 }

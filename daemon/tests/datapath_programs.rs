@@ -12,17 +12,17 @@ use weft_ebpf_common::{
     DIRECTION_EGRESS, DIRECTION_INGRESS, ENFORCE_EGRESS, ENFORCE_INGRESS, FROM_POD_PROGRAM,
     FlowKey, FlowValue, IDENTITY_ANY, IDENTITY_WORLD, MARK_ALLOWED, MAX_FLOWS, NODE_ENTRY_PROGRAM,
     NODE_EXIT_PROGRAM, PROTOCOL_ANY, REASON_ALLOWED_BY_POLICY, REASON_ALLOWED_ESTABLISHED,
-    REASON_ALLOWED_NOT_ENFORCED, REASON_DROPPED_BY_POLICY, REASON_DROPPED_SPOOFED_IP,
-    REASON_DROPPED_SPOOFED_MAC, REASON_DROPPED_UNKNOWN_ENDPOINT, REASON_DROPPED_UNSUPPORTED,
-    TO_POD_PROGRAM,
+    REASON_ALLOWED_NOT_ENFORCED, REASON_ALLOWED_OWN_TRAFFIC, REASON_DROPPED_BY_POLICY,
+    REASON_DROPPED_SPOOFED_IP, REASON_DROPPED_SPOOFED_MAC, REASON_DROPPED_UNKNOWN_ENDPOINT,
+    REASON_DROPPED_UNSUPPORTED, TO_POD_PROGRAM,
 };
 
 use support::frames::{ACK, Flow, SYN, TCP, UDP, arp_request, ethernet, ip_frame, udp};
 use support::programs::{
-    A, ANY_PORT, B, FAMILIES, FROM_A, Family, Programs, R, Rule, TC_ACT_OK, TC_ACT_SHOT, TO_A,
+    A, ANY_PORT, B, FAMILIES, FROM_A, Family, Pod, Programs, R, Rule, TC_ACT_OK, TC_ACT_SHOT, TO_A,
     WORLD, port,
 };
-use weft_policy::PortPrefix;
+use weft_policy::{Direction, Packet, PortPrefix, Verdict, evaluate};
 
 /// kube-proxy's masquerade bit: Weft never touches marks outside its own.
 const KUBE_PROXY_MARK: u32 = 0x4000;
@@ -492,5 +492,90 @@ fn filler(n: u32) -> FlowKey {
         reserved: [0; 2],
         src,
         dst,
+    }
+}
+
+/// weft-policy's `evaluate` runs the programs' own decision on what the
+/// maps hold: on every packet of a matrix, the kernel and it agree.
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn the_programs_and_weft_policys_evaluate_decide_alike() {
+    let mut programs = Programs::load();
+    programs.enforce(A, ENFORCE_INGRESS);
+    programs.add_prefixes([
+        ("203.0.113.0/28".parse().unwrap(), 2001),
+        ("2001:db8::/120".parse().unwrap(), 2001),
+    ]);
+    let ingress = |peer, protocol, port| Rule {
+        pod: A,
+        direction: DIRECTION_INGRESS,
+        peer,
+        protocol,
+        port,
+    };
+    programs.allow(&[
+        ingress(R.identity, TCP, port(80)),
+        ingress(
+            2001,
+            TCP,
+            PortPrefix {
+                value: 8000,
+                len: 13,
+            },
+        ),
+        ingress(IDENTITY_ANY, UDP, port(53)),
+    ]);
+    let maps = programs.datapath.policy_maps().expect("read the maps");
+    programs.counted();
+    let nobody = Pod {
+        ipv4: Ipv4Addr::new(10, 250, 0, 9),
+        ipv6: Ipv6Addr::new(0xfd00, 0x250, 0, 0, 0, 0, 0, 9),
+        ..B
+    };
+    let mut cases = 0;
+    for family in FAMILIES {
+        for endpoint in [A, B, nobody] {
+            for peer in [A, R, B, WORLD] {
+                for protocol in [TCP, UDP] {
+                    for port in [53, 80, 81, 8000, 8007, 8008] {
+                        let flow = Flow {
+                            protocol,
+                            src: peer.at(family, 40000),
+                            dst: endpoint.at(family, port),
+                        };
+                        let run = programs.run(TO_POD_PROGRAM, &flow.frame(TO_A, SYN), 0);
+                        let verdict = evaluate(
+                            &maps,
+                            &Packet {
+                                direction: Direction::Ingress,
+                                endpoint: endpoint.ip(family),
+                                peer: peer.ip(family),
+                                protocol,
+                                port,
+                            },
+                        );
+                        let action = if verdict.passes() {
+                            TC_ACT_OK
+                        } else {
+                            TC_ACT_SHOT
+                        };
+                        assert_eq!(run.action, action, "{flow:?}: {verdict:?}");
+                        assert_eq!(programs.counted(), [reason(verdict)], "{flow:?}");
+                        cases += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(cases, 288);
+}
+
+fn reason(verdict: Verdict) -> u32 {
+    match verdict {
+        Verdict::UnknownEndpoint => REASON_DROPPED_UNKNOWN_ENDPOINT,
+        Verdict::OwnTraffic => REASON_ALLOWED_OWN_TRAFFIC,
+        Verdict::NotEnforced => REASON_ALLOWED_NOT_ENFORCED,
+        Verdict::Allowed(_) => REASON_ALLOWED_BY_POLICY,
+        Verdict::Denied { .. } => REASON_DROPPED_BY_POLICY,
     }
 }

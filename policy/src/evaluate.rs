@@ -1,19 +1,19 @@
-//! The datapath's decision, step for step as the eBPF program takes it (see
-//! [`crate::maps`]), run on map contents. Tests check policy semantics
-//! through it, so they check the encoding too; `weftctl` can answer "would
-//! this packet pass?" with it.
+//! The datapath's decision run on map contents: weft-ebpf-common's
+//! `decide`, the very code the eBPF programs run, with its lookups answered
+//! by [`MapContents`] the way the kernel's maps answer them. Tests check
+//! policy semantics through it, so they check the encoding too; `weftctl`
+//! can answer "would this packet pass?" with it.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use ipnet::IpNet;
+use weft_ebpf_common::{Decision, PolicyMaps, Query, decide};
 
 use crate::encode::MapContents;
 use crate::maps::{
-    IDENTITY_ANY, IDENTITY_WORLD, IP_KEY_FIXED_BITS, IpKey, POLICY_KEY_FIXED_BITS, PROTOCOL_ANY,
-    PolicyKey, endpoint_key, ip_key, policy_key,
+    EndpointKey, EndpointValue, IDENTITY_WORLD, IP_KEY_FIXED_BITS, IdentityValue, IpKey,
+    POLICY_KEY_FIXED_BITS, PolicyKey, endpoint_key, ip_key,
 };
-use crate::ports::PortPrefix;
 use crate::rules::Direction;
 
 /// A packet as the program on a pod's host-side veth sees it.
@@ -23,7 +23,7 @@ pub struct Packet {
     pub direction: Direction,
     /// The local pod's address (destination on ingress, source on egress).
     pub endpoint: IpAddr,
-    /// The other end's address.
+    /// The other end's address, of the endpoint's family as in any packet.
     pub peer: IpAddr,
     /// IP protocol number.
     pub protocol: u8,
@@ -57,60 +57,99 @@ impl Verdict {
 
 /// What the datapath does with `packet` given `maps`.
 pub fn evaluate(maps: &MapContents, packet: &Packet) -> Verdict {
-    let Some(endpoint) = maps.endpoints.get(&endpoint_key(packet.endpoint)) else {
-        return Verdict::UnknownEndpoint;
+    let own = endpoint_key(packet.endpoint);
+    let peer = endpoint_key(packet.peer);
+    let query = Query {
+        direction: packet.direction.code(),
+        family: own.family,
+        protocol: packet.protocol,
+        port: packet.port.to_be_bytes(),
+        own: &own.addr,
+        peer: &peer.addr,
     };
-    if packet.peer == packet.endpoint {
-        return Verdict::OwnTraffic;
+    match decide(maps, &query) {
+        Decision::UnknownEndpoint => Verdict::UnknownEndpoint,
+        Decision::OwnTraffic { .. } => Verdict::OwnTraffic,
+        Decision::NotEnforced { .. } => Verdict::NotEnforced,
+        Decision::Allowed { hit, .. } => Verdict::Allowed(hit),
+        Decision::Denied { identity, .. } => Verdict::Denied { identity },
     }
-    if endpoint.flags & packet.direction.enforce_flag() == 0 {
-        return Verdict::NotEnforced;
-    }
-    let identity = lookup_identity(&maps.identities, packet.peer);
-    for peer in [identity, IDENTITY_ANY] {
-        for protocol in [packet.protocol, PROTOCOL_ANY] {
-            let wanted = |port: PortPrefix| {
-                let direction = packet.direction.code();
-                policy_key(endpoint.profile, peer, direction, protocol, port)
-            };
-            if let Some(key) = lookup_policy(&maps.policy, wanted, packet.port) {
-                return Verdict::Allowed(key);
-            }
-        }
-    }
-    Verdict::Denied { identity }
 }
 
-/// LPM on the identity map, as the kernel's trie answers it: the longest
-/// stored prefix containing `address`.
-pub fn lookup_identity(
-    identities: &BTreeMap<IpKey, crate::maps::IdentityValue>,
-    address: IpAddr,
-) -> u32 {
-    let max = if address.is_ipv4() { 32 } else { 128 };
-    (0..=max)
-        .rev()
-        .find_map(|len| {
-            let key = ip_key(IpNet::new(address, len).ok()?);
-            debug_assert_eq!(key.prefixlen, IP_KEY_FIXED_BITS + u32::from(len));
-            identities.get(&key)
+/// The maps' lookups as the kernel answers them; the LPM tries are walked
+/// from the key's own prefix length down to 0.
+impl PolicyMaps for MapContents {
+    /// The entry that allowed, for tests and `weftctl` to show.
+    type Hit = PolicyKey;
+
+    fn endpoint(&self, key: &EndpointKey) -> Option<EndpointValue> {
+        self.endpoints.get(key).copied()
+    }
+
+    fn identity(&self, key: &IpKey) -> Option<IdentityValue> {
+        longest_identity(&self.identities, key)
+    }
+
+    fn policy(&self, key: &PolicyKey) -> Option<PolicyKey> {
+        let port = u16::from_be_bytes(key.port);
+        let port_bits = key.prefixlen.saturating_sub(POLICY_KEY_FIXED_BITS).min(16);
+        (0..=port_bits).rev().find_map(|len| {
+            let mask = u16::MAX.checked_shl(16 - len).unwrap_or(0);
+            let prefix = PolicyKey {
+                prefixlen: POLICY_KEY_FIXED_BITS + len,
+                port: (port & mask).to_be_bytes(),
+                ..*key
+            };
+            self.policy.contains_key(&prefix).then_some(prefix)
         })
+    }
+}
+
+/// The identity the datapath gives `address`: its longest prefix in the
+/// identity map, else the world.
+pub fn lookup_identity(identities: &BTreeMap<IpKey, IdentityValue>, address: IpAddr) -> u32 {
+    longest_identity(identities, &ip_key(address.into()))
         .map_or(IDENTITY_WORLD, |value| value.identity)
 }
 
-/// LPM on the policy map for the fixed fields of `key` and `port`.
-fn lookup_policy(
-    policy: &BTreeMap<PolicyKey, crate::maps::PolicyValue>,
-    key: impl Fn(PortPrefix) -> PolicyKey,
-    port: u16,
-) -> Option<PolicyKey> {
-    (0..=16u8).rev().find_map(|len| {
-        let mask = u16::MAX.checked_shl(16 - u32::from(len)).unwrap_or(0);
-        let key = key(PortPrefix {
-            value: port & mask,
-            len,
-        });
-        debug_assert_eq!(key.prefixlen, POLICY_KEY_FIXED_BITS + u32::from(len));
-        policy.contains_key(&key).then_some(key)
+fn longest_identity(
+    identities: &BTreeMap<IpKey, IdentityValue>,
+    key: &IpKey,
+) -> Option<IdentityValue> {
+    let address_bits = key.prefixlen.saturating_sub(IP_KEY_FIXED_BITS).min(128);
+    (0..=address_bits).rev().find_map(|len| {
+        let prefix = IpKey {
+            prefixlen: IP_KEY_FIXED_BITS + len,
+            addr: truncated(&key.addr, len),
+            ..*key
+        };
+        identities.get(&prefix).copied()
     })
+}
+
+/// `addr` with every bit after the first `bits` cleared.
+fn truncated(addr: &[u8; 16], bits: u32) -> [u8; 16] {
+    let mut kept = [0; 16];
+    for ((byte, kept), start) in addr.iter().zip(&mut kept).zip((0..).step_by(8)) {
+        // The leading `keep` bits of this byte (0..=8; a shift by 8 is None).
+        let keep = bits.saturating_sub(start).min(8);
+        *kept = byte & !u8::MAX.checked_shr(keep).unwrap_or(0);
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncating_keeps_the_leading_bits() {
+        let addr = [0xff; 16];
+        let mut expected = [0; 16];
+        expected[0] = 0xff;
+        expected[1] = 0xf0;
+        assert_eq!(truncated(&addr, 12), expected);
+        assert_eq!(truncated(&addr, 0), [0; 16]);
+        assert_eq!(truncated(&addr, 128), addr);
+    }
 }

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use aya::programs::{SchedClassifier, TestRun, TestRunOptions};
+use aya::programs::{ProgramInfo, SchedClassifier, TestRun, TestRunOptions};
 
 use super::{BpfError, Datapath};
 
@@ -50,6 +50,14 @@ pub struct TestRunOutcome {
 }
 
 impl Datapath {
+    /// What the kernel says of loaded program `name`: its size and how many
+    /// instructions the verifier walked (the benchmark reports both).
+    pub fn program_info(&self, name: &'static str) -> Result<ProgramInfo, BpfError> {
+        self.test_program(name)?
+            .info()
+            .map_err(BpfError::program(name))
+    }
+
     /// Runs program `name` on `packet` `repeat` times (at least once) and
     /// returns its action, the mark it left and the time per run.
     pub fn test_run(
@@ -58,12 +66,7 @@ impl Datapath {
         packet: &TestPacket<'_>,
         repeat: u32,
     ) -> Result<TestRunOutcome, BpfError> {
-        let program: &SchedClassifier = self
-            .ebpf
-            .program(name)
-            .ok_or(BpfError::Missing(name))?
-            .try_into()
-            .map_err(BpfError::program(name))?;
+        let program = self.test_program(name)?;
         let context_in = context(packet);
         let mut context_out = [0; SK_BUFF_SIZE];
         let result = program
@@ -81,6 +84,14 @@ impl Datapath {
             mark: read_u32(&context_out, MARK_OFFSET),
             per_run: result.duration,
         })
+    }
+
+    fn test_program(&self, name: &'static str) -> Result<&SchedClassifier, BpfError> {
+        self.ebpf
+            .program(name)
+            .ok_or(BpfError::Missing(name))?
+            .try_into()
+            .map_err(BpfError::program(name))
     }
 }
 

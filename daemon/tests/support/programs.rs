@@ -163,7 +163,8 @@ impl Drop for Pins {
 
 // Field order is drop order: the maps go before their pins.
 pub struct Programs {
-    datapath: Datapath,
+    /// For what the fixture does not wrap.
+    pub datapath: Datapath,
     events: EventRing,
     wanted: MapContents,
     counts: [u64; REASON_COUNT as usize],

@@ -1,6 +1,7 @@
 //! The three policy maps weftd compiles NetworkPolicies into (the compiler
-//! is crate weft-policy). Per packet a program does a constant amount of
-//! work, independent of the number of policies, rules and pods:
+//! is crate weft-policy). Per packet, [`decide`](crate::decide) does a
+//! constant amount of work, independent of the number of policies, rules
+//! and pods:
 //! 1. [`ENDPOINT_MAP`]`[local pod address]` gives the endpoint's profile and
 //!    which directions it enforces (no entry: not a ready endpoint, drop).
 //! 2. A packet between the pod and itself passes (a pod cannot block itself).

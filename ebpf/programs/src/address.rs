@@ -1,21 +1,8 @@
 //! Address comparisons written out field by field: the BPF target has no
-//! `memcmp`, which `==` on byte arrays may compile to.
+//! `memcmp`, which `==` on byte arrays may compile to (whole addresses:
+//! weft-ebpf-common's `same_address`).
 
-#[inline(always)]
-fn words(addr: &[u8; 16]) -> (u64, u64) {
-    // SAFETY: 16 readable bytes; read_unaligned has no alignment needs.
-    unsafe {
-        (
-            core::ptr::read_unaligned(addr.as_ptr().cast::<u64>()),
-            core::ptr::read_unaligned(addr.as_ptr().add(8).cast::<u64>()),
-        )
-    }
-}
-
-#[inline(always)]
-pub fn same_address(a: &[u8; 16], b: &[u8; 16]) -> bool {
-    words(a) == words(b)
-}
+use weft_ebpf_common::same_address;
 
 #[inline(always)]
 pub fn same_ipv4(a: &[u8; 16], b: &[u8; 4]) -> bool {
@@ -42,5 +29,5 @@ pub fn is_ipv6_multicast(addr: &[u8; 16]) -> bool {
 /// `::`, the source of duplicate address detection and early MLD reports.
 #[inline(always)]
 pub fn is_unspecified(addr: &[u8; 16]) -> bool {
-    words(addr) == (0, 0)
+    same_address(addr, &[0; 16])
 }

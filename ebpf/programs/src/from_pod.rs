@@ -7,10 +7,10 @@ use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
 use weft_ebpf_common::{
     DIRECTION_EGRESS, FAMILY_IPV4, POD_HAS_IPV4, POD_HAS_IPV6, PodInterface,
     REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_SPOOFED_IP, REASON_DROPPED_SPOOFED_MAC,
-    REASON_DROPPED_UNKNOWN_ENDPOINT, REASON_DROPPED_UNSUPPORTED,
+    REASON_DROPPED_UNKNOWN_ENDPOINT, REASON_DROPPED_UNSUPPORTED, same_address,
 };
 
-use crate::address::{is_ipv6_link_local, is_unspecified, same_address, same_ipv4, same_mac};
+use crate::address::{is_ipv6_link_local, is_unspecified, same_ipv4, same_mac};
 use crate::maps::WEFT_INTERFACES;
 use crate::packet::{self, IpPacket, Payload};
 use crate::verdict::{self, Verdict};

@@ -4,11 +4,10 @@
 
 use aya_ebpf::bindings::TC_ACT_SHOT;
 use aya_ebpf::helpers::bpf_ktime_get_ns;
-use weft_ebpf_common::{CONFIG_REPORT_ALLOWS, VerdictEvent};
+use weft_ebpf_common::{CONFIG_REPORT_ALLOWS, Decision, VerdictEvent};
 
 use crate::maps::{WEFT_CONFIG, WEFT_EVENTS, WEFT_VERDICTS};
 use crate::packet::IpPacket;
-use crate::policy::Decision;
 
 /// One decision and where it was taken.
 pub struct Verdict {
@@ -22,13 +21,13 @@ pub struct Verdict {
 
 impl Verdict {
     #[inline(always)]
-    pub fn of(decision: &Decision, direction: u8, ifindex: u32) -> Self {
+    pub fn of(decision: &Decision<()>, direction: u8, ifindex: u32) -> Self {
         Self {
-            reason: decision.reason,
+            reason: decision.reason(),
             direction,
             ifindex,
-            identity: decision.identity,
-            profile: decision.profile,
+            identity: decision.identity(),
+            profile: decision.profile(),
         }
     }
 
