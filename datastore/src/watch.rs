@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use notify::event::{AccessKind, AccessMode};
+use notify::event::{AccessKind, AccessMode, CreateKind};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -48,6 +48,7 @@ fn spawn(
         path: root.clone(),
         source,
     };
+    let rescans = runtime.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
         let wake = match &event {
             Ok(event) => changes_contents(event),
@@ -60,6 +61,15 @@ fn spawn(
         if wake {
             // Full means a wake-up is already pending, which covers this event.
             let _ = wake_tx.try_send(());
+        }
+        if event.as_ref().is_ok_and(creates_directory) {
+            // Files written into a new directory before notify has added its
+            // watch make no event: read once more after it has.
+            let wake_tx = wake_tx.clone();
+            rescans.spawn(async move {
+                tokio::time::sleep(NEW_DIRECTORY_RESCAN).await;
+                let _ = wake_tx.try_send(());
+            });
         }
     })
     .map_err(watch_error)?;
@@ -116,6 +126,14 @@ async fn publish(
     }
 }
 
+/// How long after a directory appears it is read again; notify adds the
+/// new directory's watch right after it reports it.
+const NEW_DIRECTORY_RESCAN: std::time::Duration = std::time::Duration::from_millis(200);
+
+fn creates_directory(event: &Event) -> bool {
+    matches!(event.kind, EventKind::Create(CreateKind::Folder))
+}
+
 /// Whether an event may change what a snapshot reads. Opening and reading
 /// files (every snapshot does) and the store's hidden files (lock, temp
 /// files) do not: waking on them would make snapshots wake themselves.
@@ -152,6 +170,18 @@ mod tests {
         assert!(!changes_contents(&event(
             EventKind::Modify(ModifyKind::Any),
             "/s/pods/x/.a.yaml.tmp"
+        )));
+    }
+
+    #[test]
+    fn only_a_new_directory_asks_for_a_second_read() {
+        assert!(creates_directory(&event(
+            EventKind::Create(CreateKind::Folder),
+            "/s/team"
+        )));
+        assert!(!creates_directory(&event(
+            EventKind::Create(CreateKind::File),
+            "/s/team/ns.yaml"
         )));
     }
 
