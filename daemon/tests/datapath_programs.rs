@@ -4,6 +4,8 @@
 //! action, the mark left for the next hook, the verdict counters, the
 //! events and conntrack. No network is involved (see `support::programs`).
 
+#[path = "datapath_programs/conntrack.rs"]
+mod conntrack;
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

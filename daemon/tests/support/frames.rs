@@ -10,9 +10,17 @@ use weft_ebpf_common::{FAMILY_IPV4, FAMILY_IPV6, FlowKey};
 
 pub const TCP: u8 = 6;
 pub const UDP: u8 = 17;
+pub const ICMP: u8 = 1;
+pub const ICMPV6: u8 = 58;
 
+pub const FIN: u8 = 0x01;
 pub const SYN: u8 = 0x02;
+pub const RST: u8 = 0x04;
 pub const ACK: u8 = 0x10;
+
+/// ICMP and ICMPv6 echo request and reply types.
+pub const ECHO_REQUEST: (u8, u8) = (8, 128);
+pub const ECHO_REPLY: (u8, u8) = (0, 129);
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_ARP: u16 = 0x0806;
@@ -99,6 +107,33 @@ pub fn udp(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
     datagram
 }
 
+/// An ICMP or ICMPv6 message: type, code, a zero checksum, the 4 bytes
+/// that depend on the type, then `body`.
+pub fn icmp(kind: u8, code: u8, rest: [u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut message = vec![kind, code, 0, 0];
+    message.extend_from_slice(&rest);
+    message.extend_from_slice(body);
+    message
+}
+
+/// An echo request or reply (`types`: [`ECHO_REQUEST`] or [`ECHO_REPLY`])
+/// from `src` to `dst` with identifier `id`, in the addresses' family.
+pub fn echo(
+    macs: ([u8; 6], [u8; 6]),
+    src: IpAddr,
+    dst: IpAddr,
+    types: (u8, u8),
+    id: u16,
+) -> Vec<u8> {
+    let [id0, id1] = id.to_be_bytes();
+    let (protocol, kind) = match src {
+        IpAddr::V4(_) => (ICMP, types.0),
+        IpAddr::V6(_) => (ICMPV6, types.1),
+    };
+    let message = icmp(kind, 0, [id0, id1, 0, 1], b"ping");
+    ip_frame(macs, src, dst, protocol, &message)
+}
+
 /// An ARP request over Ethernet from `sender_mac`/`sender_ip` for `target_ip`,
 /// in a broadcast frame from `frame_src`.
 pub fn arp_request(
@@ -137,6 +172,20 @@ impl Flow {
             protocol: UDP,
             src,
             dst,
+        }
+    }
+
+    /// An ICMP echo exchange with identifier `id`, from `src` to `dst`, as
+    /// conntrack keys it (the identifier is the request's destination port).
+    pub fn echo(src: IpAddr, dst: IpAddr, id: u16) -> Self {
+        let protocol = match src {
+            IpAddr::V4(_) => ICMP,
+            IpAddr::V6(_) => ICMPV6,
+        };
+        Self {
+            protocol,
+            src: SocketAddr::new(src, 0),
+            dst: SocketAddr::new(dst, id),
         }
     }
 

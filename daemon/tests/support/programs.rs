@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use aya::maps::{Array, HashMap, Map, MapData, MapError};
 use ipnet::IpNet;
+use nix::time::{ClockId, clock_gettime};
 use weft_ebpf_common::{
     CONFIG_MAP, CONFIG_POLICY_GENERATION, CONNTRACK_MAP, EndpointValue, FlowKey, FlowValue,
     IdentityValue, MARK_SLOT_SHIFT, POD_HAS_IPV4, POD_HAS_IPV6, POLICY_ALLOW, PodInterface,
@@ -326,11 +327,31 @@ impl Programs {
 
     /// The conntrack entry of `flow`'s direction, if there is one.
     pub fn remembered(&self, flow: &Flow) -> Option<FlowValue> {
-        match self.conntrack().get(&flow.key(), 0) {
+        self.remembered_key(&flow.key())
+    }
+
+    /// The conntrack entry of `key`, if there is one.
+    pub fn remembered_key(&self, key: &FlowKey) -> Option<FlowValue> {
+        match self.conntrack().get(key, 0) {
             Ok(value) => Some(value),
             Err(MapError::KeyNotFound) => None,
             Err(error) => panic!("read conntrack: {error}"),
         }
+    }
+
+    /// Writes `flow`'s conntrack entry as it stands.
+    pub fn set_remembered(&self, flow: &Flow, value: FlowValue) {
+        self.conntrack()
+            .insert(flow.key(), value, 0)
+            .expect("write conntrack");
+    }
+
+    /// The programs' clock (`bpf_ktime_get_ns`, CLOCK_MONOTONIC) now.
+    pub fn kernel_now() -> u64 {
+        let now = clock_gettime(ClockId::CLOCK_MONOTONIC).expect("read the monotonic clock");
+        let seconds = u64::try_from(now.tv_sec()).expect("a clock after boot");
+        let nanoseconds = u64::try_from(now.tv_nsec()).expect("nanoseconds below 10^9");
+        seconds * 1_000_000_000 + nanoseconds
     }
 
     /// The generation of the policy maps now.

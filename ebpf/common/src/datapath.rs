@@ -89,14 +89,19 @@ pub struct FlowKey {
     pub dst: [u8; 16],
 }
 
+/// A flow policy allowed and how it goes on (see the conntrack module).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FlowValue {
-    /// `bpf_ktime_get_ns` when policy allowed the flow.
-    pub allowed_ns: u64,
+    /// `bpf_ktime_get_ns` after which the entry no longer counts (with
+    /// `layout` [`FLOW_LAYOUT_LIFETIME`](crate::FLOW_LAYOUT_LIFETIME)).
+    pub expires_ns: u64,
     /// `CONFIG_MAP[CONFIG_POLICY_GENERATION]` when policy allowed the flow.
     pub generation: u32,
-    pub reserved: u32,
+    /// `FLOW_SEEN_REPLY`, `FLOW_FIN_*` bits.
+    pub state: u8,
+    pub layout: u8,
+    pub reserved: [u8; 2],
 }
 
 /// Verdict reasons: the index in [`VERDICT_COUNTER_MAP`] and `VerdictEvent::reason`.

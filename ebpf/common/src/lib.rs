@@ -5,11 +5,13 @@
 //! by byte.
 #![no_std]
 
+mod conntrack;
 mod datapath;
 mod decision;
 mod lpm;
 mod policy;
 
+pub use conntrack::*;
 pub use datapath::*;
 pub use decision::*;
 pub use lpm::*;

@@ -2,9 +2,12 @@
 //! lookup, and so does a known flow's own direction while the policy maps
 //! are unchanged since it was allowed. A TCP SYN never takes the shortcut:
 //! a new connection that reuses an old one's ports gets today's policy.
+//! Each packet moves its entry on (weft-ebpf-common's conntrack module):
+//! a RST removes it, an expired entry is removed when found and counts as
+//! absent, so the packet meets policy again.
 
 use aya_ebpf::helpers::bpf_ktime_get_ns;
-use weft_ebpf_common::{CONFIG_POLICY_GENERATION, FlowKey, FlowValue};
+use weft_ebpf_common::{CONFIG_POLICY_GENERATION, FlowKey, FlowValue, advance, is_alive, start};
 
 use crate::maps::{WEFT_CONFIG, WEFT_CONNTRACK};
 use crate::packet::IpPacket;
@@ -41,32 +44,92 @@ fn generation() -> u32 {
         .unwrap_or_default()
 }
 
-/// The packet belongs to a flow policy allowed (see the module doc).
+#[inline(always)]
+fn now() -> u64 {
+    // SAFETY: a helper without arguments.
+    unsafe { bpf_ktime_get_ns() }
+}
+
+/// The live entry of `key` (an expired one is removed).
+#[inline(always)]
+fn live(key: &FlowKey, now_ns: u64) -> Option<FlowValue> {
+    // SAFETY: a value pointer the kernel just returned.
+    let entry = unsafe { *WEFT_CONNTRACK.get_ptr(key)? };
+    if is_alive(&entry, now_ns) {
+        Some(entry)
+    } else {
+        let _ = WEFT_CONNTRACK.remove(key);
+        None
+    }
+}
+
+/// Applies `packet` to `key`'s live `entry` (`reply`: the packet goes the
+/// other way): ends it, rewrites it, or leaves it.
+#[inline(always)]
+fn follow(key: &FlowKey, entry: &FlowValue, packet: &IpPacket, reply: bool, now_ns: u64) {
+    match advance(entry, &packet.flow_packet(), reply, now_ns) {
+        None => {
+            let _ = WEFT_CONNTRACK.remove(key);
+        }
+        Some(Some(next)) => {
+            let _ = WEFT_CONNTRACK.insert(key, next, 0);
+        }
+        Some(None) => {}
+    }
+}
+
+/// The packet belongs to a flow policy allowed (see the module doc); its
+/// entry follows it.
 #[inline(always)]
 pub fn knows(packet: &IpPacket) -> bool {
     if packet.opens_connection() {
         return false;
     }
+    let now_ns = now();
     let key = flow(packet);
-    if WEFT_CONNTRACK.get_ptr(reverse(&key)).is_some() {
+    let reversed = reverse(&key);
+    if let Some(entry) = live(&reversed, now_ns) {
+        follow(&reversed, &entry, packet, true, now_ns);
         return true;
     }
-    match WEFT_CONNTRACK.get_ptr(&key) {
-        // SAFETY: a map value pointer the kernel just returned.
-        Some(value) => unsafe { (*value).generation == generation() },
-        None => false,
+    match live(&key, now_ns) {
+        Some(entry) if entry.generation == generation() => {
+            follow(&key, &entry, packet, false, now_ns);
+            true
+        }
+        _ => false,
     }
 }
 
-/// Remembers the packet's flow as allowed. A full table evicts the least
-/// recently used flow (LRU), which then needs policy again.
+/// Remembers the packet's flow as allowed by today's policy: a new entry,
+/// or the flow's entry moved on. A full table evicts the least recently
+/// used flow (LRU), which then needs policy again.
 #[inline(always)]
 pub fn remember(packet: &IpPacket) {
-    let value = FlowValue {
-        // SAFETY: a helper without arguments.
-        allowed_ns: unsafe { bpf_ktime_get_ns() },
-        generation: generation(),
-        reserved: 0,
+    let now_ns = now();
+    let key = flow(packet);
+    let generation = generation();
+    let Some(entry) = live(&key, now_ns) else {
+        if let Some(entry) = start(&packet.flow_packet(), generation, now_ns) {
+            let _ = WEFT_CONNTRACK.insert(&key, entry, 0);
+        }
+        return;
     };
-    let _ = WEFT_CONNTRACK.insert(flow(packet), value, 0);
+    let allowed_before = entry.generation;
+    let entry = FlowValue {
+        generation,
+        ..entry
+    };
+    match advance(&entry, &packet.flow_packet(), false, now_ns) {
+        None => {
+            let _ = WEFT_CONNTRACK.remove(&key);
+        }
+        Some(Some(next)) => {
+            let _ = WEFT_CONNTRACK.insert(&key, next, 0);
+        }
+        Some(None) if allowed_before != generation => {
+            let _ = WEFT_CONNTRACK.insert(&key, entry, 0);
+        }
+        Some(None) => {}
+    }
 }

@@ -3,19 +3,21 @@
 //! `bpf_skb_load_bytes` (`TcContext::load`), which bounds-checks for us.
 
 use aya_ebpf::programs::TcContext;
-use weft_ebpf_common::{FAMILY_IPV4, FAMILY_IPV6};
+use weft_ebpf_common::{
+    FAMILY_IPV4, FAMILY_IPV6, FlowPacket, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP,
+    IPPROTO_UDP, TCP_ACK, TCP_SYN,
+};
 
 const ETH_HLEN: usize = 14;
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86DD;
 const ETH_P_ARP: u16 = 0x0806;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-const IPPROTO_SCTP: u8 = 132;
 /// Offset of the flags byte (CWR..FIN) in the TCP header.
 const TCP_FLAGS_OFFSET: usize = 13;
-const TCP_SYN: u8 = 0x02;
-const TCP_ACK: u8 = 0x10;
+const ICMP_ECHO_REPLY: u8 = 0;
+const ICMP_ECHO_REQUEST: u8 = 8;
+const ICMPV6_ECHO_REQUEST: u8 = 128;
+const ICMPV6_ECHO_REPLY: u8 = 129;
 
 #[repr(C)]
 struct EthHeader {
@@ -61,6 +63,8 @@ struct ArpHeader {
 }
 
 /// An IP packet's flow fields. IPv4 addresses fill the first 4 bytes.
+/// An ICMP echo's identifier is its flow's port: the destination port of a
+/// request, the source port of a reply, so a reply is its request reversed.
 #[derive(Clone, Copy)]
 pub struct IpPacket {
     pub family: u8,
@@ -71,6 +75,8 @@ pub struct IpPacket {
     pub dst: [u8; 16],
     /// The TCP flags byte (0 for other protocols).
     pub tcp_flags: u8,
+    /// An ICMP or ICMPv6 echo request or reply.
+    pub echo: bool,
 }
 
 pub enum Payload {
@@ -114,10 +120,10 @@ fn ipv4(ctx: &TcContext) -> Option<IpPacket> {
     }
     // Only the first fragment carries the L4 header.
     let fragment_offset = u16::from_be_bytes(header.flags_fragment) & 0x1fff;
-    let (ports, tcp_flags) = if fragment_offset == 0 {
-        l4(ctx, ETH_HLEN + header_len, header.protocol)?
+    let (ports, tcp_flags, echo) = if fragment_offset == 0 {
+        l4(ctx, ETH_HLEN + header_len, header.protocol, FAMILY_IPV4)?
     } else {
-        ([0; 4], 0)
+        ([0; 4], 0, false)
     };
     Some(IpPacket {
         family: FAMILY_IPV4,
@@ -127,6 +133,7 @@ fn ipv4(ctx: &TcContext) -> Option<IpPacket> {
         src: widen(header.src),
         dst: widen(header.dst),
         tcp_flags,
+        echo,
     })
 }
 
@@ -136,8 +143,8 @@ fn ipv6(ctx: &TcContext) -> Option<IpPacket> {
     if header.version_class_flow[0] >> 4 != 6 {
         return None;
     }
-    let (ports, tcp_flags) =
-        l4(ctx, ETH_HLEN + size_of::<Ipv6Header>(), header.next_header)?;
+    let offset = ETH_HLEN + size_of::<Ipv6Header>();
+    let (ports, tcp_flags, echo) = l4(ctx, offset, header.next_header, FAMILY_IPV6)?;
     Some(IpPacket {
         family: FAMILY_IPV6,
         protocol: header.next_header,
@@ -146,21 +153,40 @@ fn ipv6(ctx: &TcContext) -> Option<IpPacket> {
         src: header.src,
         dst: header.dst,
         tcp_flags,
+        echo,
     })
 }
 
 /// Source and destination port (TCP, UDP and SCTP put them at the same
-/// offsets; zeros for protocols without ports), and TCP's flags byte.
+/// offsets; an ICMP echo's identifier, see [`IpPacket`]; zeros for other
+/// protocols), TCP's flags byte and whether it is an ICMP echo of `family`.
 #[inline(always)]
-fn l4(ctx: &TcContext, offset: usize, protocol: u8) -> Option<([u8; 4], u8)> {
+fn l4(ctx: &TcContext, offset: usize, protocol: u8, family: u8) -> Option<([u8; 4], u8, bool)> {
     match protocol {
         IPPROTO_TCP => {
             let header: [u8; TCP_FLAGS_OFFSET + 1] = ctx.load(offset).ok()?;
             let ports = [header[0], header[1], header[2], header[3]];
-            Some((ports, header[TCP_FLAGS_OFFSET]))
+            Some((ports, header[TCP_FLAGS_OFFSET], false))
         }
-        IPPROTO_UDP | IPPROTO_SCTP => Some((ctx.load(offset).ok()?, 0)),
-        _ => Some(([0; 4], 0)),
+        IPPROTO_UDP | IPPROTO_SCTP => Some((ctx.load(offset).ok()?, 0, false)),
+        IPPROTO_ICMP | IPPROTO_ICMPV6 => {
+            // Type, code, checksum, identifier.
+            let header: [u8; 6] = ctx.load(offset).ok()?;
+            let (request, reply) = match (family, protocol) {
+                (FAMILY_IPV4, IPPROTO_ICMP) => (ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY),
+                (FAMILY_IPV6, IPPROTO_ICMPV6) => (ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY),
+                _ => return Some(([0; 4], 0, false)),
+            };
+            let (id0, id1) = (header[4], header[5]);
+            if header[0] == request {
+                Some(([0, 0, id0, id1], 0, true))
+            } else if header[0] == reply {
+                Some(([id0, id1, 0, 0], 0, true))
+            } else {
+                Some(([0; 4], 0, false))
+            }
+        }
+        _ => Some(([0; 4], 0, false)),
     }
 }
 
@@ -169,6 +195,22 @@ impl IpPacket {
     #[inline(always)]
     pub fn opens_connection(&self) -> bool {
         self.protocol == IPPROTO_TCP && self.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN
+    }
+
+    /// TCP, UDP and SCTP: what policy matches ports on (an echo's
+    /// identifier is a port only to conntrack).
+    #[inline(always)]
+    pub fn has_ports(&self) -> bool {
+        matches!(self.protocol, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP)
+    }
+
+    #[inline(always)]
+    pub fn flow_packet(&self) -> FlowPacket {
+        FlowPacket {
+            protocol: self.protocol,
+            tcp_flags: self.tcp_flags,
+            echo: self.echo,
+        }
     }
 }
 

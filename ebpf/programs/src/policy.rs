@@ -39,14 +39,20 @@ impl PolicyMaps for KernelMaps {
 
 /// Decides `packet` in `direction` for the local endpoint `own` (its
 /// address in the packet's family) against the packet's `peer` address.
-/// The port is the destination port in both directions.
+/// The port is the destination port in both directions, 0 for protocols
+/// without ports.
 #[inline(always)]
 pub fn decide(direction: u8, own: &[u8; 16], peer: &[u8; 16], packet: &IpPacket) -> Decision<()> {
+    let port = if packet.has_ports() {
+        packet.dst_port
+    } else {
+        [0; 2]
+    };
     let query = Query {
         direction,
         family: packet.family,
         protocol: packet.protocol,
-        port: packet.dst_port,
+        port,
         own,
         peer,
     };
