@@ -6,6 +6,8 @@
 
 #[path = "datapath_programs/conntrack.rs"]
 mod conntrack;
+#[path = "datapath_programs/icmp_errors.rs"]
+mod icmp_errors;
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

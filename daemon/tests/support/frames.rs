@@ -134,6 +134,24 @@ pub fn echo(
     ip_frame(macs, src, dst, protocol, &message)
 }
 
+/// An ICMP or ICMPv6 error (`kind`, `code`, the type's 4 bytes `rest`) from
+/// `router` to the sender of a packet of `about`, quoting as little of that
+/// packet as routers may: its IP header and 8 bytes of transport header.
+pub fn icmp_error(
+    macs: ([u8; 6], [u8; 6]),
+    router: IpAddr,
+    about: &Flow,
+    (kind, code): (u8, u8),
+    rest: [u8; 4],
+) -> Vec<u8> {
+    let sent = about.frame(macs, ACK);
+    let header_len = if about.src.is_ipv4() { 20 } else { 40 };
+    let quote = &sent[14..14 + header_len + 8];
+    let protocol = if about.src.is_ipv4() { ICMP } else { ICMPV6 };
+    let error = icmp(kind, code, rest, quote);
+    ip_frame(macs, router, about.src.ip(), protocol, &error)
+}
+
 /// An ARP request over Ethernet from `sender_mac`/`sender_ip` for `target_ip`,
 /// in a broadcast frame from `frame_src`.
 pub fn arp_request(

@@ -2,15 +2,20 @@
 //! lookup, and so does a known flow's own direction while the policy maps
 //! are unchanged since it was allowed. A TCP SYN never takes the shortcut:
 //! a new connection that reuses an old one's ports gets today's policy.
+//! An ICMP error about a known flow passes too (path-MTU discovery).
 //! Each packet moves its entry on (weft-ebpf-common's conntrack module):
 //! a RST removes it, an expired entry is removed when found and counts as
 //! absent, so the packet meets policy again.
 
 use aya_ebpf::helpers::bpf_ktime_get_ns;
-use weft_ebpf_common::{CONFIG_POLICY_GENERATION, FlowKey, FlowValue, advance, is_alive, start};
+use aya_ebpf::programs::TcContext;
+use weft_ebpf_common::{
+    CONFIG_POLICY_GENERATION, FlowKey, FlowValue, advance, is_alive, same_address, start,
+};
 
 use crate::maps::{WEFT_CONFIG, WEFT_CONNTRACK};
 use crate::packet::IpPacket;
+use crate::transport::quoted_flow;
 
 #[inline(always)]
 fn flow(packet: &IpPacket) -> FlowKey {
@@ -78,10 +83,22 @@ fn follow(key: &FlowKey, entry: &FlowValue, packet: &IpPacket, reply: bool, now_
     }
 }
 
-/// The packet belongs to a flow policy allowed (see the module doc); its
-/// entry follows it.
+/// The packet belongs to a flow policy allowed, or is an ICMP error about
+/// one (see the module doc); a flow's entry follows it.
+// `follows`, `is_related` and `remember` are calls of their own: the
+// verifier gives a call chain 512 bytes of stack in all, and the programs'
+// frames are much smaller without them.
 #[inline(always)]
-pub fn knows(packet: &IpPacket) -> bool {
+pub fn knows(ctx: &TcContext, packet: &IpPacket) -> bool {
+    match packet.icmp_error_at() {
+        Some(at) => is_related(ctx, packet, at),
+        None => follows(packet),
+    }
+}
+
+/// The packet is its flow's, or a reply of it (see [`knows`]).
+#[inline(never)]
+fn follows(packet: &IpPacket) -> bool {
     if packet.opens_connection() {
         return false;
     }
@@ -101,10 +118,23 @@ pub fn knows(packet: &IpPacket) -> bool {
     }
 }
 
+/// An ICMP error about a live flow, on its way back to the quoted packet's
+/// sender (as Linux conntrack's RELATED). It leaves the entry as it is:
+/// an error is not the flow's own traffic.
+#[inline(never)]
+fn is_related(ctx: &TcContext, error: &IpPacket, at: usize) -> bool {
+    let Some(quoted) = quoted_flow(ctx, at, error.family) else {
+        return false;
+    };
+    let now_ns = now();
+    same_address(&error.dst, &quoted.src)
+        && (live(&quoted, now_ns).is_some() || live(&reverse(&quoted), now_ns).is_some())
+}
+
 /// Remembers the packet's flow as allowed by today's policy: a new entry,
 /// or the flow's entry moved on. A full table evicts the least recently
 /// used flow (LRU), which then needs policy again.
-#[inline(always)]
+#[inline(never)]
 pub fn remember(packet: &IpPacket) {
     let now_ns = now();
     let key = flow(packet);

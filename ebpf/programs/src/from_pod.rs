@@ -12,7 +12,7 @@ use weft_ebpf_common::{
 
 use crate::address::{is_ipv6_link_local, is_unspecified, same_ipv4, same_mac};
 use crate::maps::WEFT_INTERFACES;
-use crate::packet::{self, IpPacket, Payload};
+use crate::packet::{self, IpPacket, Kind};
 use crate::verdict::{self, Verdict};
 use crate::{conntrack, mark};
 
@@ -27,33 +27,30 @@ pub fn weft_from_pod(ctx: TcContext) -> i32 {
     let Some(pod) = WEFT_INTERFACES.get_ptr(ifindex).map(|pod| unsafe { *pod }) else {
         return dropped(REASON_DROPPED_UNKNOWN_ENDPOINT, None);
     };
-    let Some(frame) = packet::parse(&ctx) else {
-        return dropped(REASON_DROPPED_UNSUPPORTED, None);
-    };
-    let ip = match frame.payload {
-        Payload::Ip(ip) => ip,
-        Payload::Arp {
-            sender_mac,
-            sender_ip,
-        } => {
-            if !same_mac(&frame.src_mac, &pod.mac) || !same_mac(&sender_mac, &pod.mac) {
+    let frame = packet::parse(&ctx);
+    match frame.kind {
+        Kind::Ip => {}
+        Kind::Arp => {
+            let sender_ip = packet::widen(frame.arp_sender_ip);
+            if !same_mac(&frame.src_mac, &pod.mac) || !same_mac(&frame.arp_sender_mac, &pod.mac) {
                 return dropped(REASON_DROPPED_SPOOFED_MAC, None);
             }
-            if pod.flags & POD_HAS_IPV4 == 0 || !same_ipv4(&packet::widen(sender_ip), &pod.ipv4) {
+            if pod.flags & POD_HAS_IPV4 == 0 || !same_ipv4(&sender_ip, &pod.ipv4) {
                 return dropped(REASON_DROPPED_SPOOFED_IP, None);
             }
             mark::clear(&ctx);
             return TC_ACT_OK;
         }
-        Payload::Malformed | Payload::Other => return dropped(REASON_DROPPED_UNSUPPORTED, None),
-    };
+        Kind::Malformed | Kind::Other => return dropped(REASON_DROPPED_UNSUPPORTED, None),
+    }
+    let ip = frame.ip;
     if !same_mac(&frame.src_mac, &pod.mac) {
         return dropped(REASON_DROPPED_SPOOFED_MAC, Some(&ip));
     }
     if !source_is_pods(&ip, &pod) {
         return dropped(REASON_DROPPED_SPOOFED_IP, Some(&ip));
     }
-    if conntrack::knows(&ip) {
+    if conntrack::knows(&ctx, &ip) {
         verdict::count(REASON_ALLOWED_ESTABLISHED);
         mark::set_allowed(&ctx);
     } else {

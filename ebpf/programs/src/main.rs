@@ -14,6 +14,7 @@ mod packet;
 mod pending_egress;
 mod policy;
 mod to_pod;
+mod transport;
 mod verdict;
 
 #[cfg(not(test))]

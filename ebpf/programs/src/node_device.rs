@@ -8,7 +8,7 @@
 use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
 use weft_ebpf_common::{DIRECTION_EGRESS, REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_UNSUPPORTED};
 
-use crate::packet::{self, Payload};
+use crate::packet::{self, Kind};
 use crate::pending_egress::{self, Pending};
 use crate::verdict::{self, Verdict};
 use crate::{conntrack, mark};
@@ -18,19 +18,21 @@ pub fn weft_node_exit(ctx: TcContext) -> i32 {
     if mark::pending_slot(&ctx) == 0 {
         return TC_ACT_OK;
     }
-    let ip = match packet::parse(&ctx).map(|frame| frame.payload) {
-        Some(Payload::Ip(ip)) => ip,
-        Some(Payload::Arp { .. } | Payload::Other) => {
+    let frame = packet::parse(&ctx);
+    match frame.kind {
+        Kind::Ip => {}
+        Kind::Arp | Kind::Other => {
             mark::clear(&ctx);
             return TC_ACT_OK;
         }
-        Some(Payload::Malformed) | None => {
+        Kind::Malformed => {
             // SAFETY: ctx.skb is the kernel's __sk_buff for this invocation.
             let ifindex = unsafe { (*ctx.skb.skb).ingress_ifindex };
             let unsupported = Verdict::early(REASON_DROPPED_UNSUPPORTED, DIRECTION_EGRESS, ifindex);
             return verdict::drop(&unsupported, None);
         }
-    };
+    }
+    let ip = frame.ip;
     match pending_egress::settle(&ctx, &ip) {
         Pending::Dropped(action) => return action,
         Pending::Allowed => conntrack::remember(&ip),
@@ -42,8 +44,9 @@ pub fn weft_node_exit(ctx: TcContext) -> i32 {
 
 #[classifier]
 pub fn weft_node_entry(ctx: TcContext) -> i32 {
-    match packet::parse(&ctx).map(|frame| frame.payload) {
-        Some(Payload::Ip(ip)) if conntrack::knows(&ip) => {
+    let frame = packet::parse(&ctx);
+    match frame.kind {
+        Kind::Ip if conntrack::knows(&ctx, &frame.ip) => {
             verdict::count(REASON_ALLOWED_ESTABLISHED);
             mark::set_allowed(&ctx);
         }

@@ -4,20 +4,15 @@
 
 use aya_ebpf::programs::TcContext;
 use weft_ebpf_common::{
-    FAMILY_IPV4, FAMILY_IPV6, FlowPacket, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP,
-    IPPROTO_UDP, TCP_ACK, TCP_SYN,
+    FAMILY_IPV4, FAMILY_IPV6, FlowPacket, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, TCP_ACK, TCP_SYN,
 };
+
+use crate::transport::{Icmp, Transport, transport};
 
 const ETH_HLEN: usize = 14;
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86DD;
 const ETH_P_ARP: u16 = 0x0806;
-/// Offset of the flags byte (CWR..FIN) in the TCP header.
-const TCP_FLAGS_OFFSET: usize = 13;
-const ICMP_ECHO_REPLY: u8 = 0;
-const ICMP_ECHO_REQUEST: u8 = 8;
-const ICMPV6_ECHO_REQUEST: u8 = 128;
-const ICMPV6_ECHO_REPLY: u8 = 129;
 
 #[repr(C)]
 struct EthHeader {
@@ -27,27 +22,27 @@ struct EthHeader {
 }
 
 #[repr(C)]
-struct Ipv4Header {
-    version_ihl: u8,
-    tos: u8,
-    total_len: [u8; 2],
-    id: [u8; 2],
-    flags_fragment: [u8; 2],
-    ttl: u8,
-    protocol: u8,
-    checksum: [u8; 2],
-    src: [u8; 4],
-    dst: [u8; 4],
+pub struct Ipv4Header {
+    pub version_ihl: u8,
+    pub tos: u8,
+    pub total_len: [u8; 2],
+    pub id: [u8; 2],
+    pub flags_fragment: [u8; 2],
+    pub ttl: u8,
+    pub protocol: u8,
+    pub checksum: [u8; 2],
+    pub src: [u8; 4],
+    pub dst: [u8; 4],
 }
 
 #[repr(C)]
-struct Ipv6Header {
-    version_class_flow: [u8; 4],
-    payload_len: [u8; 2],
-    next_header: u8,
-    hop_limit: u8,
-    src: [u8; 16],
-    dst: [u8; 16],
+pub struct Ipv6Header {
+    pub version_class_flow: [u8; 4],
+    pub payload_len: [u8; 2],
+    pub next_header: u8,
+    pub hop_limit: u8,
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
 }
 
 /// IPv4-over-Ethernet ARP, up to the sender's addresses.
@@ -63,8 +58,7 @@ struct ArpHeader {
 }
 
 /// An IP packet's flow fields. IPv4 addresses fill the first 4 bytes.
-/// An ICMP echo's identifier is its flow's port: the destination port of a
-/// request, the source port of a reply, so a reply is its request reversed.
+/// An ICMP echo's identifier is its flow's port (see `Transport`).
 #[derive(Clone, Copy)]
 pub struct IpPacket {
     pub family: u8,
@@ -77,42 +71,65 @@ pub struct IpPacket {
     pub tcp_flags: u8,
     /// An ICMP or ICMPv6 echo request or reply.
     pub echo: bool,
+    /// An ICMP error: where its message starts in the frame (the flow it
+    /// is about is read from there only when needed, to spare the stack);
+    /// 0 for other packets (see `icmp_error_at()`).
+    pub icmp_error_at: [u8; 2],
 }
 
-pub enum Payload {
-    Ip(IpPacket),
-    /// IPv4-over-Ethernet ARP: the sender's MAC and IPv4 address.
-    Arp {
-        sender_mac: [u8; 6],
-        sender_ip: [u8; 4],
-    },
+/// What a frame carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Ip,
+    /// IPv4-over-Ethernet ARP.
+    Arp,
     /// An IP or ARP frame too short or malformed to read.
     Malformed,
     Other,
 }
 
+/// A frame as the programs read it. A plain struct whose fields are all
+/// set whatever the kind (zeros where the kind has none), rather than an
+/// enum: LLVM moves the undefined bytes of an enum's smaller variants
+/// through registers, and the verifier rejects reading them.
+#[derive(Clone, Copy)]
 pub struct Frame {
     pub src_mac: [u8; 6],
-    pub payload: Payload,
+    pub kind: Kind,
+    /// [`Kind::Ip`]: the packet.
+    pub ip: IpPacket,
+    /// [`Kind::Arp`]: the sender's MAC and IPv4 address.
+    pub arp_sender_mac: [u8; 6],
+    pub arp_sender_ip: [u8; 4],
 }
 
-#[inline(always)]
-pub fn parse(ctx: &TcContext) -> Option<Frame> {
-    let eth: EthHeader = ctx.load(0).ok()?;
-    let payload = match u16::from_be_bytes(eth.ethertype) {
-        ETH_P_IP => ipv4(ctx).map_or(Payload::Malformed, Payload::Ip),
-        ETH_P_IPV6 => ipv6(ctx).map_or(Payload::Malformed, Payload::Ip),
-        ETH_P_ARP => arp(ctx).unwrap_or(Payload::Malformed),
-        _ => Payload::Other,
+// A call of its own: the header loads' stack is not added to the
+// callers' (the verifier gives a call chain 512 bytes in all).
+#[inline(never)]
+pub fn parse(ctx: &TcContext) -> Frame {
+    let mut frame = Frame {
+        src_mac: [0; 6],
+        kind: Kind::Malformed,
+        ip: IpPacket::NONE,
+        arp_sender_mac: [0; 6],
+        arp_sender_ip: [0; 4],
     };
-    Some(Frame {
-        src_mac: eth.src,
-        payload,
-    })
+    let Ok(eth) = ctx.load::<EthHeader>(0) else {
+        return frame;
+    };
+    frame.src_mac = eth.src;
+    let read = match u16::from_be_bytes(eth.ethertype) {
+        ETH_P_IP => ipv4(ctx, &mut frame.ip).map(|()| Kind::Ip),
+        ETH_P_IPV6 => ipv6(ctx, &mut frame.ip).map(|()| Kind::Ip),
+        ETH_P_ARP => arp(ctx, &mut frame).map(|()| Kind::Arp),
+        _ => Some(Kind::Other),
+    };
+    frame.kind = read.unwrap_or(Kind::Malformed);
+    frame
 }
 
 #[inline(always)]
-fn ipv4(ctx: &TcContext) -> Option<IpPacket> {
+fn ipv4(ctx: &TcContext, ip: &mut IpPacket) -> Option<()> {
     let header: Ipv4Header = ctx.load(ETH_HLEN).ok()?;
     let header_len = usize::from(header.version_ihl & 0x0f) * 4;
     if header.version_ihl >> 4 != 4 || header_len < size_of::<Ipv4Header>() {
@@ -120,77 +137,83 @@ fn ipv4(ctx: &TcContext) -> Option<IpPacket> {
     }
     // Only the first fragment carries the L4 header.
     let fragment_offset = u16::from_be_bytes(header.flags_fragment) & 0x1fff;
-    let (ports, tcp_flags, echo) = if fragment_offset == 0 {
-        l4(ctx, ETH_HLEN + header_len, header.protocol, FAMILY_IPV4)?
+    let offset = ETH_HLEN + header_len;
+    let transport = if fragment_offset == 0 {
+        transport(ctx, offset, header.protocol, FAMILY_IPV4)?
     } else {
-        ([0; 4], 0, false)
+        Transport::NONE
     };
-    Some(IpPacket {
-        family: FAMILY_IPV4,
-        protocol: header.protocol,
-        src_port: [ports[0], ports[1]],
-        dst_port: [ports[2], ports[3]],
-        src: widen(header.src),
-        dst: widen(header.dst),
-        tcp_flags,
-        echo,
-    })
+    ip.fill(
+        FAMILY_IPV4,
+        header.protocol,
+        widen(header.src),
+        widen(header.dst),
+        &transport,
+        offset,
+    );
+    Some(())
 }
 
 #[inline(always)]
-fn ipv6(ctx: &TcContext) -> Option<IpPacket> {
+fn ipv6(ctx: &TcContext, ip: &mut IpPacket) -> Option<()> {
     let header: Ipv6Header = ctx.load(ETH_HLEN).ok()?;
     if header.version_class_flow[0] >> 4 != 6 {
         return None;
     }
     let offset = ETH_HLEN + size_of::<Ipv6Header>();
-    let (ports, tcp_flags, echo) = l4(ctx, offset, header.next_header, FAMILY_IPV6)?;
-    Some(IpPacket {
-        family: FAMILY_IPV6,
-        protocol: header.next_header,
-        src_port: [ports[0], ports[1]],
-        dst_port: [ports[2], ports[3]],
-        src: header.src,
-        dst: header.dst,
-        tcp_flags,
-        echo,
-    })
-}
-
-/// Source and destination port (TCP, UDP and SCTP put them at the same
-/// offsets; an ICMP echo's identifier, see [`IpPacket`]; zeros for other
-/// protocols), TCP's flags byte and whether it is an ICMP echo of `family`.
-#[inline(always)]
-fn l4(ctx: &TcContext, offset: usize, protocol: u8, family: u8) -> Option<([u8; 4], u8, bool)> {
-    match protocol {
-        IPPROTO_TCP => {
-            let header: [u8; TCP_FLAGS_OFFSET + 1] = ctx.load(offset).ok()?;
-            let ports = [header[0], header[1], header[2], header[3]];
-            Some((ports, header[TCP_FLAGS_OFFSET], false))
-        }
-        IPPROTO_UDP | IPPROTO_SCTP => Some((ctx.load(offset).ok()?, 0, false)),
-        IPPROTO_ICMP | IPPROTO_ICMPV6 => {
-            // Type, code, checksum, identifier.
-            let header: [u8; 6] = ctx.load(offset).ok()?;
-            let (request, reply) = match (family, protocol) {
-                (FAMILY_IPV4, IPPROTO_ICMP) => (ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY),
-                (FAMILY_IPV6, IPPROTO_ICMPV6) => (ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY),
-                _ => return Some(([0; 4], 0, false)),
-            };
-            let (id0, id1) = (header[4], header[5]);
-            if header[0] == request {
-                Some(([0, 0, id0, id1], 0, true))
-            } else if header[0] == reply {
-                Some(([id0, id1, 0, 0], 0, true))
-            } else {
-                Some(([0; 4], 0, false))
-            }
-        }
-        _ => Some(([0; 4], 0, false)),
-    }
+    let transport = transport(ctx, offset, header.next_header, FAMILY_IPV6)?;
+    ip.fill(
+        FAMILY_IPV6,
+        header.next_header,
+        header.src,
+        header.dst,
+        &transport,
+        offset,
+    );
+    Some(())
 }
 
 impl IpPacket {
+    /// What a frame that is not IP holds.
+    pub const NONE: Self = Self {
+        family: 0,
+        protocol: 0,
+        src_port: [0; 2],
+        dst_port: [0; 2],
+        src: [0; 16],
+        dst: [0; 16],
+        tcp_flags: 0,
+        echo: false,
+        icmp_error_at: [0; 2],
+    };
+
+    #[inline(always)]
+    fn fill(
+        &mut self,
+        family: u8,
+        protocol: u8,
+        src: [u8; 16],
+        dst: [u8; 16],
+        transport: &Transport,
+        transport_offset: usize,
+    ) {
+        let ports = transport.ports;
+        self.family = family;
+        self.protocol = protocol;
+        self.src_port = [ports[0], ports[1]];
+        self.dst_port = [ports[2], ports[3]];
+        self.src = src;
+        self.dst = dst;
+        self.tcp_flags = transport.tcp_flags;
+        self.echo = transport.icmp == Icmp::Echo;
+        // Frames are far shorter than 64 KiB.
+        self.icmp_error_at = if transport.icmp == Icmp::Error {
+            (transport_offset as u16).to_ne_bytes()
+        } else {
+            [0; 2]
+        };
+    }
+
     /// A TCP SYN without ACK: a connection's first packet.
     #[inline(always)]
     pub fn opens_connection(&self) -> bool {
@@ -204,6 +227,13 @@ impl IpPacket {
         matches!(self.protocol, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP)
     }
 
+    /// Where an ICMP error's message starts in the frame (`None`: not one).
+    #[inline(always)]
+    pub fn icmp_error_at(&self) -> Option<usize> {
+        let at = u16::from_ne_bytes(self.icmp_error_at);
+        (at != 0).then_some(usize::from(at))
+    }
+
     #[inline(always)]
     pub fn flow_packet(&self) -> FlowPacket {
         FlowPacket {
@@ -215,16 +245,18 @@ impl IpPacket {
 }
 
 #[inline(always)]
-fn arp(ctx: &TcContext) -> Option<Payload> {
+fn arp(ctx: &TcContext, frame: &mut Frame) -> Option<()> {
     let header: ArpHeader = ctx.load(ETH_HLEN).ok()?;
     let ipv4_over_ethernet = u16::from_be_bytes(header.hardware_type) == 1
         && u16::from_be_bytes(header.protocol_type) == ETH_P_IP
         && header.hardware_len == 6
         && header.protocol_len == 4;
-    ipv4_over_ethernet.then_some(Payload::Arp {
-        sender_mac: header.sender_mac,
-        sender_ip: header.sender_ip,
-    })
+    if !ipv4_over_ethernet {
+        return None;
+    }
+    frame.arp_sender_mac = header.sender_mac;
+    frame.arp_sender_ip = header.sender_ip;
+    Some(())
 }
 
 #[inline(always)]

@@ -11,7 +11,7 @@ use weft_ebpf_common::{
 
 use crate::address::{is_ipv6_link_local, is_ipv6_multicast};
 use crate::maps::WEFT_INTERFACES;
-use crate::packet::{self, IpPacket, Payload};
+use crate::packet::{self, IpPacket, Kind};
 use crate::pending_egress::{self, Pending};
 use crate::policy::decide;
 use crate::verdict::{self, Verdict};
@@ -27,15 +27,17 @@ pub fn weft_to_pod(ctx: TcContext) -> i32 {
     if WEFT_INTERFACES.get_ptr(ifindex).is_none() {
         return dropped(REASON_DROPPED_UNKNOWN_ENDPOINT, None);
     }
-    let ip = match packet::parse(&ctx).map(|frame| frame.payload) {
-        Some(Payload::Ip(ip)) => ip,
+    let frame = packet::parse(&ctx);
+    match frame.kind {
+        Kind::Ip => {}
         // ARP and other link-layer traffic from the host end: not policy's.
-        Some(Payload::Arp { .. } | Payload::Other) => {
+        Kind::Arp | Kind::Other => {
             mark::clear(&ctx);
             return TC_ACT_OK;
         }
-        Some(Payload::Malformed) | None => return dropped(REASON_DROPPED_UNSUPPORTED, None),
-    };
+        Kind::Malformed => return dropped(REASON_DROPPED_UNSUPPORTED, None),
+    }
+    let ip = frame.ip;
     if ip.family == FAMILY_IPV6 && is_link_scoped(&ip) {
         mark::clear(&ctx);
         return TC_ACT_OK;
@@ -47,7 +49,7 @@ pub fn weft_to_pod(ctx: TcContext) -> i32 {
         mark::clear(&ctx);
         return TC_ACT_OK;
     }
-    if conntrack::knows(&ip) {
+    if conntrack::knows(&ctx, &ip) {
         verdict::count(REASON_ALLOWED_ESTABLISHED);
         mark::clear(&ctx);
         return TC_ACT_OK;
