@@ -8,6 +8,8 @@
 mod conntrack;
 #[path = "datapath_programs/icmp_errors.rs"]
 mod icmp_errors;
+#[path = "datapath_programs/ipv6_extensions.rs"]
+mod ipv6_extensions;
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -17,6 +17,7 @@ use weft_ebpf_common::{
 };
 
 use super::bpffs::ensure_bpffs;
+use super::counter_upgrade::restore_counts;
 use super::error::{ignore_missing, is_missing};
 use super::events::EventRing;
 use super::pins::{check_pinned_maps, links_dir};
@@ -49,10 +50,16 @@ impl Datapath {
         ensure_bpffs(pin_dir)?;
         let links = links_dir(pin_dir);
         std::fs::create_dir_all(&links).map_err(BpfError::io(&links))?;
-        check_pinned_maps(pin_dir)?;
+        let carried_counts = check_pinned_maps(pin_dir)?;
         let mut ebpf = EbpfLoader::new()
             .default_map_pin_directory(pin_dir)
             .load(object)?;
+        if let Some(counts) = carried_counts {
+            let counters = ebpf
+                .map_mut(VERDICT_COUNTER_MAP)
+                .ok_or(BpfError::Missing(VERDICT_COUNTER_MAP))?;
+            restore_counts(counters, &counts)?;
+        }
         for name in PROGRAMS {
             classifier(&mut ebpf, name)?
                 .load()

@@ -9,8 +9,8 @@ use weft_ebpf_common::{
     CONFIG_ENTRIES, CONFIG_MAP, CONNTRACK_MAP, ENDPOINT_MAP, EVENT_RING, EVENT_RING_BYTES,
     EndpointKey, EndpointValue, FlowKey, FlowValue, IDENTITY_MAP, INTERFACE_MAP, IdentityValue,
     IpKey, MAX_ENDPOINTS, MAX_FLOWS, MAX_IDENTITY_PREFIXES, MAX_INTERFACES, MAX_POLICY_ENTRIES,
-    MAX_SLOTS, POLICY_MAP, PodInterface, PolicyKey, PolicyValue, REASON_COUNT, SLOT_MAP,
-    VERDICT_COUNTER_MAP,
+    MAX_SLOTS, POLICY_MAP, PodInterface, PolicyKey, PolicyValue, SLOT_MAP, VERDICT_COUNTER_MAP,
+    VERDICT_SLOTS,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,7 +60,7 @@ pub(super) const PINNED_MAPS: [(&str, MapShape); 9] = [
     ),
     (
         VERDICT_COUNTER_MAP,
-        shape::<u32, u64>(MapType::PerCpuArray, REASON_COUNT),
+        shape::<u32, u64>(MapType::PerCpuArray, VERDICT_SLOTS),
     ),
     (
         CONFIG_MAP,
@@ -80,6 +80,17 @@ pub(super) const PINNED_MAPS: [(&str, MapShape); 9] = [
     ),
 ];
 
+/// Whether a pin of `found` shape where `name` of `expected` shape belongs
+/// is replaced rather than refused: only the verdict counters, and only a
+/// change of capacity (an upgrade that adds reasons).
+pub(super) fn is_replaceable(name: &str, expected: &MapShape, found: &MapShape) -> bool {
+    let resized = MapShape {
+        max_entries: expected.max_entries,
+        ..*found
+    };
+    name == VERDICT_COUNTER_MAP && resized == *expected
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +101,28 @@ mod tests {
         assert_eq!(identities.key_size, 24);
         let policy = PINNED_MAPS[8].1;
         assert_eq!(policy.key_size, 16);
+    }
+
+    #[test]
+    fn only_the_verdict_counters_may_change_capacity_on_upgrade() {
+        let (counters, expected) = PINNED_MAPS[4];
+        assert_eq!(counters, VERDICT_COUNTER_MAP);
+        let nine_reasons = MapShape {
+            max_entries: 9,
+            ..expected
+        };
+        assert!(is_replaceable(counters, &expected, &nine_reasons));
+        let other_value = MapShape {
+            value_size: 4,
+            ..nine_reasons
+        };
+        assert!(!is_replaceable(counters, &expected, &other_value));
+        let (config, config_shape) = PINNED_MAPS[5];
+        let resized_config = MapShape {
+            max_entries: 8,
+            ..config_shape
+        };
+        assert!(!is_replaceable(config, &config_shape, &resized_config));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! and test runs of its programs on crafted frames.
 
 mod bpffs;
+mod counter_upgrade;
 mod datapath;
 mod error;
 mod events;

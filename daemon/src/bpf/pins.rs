@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use aya::maps::MapInfo;
 
 use super::BpfError;
+use super::counter_upgrade::take_counts;
 use super::error::is_missing;
-use super::map_shapes::{MapShape, PINNED_MAPS};
+use super::map_shapes::{MapShape, PINNED_MAPS, is_replaceable};
 
 const LINKS_DIR: &str = "links";
 
@@ -28,8 +29,12 @@ pub fn remove_pins(pin_dir: &Path) -> Result<(), BpfError> {
 }
 
 /// Fails on the first map pinned in `pin_dir` whose shape is not the
-/// expected one; maps not pinned yet are fine (they are created).
-pub(super) fn check_pinned_maps(pin_dir: &Path) -> Result<(), BpfError> {
+/// expected one; maps not pinned yet are fine (they are created). The
+/// verdict counters are the exception: a counter array of another capacity
+/// is taken down and its counts returned, to go into the new one
+/// (`counter_upgrade`).
+pub(super) fn check_pinned_maps(pin_dir: &Path) -> Result<Option<Vec<u64>>, BpfError> {
+    let mut carried = None;
     for (name, expected) in PINNED_MAPS {
         let info = match MapInfo::from_pin(pin_dir.join(name)) {
             Ok(info) => info,
@@ -42,7 +47,9 @@ pub(super) fn check_pinned_maps(pin_dir: &Path) -> Result<(), BpfError> {
             value_size: info.value_size(),
             max_entries: info.max_entries(),
         };
-        if found != expected {
+        if found != expected && is_replaceable(name, &expected, &found) {
+            carried = Some(take_counts(pin_dir)?);
+        } else if found != expected {
             return Err(BpfError::IncompatiblePin {
                 name,
                 expected,
@@ -50,5 +57,5 @@ pub(super) fn check_pinned_maps(pin_dir: &Path) -> Result<(), BpfError> {
             });
         }
     }
-    Ok(())
+    Ok(carried)
 }

@@ -107,6 +107,43 @@ pub fn udp(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
     datagram
 }
 
+/// IPv6 extension header numbers.
+pub const HOP_BY_HOP: u8 = 0;
+pub const ROUTING: u8 = 43;
+pub const FRAGMENT: u8 = 44;
+pub const AUTHENTICATION: u8 = 51;
+pub const DESTINATION_OPTIONS: u8 = 60;
+pub const MOBILITY: u8 = 135;
+
+/// An 8-byte IPv6 extension header of the options layout (hop-by-hop,
+/// destination options; a routing header with segments left 0 reads the
+/// same), then `rest`.
+pub fn ipv6_extension(next_header: u8, rest: &[u8]) -> Vec<u8> {
+    let mut header = vec![next_header, 0, 1, 4, 0, 0, 0, 0]; // PadN of 4
+    header.extend_from_slice(rest);
+    header
+}
+
+/// An IPv6 authentication header (16 bytes), then `rest`.
+pub fn ipv6_authentication(next_header: u8, rest: &[u8]) -> Vec<u8> {
+    let mut header = vec![next_header, 2, 0, 0]; // length: (2 + 2) * 4 bytes
+    header.extend_from_slice(&[0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 0]); // SPI, sequence, ICV
+    header.extend_from_slice(rest);
+    header
+}
+
+/// An IPv6 fragment header: this fragment's `offset` in bytes (a multiple
+/// of 8), whether more follow, the datagram's `id`; then `rest`.
+pub fn ipv6_fragment(next_header: u8, offset: u16, more: bool, id: u32, rest: &[u8]) -> Vec<u8> {
+    assert_eq!(offset % 8, 0, "fragments start at multiples of 8 bytes");
+    let field = offset | u16::from(more);
+    let mut header = vec![next_header, 0];
+    header.extend_from_slice(&field.to_be_bytes());
+    header.extend_from_slice(&id.to_be_bytes());
+    header.extend_from_slice(rest);
+    header
+}
+
 /// An ICMP or ICMPv6 message: type, code, a zero checksum, the 4 bytes
 /// that depend on the type, then `body`.
 pub fn icmp(kind: u8, code: u8, rest: [u8; 4], body: &[u8]) -> Vec<u8> {

@@ -24,7 +24,8 @@ pub const SLOT_MAP: &str = "WEFT_SLOTS";
 pub const CONNTRACK_MAP: &str = "WEFT_CONNTRACK";
 /// Ring buffer of [`VerdictEvent`]s.
 pub const EVENT_RING: &str = "WEFT_EVENTS";
-/// Per-CPU array `u64` indexed by reason (`REASON_*`): packets per verdict.
+/// Per-CPU array `u64` indexed by reason (`REASON_*`): packets per verdict
+/// ([`VERDICT_SLOTS`] entries).
 pub const VERDICT_COUNTER_MAP: &str = "WEFT_VERDICTS";
 /// Array `u32` of settings, indexed by `CONFIG_*`.
 pub const CONFIG_MAP: &str = "WEFT_CONFIG";
@@ -114,7 +115,14 @@ pub const REASON_DROPPED_SPOOFED_MAC: u32 = 5;
 pub const REASON_DROPPED_SPOOFED_IP: u32 = 6;
 pub const REASON_DROPPED_UNKNOWN_ENDPOINT: u32 = 7;
 pub const REASON_DROPPED_UNSUPPORTED: u32 = 8;
-pub const REASON_COUNT: u32 = 9;
+/// An IPv6 packet whose transport header is behind an unknown extension
+/// header or more extension headers than the programs walk.
+pub const REASON_DROPPED_IPV6_EXTENSIONS: u32 = 9;
+pub const REASON_COUNT: u32 = 10;
+/// Capacity of [`VERDICT_COUNTER_MAP`]: room for reasons to come, so that
+/// adding one keeps the pinned map's shape.
+pub const VERDICT_SLOTS: u32 = 32;
+const _: () = assert!(REASON_COUNT <= VERDICT_SLOTS);
 
 /// One verdict, as `weftctl observe` shows it.
 #[repr(C)]

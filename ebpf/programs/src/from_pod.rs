@@ -6,8 +6,9 @@
 use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
 use weft_ebpf_common::{
     DIRECTION_EGRESS, FAMILY_IPV4, POD_HAS_IPV4, POD_HAS_IPV6, PodInterface,
-    REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_SPOOFED_IP, REASON_DROPPED_SPOOFED_MAC,
-    REASON_DROPPED_UNKNOWN_ENDPOINT, REASON_DROPPED_UNSUPPORTED, same_address,
+    REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_IPV6_EXTENSIONS, REASON_DROPPED_SPOOFED_IP,
+    REASON_DROPPED_SPOOFED_MAC, REASON_DROPPED_UNKNOWN_ENDPOINT, REASON_DROPPED_UNSUPPORTED,
+    same_address,
 };
 
 use crate::address::{is_ipv6_link_local, is_unspecified, same_ipv4, same_mac};
@@ -24,7 +25,7 @@ pub fn weft_from_pod(ctx: TcContext) -> i32 {
         verdict::drop(&Verdict::early(reason, DIRECTION_EGRESS, ifindex), packet)
     };
     // SAFETY: a value pointer the map lookup just returned.
-    let Some(pod) = WEFT_INTERFACES.get_ptr(ifindex).map(|pod| unsafe { *pod }) else {
+    let Some(pod) = WEFT_INTERFACES.get_ptr(ifindex).map(|pod| unsafe { &*pod }) else {
         return dropped(REASON_DROPPED_UNKNOWN_ENDPOINT, None);
     };
     let frame = packet::parse(&ctx);
@@ -41,16 +42,19 @@ pub fn weft_from_pod(ctx: TcContext) -> i32 {
             mark::clear(&ctx);
             return TC_ACT_OK;
         }
+        Kind::Ipv6Extensions => {
+            return dropped(REASON_DROPPED_IPV6_EXTENSIONS, Some(&frame.ip));
+        }
         Kind::Malformed | Kind::Other => return dropped(REASON_DROPPED_UNSUPPORTED, None),
     }
-    let ip = frame.ip;
+    let ip = &frame.ip;
     if !same_mac(&frame.src_mac, &pod.mac) {
-        return dropped(REASON_DROPPED_SPOOFED_MAC, Some(&ip));
+        return dropped(REASON_DROPPED_SPOOFED_MAC, Some(ip));
     }
-    if !source_is_pods(&ip, &pod) {
-        return dropped(REASON_DROPPED_SPOOFED_IP, Some(&ip));
+    if !source_is_pods(ip, pod) {
+        return dropped(REASON_DROPPED_SPOOFED_IP, Some(ip));
     }
-    if conntrack::knows(&ctx, &ip) {
+    if conntrack::knows(&ctx, ip) {
         verdict::count(REASON_ALLOWED_ESTABLISHED);
         mark::set_allowed(&ctx);
     } else {

@@ -7,6 +7,7 @@
 mod address;
 mod conntrack;
 mod from_pod;
+mod ipv6;
 mod maps;
 mod mark;
 mod node_device;

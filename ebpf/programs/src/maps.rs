@@ -8,7 +8,7 @@ use aya_ebpf::{
 use weft_ebpf_common::{
     CONFIG_ENTRIES, EVENT_RING_BYTES, EndpointKey, EndpointValue, FlowKey, FlowValue,
     IdentityValue, MAX_ENDPOINTS, MAX_FLOWS, MAX_IDENTITY_PREFIXES, MAX_INTERFACES,
-    MAX_POLICY_ENTRIES, MAX_SLOTS, PodInterface, PolicyKeyData, PolicyValue, REASON_COUNT,
+    MAX_POLICY_ENTRIES, MAX_SLOTS, PodInterface, PolicyKeyData, PolicyValue, VERDICT_SLOTS,
 };
 
 #[map]
@@ -24,7 +24,7 @@ pub static WEFT_CONNTRACK: LruHashMap<FlowKey, FlowValue> = LruHashMap::pinned(M
 pub static WEFT_EVENTS: RingBuf = RingBuf::pinned(EVENT_RING_BYTES, 0);
 
 #[map]
-pub static WEFT_VERDICTS: PerCpuArray<u64> = PerCpuArray::pinned(REASON_COUNT, 0);
+pub static WEFT_VERDICTS: PerCpuArray<u64> = PerCpuArray::pinned(VERDICT_SLOTS, 0);
 
 #[map]
 pub static WEFT_CONFIG: Array<u32> = Array::pinned(CONFIG_ENTRIES, 0);

@@ -6,7 +6,10 @@
 //! allowed before netfilter undoes NAT, so replies pass the pod's ingress.
 
 use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
-use weft_ebpf_common::{DIRECTION_EGRESS, REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_UNSUPPORTED};
+use weft_ebpf_common::{
+    DIRECTION_EGRESS, REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_IPV6_EXTENSIONS,
+    REASON_DROPPED_UNSUPPORTED,
+};
 
 use crate::packet::{self, Kind};
 use crate::pending_egress::{self, Pending};
@@ -25,17 +28,22 @@ pub fn weft_node_exit(ctx: TcContext) -> i32 {
             mark::clear(&ctx);
             return TC_ACT_OK;
         }
-        Kind::Malformed => {
+        Kind::Malformed | Kind::Ipv6Extensions => {
+            let reason = if frame.kind == Kind::Malformed {
+                REASON_DROPPED_UNSUPPORTED
+            } else {
+                REASON_DROPPED_IPV6_EXTENSIONS
+            };
             // SAFETY: ctx.skb is the kernel's __sk_buff for this invocation.
             let ifindex = unsafe { (*ctx.skb.skb).ingress_ifindex };
-            let unsupported = Verdict::early(REASON_DROPPED_UNSUPPORTED, DIRECTION_EGRESS, ifindex);
-            return verdict::drop(&unsupported, None);
+            let undecidable = Verdict::early(reason, DIRECTION_EGRESS, ifindex);
+            return verdict::drop(&undecidable, None);
         }
     }
-    let ip = frame.ip;
-    match pending_egress::settle(&ctx, &ip) {
+    let ip = &frame.ip;
+    match pending_egress::settle(&ctx, ip) {
         Pending::Dropped(action) => return action,
-        Pending::Allowed => conntrack::remember(&ip),
+        Pending::Allowed => conntrack::remember(ip),
         Pending::None => {}
     }
     mark::clear(&ctx);

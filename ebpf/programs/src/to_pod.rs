@@ -5,8 +5,8 @@
 
 use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
 use weft_ebpf_common::{
-    DIRECTION_INGRESS, FAMILY_IPV6, REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_UNKNOWN_ENDPOINT,
-    REASON_DROPPED_UNSUPPORTED,
+    DIRECTION_INGRESS, FAMILY_IPV6, REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_IPV6_EXTENSIONS,
+    REASON_DROPPED_UNKNOWN_ENDPOINT, REASON_DROPPED_UNSUPPORTED,
 };
 
 use crate::address::{is_ipv6_link_local, is_ipv6_multicast};
@@ -35,32 +35,35 @@ pub fn weft_to_pod(ctx: TcContext) -> i32 {
             mark::clear(&ctx);
             return TC_ACT_OK;
         }
+        Kind::Ipv6Extensions => {
+            return dropped(REASON_DROPPED_IPV6_EXTENSIONS, Some(&frame.ip));
+        }
         Kind::Malformed => return dropped(REASON_DROPPED_UNSUPPORTED, None),
     }
-    let ip = frame.ip;
-    if ip.family == FAMILY_IPV6 && is_link_scoped(&ip) {
+    let ip = &frame.ip;
+    if ip.family == FAMILY_IPV6 && is_link_scoped(ip) {
         mark::clear(&ctx);
         return TC_ACT_OK;
     }
-    if let Pending::Dropped(action) = pending_egress::settle(&ctx, &ip) {
+    if let Pending::Dropped(action) = pending_egress::settle(&ctx, ip) {
         return action;
     }
     if mark::is_allowed(&ctx) {
         mark::clear(&ctx);
         return TC_ACT_OK;
     }
-    if conntrack::knows(&ctx, &ip) {
+    if conntrack::knows(&ctx, ip) {
         verdict::count(REASON_ALLOWED_ESTABLISHED);
         mark::clear(&ctx);
         return TC_ACT_OK;
     }
-    let decision = decide(DIRECTION_INGRESS, &ip.dst, &ip.src, &ip);
+    let decision = decide(DIRECTION_INGRESS, &ip.dst, &ip.src, ip);
     let ingress = Verdict::of(&decision, DIRECTION_INGRESS, ifindex);
     if !decision.passes() {
-        return verdict::drop(&ingress, Some(&ip));
+        return verdict::drop(&ingress, Some(ip));
     }
-    verdict::allow(&ingress, &ip);
-    conntrack::remember(&ip);
+    verdict::allow(&ingress, ip);
+    conntrack::remember(ip);
     mark::clear(&ctx);
     TC_ACT_OK
 }
