@@ -6,6 +6,8 @@
 
 #[path = "datapath_programs/conntrack.rs"]
 mod conntrack;
+#[path = "datapath_programs/fragments.rs"]
+mod fragments;
 #[path = "datapath_programs/icmp_errors.rs"]
 mod icmp_errors;
 #[path = "datapath_programs/ipv6_extensions.rs"]

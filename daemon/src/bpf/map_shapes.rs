@@ -7,10 +7,10 @@
 use aya::maps::MapType;
 use weft_ebpf_common::{
     CONFIG_ENTRIES, CONFIG_MAP, CONNTRACK_MAP, ENDPOINT_MAP, EVENT_RING, EVENT_RING_BYTES,
-    EndpointKey, EndpointValue, FlowKey, FlowValue, IDENTITY_MAP, INTERFACE_MAP, IdentityValue,
-    IpKey, MAX_ENDPOINTS, MAX_FLOWS, MAX_IDENTITY_PREFIXES, MAX_INTERFACES, MAX_POLICY_ENTRIES,
-    MAX_SLOTS, POLICY_MAP, PodInterface, PolicyKey, PolicyValue, SLOT_MAP, VERDICT_COUNTER_MAP,
-    VERDICT_SLOTS,
+    EndpointKey, EndpointValue, FRAGMENT_MAP, FlowKey, FlowValue, FragmentKey, FragmentPorts,
+    IDENTITY_MAP, INTERFACE_MAP, IdentityValue, IpKey, MAX_ENDPOINTS, MAX_FLOWS,
+    MAX_FRAGMENTED_DATAGRAMS, MAX_IDENTITY_PREFIXES, MAX_INTERFACES, MAX_POLICY_ENTRIES, MAX_SLOTS,
+    POLICY_MAP, PodInterface, PolicyKey, PolicyValue, SLOT_MAP, VERDICT_COUNTER_MAP, VERDICT_SLOTS,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,7 +41,7 @@ const fn shape<K, V>(map_type: MapType, max_entries: u32) -> MapShape {
 }
 
 /// Every pinned map of the datapath and its shape, as the programs declare them.
-pub(super) const PINNED_MAPS: [(&str, MapShape); 9] = [
+pub(super) const PINNED_MAPS: [(&str, MapShape); 10] = [
     (
         INTERFACE_MAP,
         shape::<u32, PodInterface>(MapType::Hash, MAX_INTERFACES),
@@ -77,6 +77,10 @@ pub(super) const PINNED_MAPS: [(&str, MapShape); 9] = [
     (
         POLICY_MAP,
         shape::<PolicyKey, PolicyValue>(MapType::LpmTrie, MAX_POLICY_ENTRIES),
+    ),
+    (
+        FRAGMENT_MAP,
+        shape::<FragmentKey, FragmentPorts>(MapType::LruHash, MAX_FRAGMENTED_DATAGRAMS),
     ),
 ];
 

@@ -15,8 +15,9 @@ use tokio::sync::broadcast;
 use weft_ebpf_common::{
     DIRECTION_EGRESS, FAMILY_IPV4, REASON_ALLOWED_BY_POLICY, REASON_ALLOWED_ESTABLISHED,
     REASON_ALLOWED_NOT_ENFORCED, REASON_ALLOWED_OWN_TRAFFIC, REASON_DROPPED_BY_POLICY,
-    REASON_DROPPED_IPV6_EXTENSIONS, REASON_DROPPED_SPOOFED_IP, REASON_DROPPED_SPOOFED_MAC,
-    REASON_DROPPED_UNKNOWN_ENDPOINT, REASON_DROPPED_UNSUPPORTED, VerdictEvent,
+    REASON_DROPPED_FRAGMENT, REASON_DROPPED_IPV6_EXTENSIONS, REASON_DROPPED_SPOOFED_IP,
+    REASON_DROPPED_SPOOFED_MAC, REASON_DROPPED_UNKNOWN_ENDPOINT, REASON_DROPPED_UNSUPPORTED,
+    VerdictEvent,
 };
 
 use super::enforcer::PolicyEnforcer;
@@ -62,6 +63,7 @@ pub fn reason_name(reason: u32) -> (&'static str, &'static str) {
         REASON_DROPPED_UNKNOWN_ENDPOINT => ("dropped", "unknown-endpoint"),
         REASON_DROPPED_UNSUPPORTED => ("dropped", "unsupported"),
         REASON_DROPPED_IPV6_EXTENSIONS => ("dropped", "ipv6-extensions"),
+        REASON_DROPPED_FRAGMENT => ("dropped", "fragment"),
         _ => ("unknown", "unknown"),
     }
 }

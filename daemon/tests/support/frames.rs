@@ -72,6 +72,42 @@ pub fn ipv4(src: [u8; 4], dst: [u8; 4], protocol: u8, payload: &[u8]) -> Vec<u8>
     packet
 }
 
+/// `datagram` (a transport header and its payload) of `protocol` from
+/// `src` to `dst` as IP fragments of at most `size` bytes of it each (a
+/// multiple of 8), with identification `id` (IPv4 takes its low 16 bits).
+pub fn fragments(
+    macs: ([u8; 6], [u8; 6]),
+    (src, dst): (IpAddr, IpAddr),
+    protocol: u8,
+    id: u32,
+    datagram: &[u8],
+    size: usize,
+) -> Vec<Vec<u8>> {
+    assert_eq!(size % 8, 0, "fragments start at multiples of 8 bytes");
+    let count = datagram.len().div_ceil(size);
+    let pieces = datagram.chunks(size).enumerate();
+    pieces
+        .map(|(n, piece)| {
+            let offset = u16::try_from(n * size).expect("a datagram fits 64 KiB");
+            let more = n + 1 < count;
+            match (src, dst) {
+                (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                    let mut packet = ipv4(src.octets(), dst.octets(), protocol, piece);
+                    let id = (id as u16).to_be_bytes();
+                    let field = (offset / 8) | if more { 0x2000 } else { 0 };
+                    packet[4..6].copy_from_slice(&id);
+                    packet[6..8].copy_from_slice(&field.to_be_bytes());
+                    ethernet(macs.0, macs.1, ETH_P_IP, &packet)
+                }
+                _ => {
+                    let fragment = ipv6_fragment(protocol, offset, more, id, piece);
+                    ip_frame(macs, src, dst, FRAGMENT, &fragment)
+                }
+            }
+        })
+        .collect()
+}
+
 /// An IPv6 packet whose first next header is `next_header`.
 pub fn ipv6(src: [u8; 16], dst: [u8; 16], next_header: u8, payload: &[u8]) -> Vec<u8> {
     let length = u16::try_from(payload.len()).expect("an IPv6 payload fits 64 KiB");

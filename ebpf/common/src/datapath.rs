@@ -22,6 +22,9 @@ pub const INTERFACE_MAP: &str = "WEFT_INTERFACES";
 pub const SLOT_MAP: &str = "WEFT_SLOTS";
 /// LRU hash map [`FlowKey`] -> [`FlowValue`]: flows policy allowed.
 pub const CONNTRACK_MAP: &str = "WEFT_CONNTRACK";
+/// LRU hash map [`FragmentKey`] -> [`FragmentPorts`]: the ports of
+/// fragmented datagrams, from their first fragment, for the later ones.
+pub const FRAGMENT_MAP: &str = "WEFT_FRAGMENTS";
 /// Ring buffer of [`VerdictEvent`]s.
 pub const EVENT_RING: &str = "WEFT_EVENTS";
 /// Per-CPU array `u64` indexed by reason (`REASON_*`): packets per verdict
@@ -40,6 +43,8 @@ pub const MAX_INTERFACES: u32 = 65536;
 /// Slots 1..MAX_SLOTS; 0 means "no pending egress verdict" in the mark.
 pub const MAX_SLOTS: u32 = 1 << 15;
 pub const MAX_FLOWS: u32 = 262_144;
+/// Capacity of [`FRAGMENT_MAP`]: datagrams in flight in fragments (Cilium's).
+pub const MAX_FRAGMENTED_DATAGRAMS: u32 = 8192;
 pub const EVENT_RING_BYTES: u32 = 1 << 20;
 
 /// skb mark bits Weft owns. kube-proxy uses 0x4000 and 0x8000.
@@ -90,6 +95,27 @@ pub struct FlowKey {
     pub dst: [u8; 16],
 }
 
+/// A fragmented datagram: its addresses, protocol and IP identification
+/// (IPv4's 16 bits in the first two bytes).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct FragmentKey {
+    pub family: u8,
+    pub protocol: u8,
+    pub reserved: [u8; 2],
+    pub id: [u8; 4],
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+}
+
+/// The ports the first fragment of a datagram carried (big-endian).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FragmentPorts {
+    pub src_port: [u8; 2],
+    pub dst_port: [u8; 2],
+}
+
 /// A flow policy allowed and how it goes on (see the conntrack module).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -118,7 +144,10 @@ pub const REASON_DROPPED_UNSUPPORTED: u32 = 8;
 /// An IPv6 packet whose transport header is behind an unknown extension
 /// header or more extension headers than the programs walk.
 pub const REASON_DROPPED_IPV6_EXTENSIONS: u32 = 9;
-pub const REASON_COUNT: u32 = 10;
+/// A later fragment of a datagram whose first fragment was not seen: its
+/// ports, and so its verdict, are unknown.
+pub const REASON_DROPPED_FRAGMENT: u32 = 10;
+pub const REASON_COUNT: u32 = 11;
 /// Capacity of [`VERDICT_COUNTER_MAP`]: room for reasons to come, so that
 /// adding one keeps the pinned map's shape.
 pub const VERDICT_SLOTS: u32 = 32;
@@ -150,6 +179,8 @@ pub struct VerdictEvent {
 const _: () = assert!(size_of::<PodInterface>() == 32);
 const _: () = assert!(size_of::<FlowKey>() == 40);
 const _: () = assert!(size_of::<FlowValue>() == 16);
+const _: () = assert!(size_of::<FragmentKey>() == 40);
+const _: () = assert!(size_of::<FragmentPorts>() == 4);
 const _: () = assert!(size_of::<VerdictEvent>() == 64);
 
 // SAFETY: #[repr(C)], Copy, no padding (sizes asserted above).
@@ -158,5 +189,7 @@ mod pod_impls {
     unsafe impl aya::Pod for super::PodInterface {}
     unsafe impl aya::Pod for super::FlowKey {}
     unsafe impl aya::Pod for super::FlowValue {}
+    unsafe impl aya::Pod for super::FragmentKey {}
+    unsafe impl aya::Pod for super::FragmentPorts {}
     unsafe impl aya::Pod for super::VerdictEvent {}
 }

@@ -15,7 +15,7 @@ use crate::address::{is_ipv6_link_local, is_unspecified, same_ipv4, same_mac};
 use crate::maps::WEFT_INTERFACES;
 use crate::packet::{self, IpPacket, Kind};
 use crate::verdict::{self, Verdict};
-use crate::{conntrack, mark};
+use crate::{conntrack, fragments, mark};
 
 #[classifier]
 pub fn weft_from_pod(ctx: TcContext) -> i32 {
@@ -28,7 +28,7 @@ pub fn weft_from_pod(ctx: TcContext) -> i32 {
     let Some(pod) = WEFT_INTERFACES.get_ptr(ifindex).map(|pod| unsafe { &*pod }) else {
         return dropped(REASON_DROPPED_UNKNOWN_ENDPOINT, None);
     };
-    let frame = packet::parse(&ctx);
+    let mut frame = packet::parse(&ctx);
     match frame.kind {
         Kind::Ip => {}
         Kind::Arp => {
@@ -47,14 +47,16 @@ pub fn weft_from_pod(ctx: TcContext) -> i32 {
         }
         Kind::Malformed | Kind::Other => return dropped(REASON_DROPPED_UNSUPPORTED, None),
     }
-    let ip = &frame.ip;
     if !same_mac(&frame.src_mac, &pod.mac) {
-        return dropped(REASON_DROPPED_SPOOFED_MAC, Some(ip));
+        return dropped(REASON_DROPPED_SPOOFED_MAC, Some(&frame.ip));
     }
-    if !source_is_pods(ip, pod) {
-        return dropped(REASON_DROPPED_SPOOFED_IP, Some(ip));
+    if !source_is_pods(&frame.ip, pod) {
+        return dropped(REASON_DROPPED_SPOOFED_IP, Some(&frame.ip));
     }
-    if conntrack::knows(&ctx, ip) {
+    // A later fragment without its first is decided where the packet
+    // leaves (the kernel may have reassembled it by then).
+    let resolved = fragments::resolve(&mut frame.ip);
+    if resolved && conntrack::knows(&ctx, &frame.ip) {
         verdict::count(REASON_ALLOWED_ESTABLISHED);
         mark::set_allowed(&ctx);
     } else {

@@ -33,6 +33,10 @@ pub struct Chain {
     /// The fragment header's offset in 8-byte units (0: first fragment or
     /// not fragmented).
     pub fragment_offset: u16,
+    /// A fragment header said more fragments follow.
+    pub more_fragments: bool,
+    /// The fragment header's identification.
+    pub fragment_id: [u8; 4],
 }
 
 /// Walks the chain that starts with `next_header` at `offset`; `None` if
@@ -43,10 +47,13 @@ pub fn walk(ctx: &TcContext, next_header: u8, offset: usize) -> Option<Chain> {
         protocol: next_header,
         offset,
         fragment_offset: 0,
+        more_fragments: false,
+        fragment_id: [0; 4],
     };
     for _ in 0..MAX_EXTENSION_HEADERS {
-        // Next header, length, and for a fragment header its offset field.
-        let header: [u8; 4] = match chain.protocol {
+        // Next header, length, and for a fragment header its offset field
+        // and identification (every extension header has 8 bytes or more).
+        let header: [u8; 8] = match chain.protocol {
             HOP_BY_HOP | ROUTING | DESTINATION_OPTIONS | FRAGMENT | AUTHENTICATION => {
                 ctx.load(chain.offset).ok()?
             }
@@ -55,7 +62,10 @@ pub fn walk(ctx: &TcContext, next_header: u8, offset: usize) -> Option<Chain> {
         };
         let length = match chain.protocol {
             FRAGMENT => {
-                chain.fragment_offset = u16::from_be_bytes([header[2], header[3]]) >> 3;
+                let field = u16::from_be_bytes([header[2], header[3]]);
+                chain.fragment_offset = field >> 3;
+                chain.more_fragments = field & 1 != 0;
+                chain.fragment_id = [header[4], header[5], header[6], header[7]];
                 8
             }
             AUTHENTICATION => (usize::from(header[1]) + 2) * 4,

@@ -6,6 +6,7 @@
 
 mod address;
 mod conntrack;
+mod fragments;
 mod from_pod;
 mod ipv6;
 mod maps;

@@ -6,9 +6,10 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use weft_ebpf_common::{
-    CONFIG_ENTRIES, EVENT_RING_BYTES, EndpointKey, EndpointValue, FlowKey, FlowValue,
-    IdentityValue, MAX_ENDPOINTS, MAX_FLOWS, MAX_IDENTITY_PREFIXES, MAX_INTERFACES,
-    MAX_POLICY_ENTRIES, MAX_SLOTS, PodInterface, PolicyKeyData, PolicyValue, VERDICT_SLOTS,
+    CONFIG_ENTRIES, EVENT_RING_BYTES, EndpointKey, EndpointValue, FlowKey, FlowValue, FragmentKey,
+    FragmentPorts, IdentityValue, MAX_ENDPOINTS, MAX_FLOWS, MAX_FRAGMENTED_DATAGRAMS,
+    MAX_IDENTITY_PREFIXES, MAX_INTERFACES, MAX_POLICY_ENTRIES, MAX_SLOTS, PodInterface,
+    PolicyKeyData, PolicyValue, VERDICT_SLOTS,
 };
 
 #[map]
@@ -19,6 +20,10 @@ pub static WEFT_SLOTS: Array<PodInterface> = Array::pinned(MAX_SLOTS, 0);
 
 #[map]
 pub static WEFT_CONNTRACK: LruHashMap<FlowKey, FlowValue> = LruHashMap::pinned(MAX_FLOWS, 0);
+
+#[map]
+pub static WEFT_FRAGMENTS: LruHashMap<FragmentKey, FragmentPorts> =
+    LruHashMap::pinned(MAX_FRAGMENTED_DATAGRAMS, 0);
 
 #[map]
 pub static WEFT_EVENTS: RingBuf = RingBuf::pinned(EVENT_RING_BYTES, 0);

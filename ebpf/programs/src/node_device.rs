@@ -7,38 +7,36 @@
 
 use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
 use weft_ebpf_common::{
-    DIRECTION_EGRESS, REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_IPV6_EXTENSIONS,
-    REASON_DROPPED_UNSUPPORTED,
+    DIRECTION_EGRESS, REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_FRAGMENT,
+    REASON_DROPPED_IPV6_EXTENSIONS, REASON_DROPPED_UNSUPPORTED,
 };
 
 use crate::packet::{self, Kind};
 use crate::pending_egress::{self, Pending};
 use crate::verdict::{self, Verdict};
-use crate::{conntrack, mark};
+use crate::{conntrack, fragments, mark};
 
 #[classifier]
 pub fn weft_node_exit(ctx: TcContext) -> i32 {
     if mark::pending_slot(&ctx) == 0 {
         return TC_ACT_OK;
     }
-    let frame = packet::parse(&ctx);
-    match frame.kind {
-        Kind::Ip => {}
+    let mut frame = packet::parse(&ctx);
+    let undecidable = match frame.kind {
+        Kind::Ip if fragments::resolve(&mut frame.ip) => None,
+        Kind::Ip => Some(REASON_DROPPED_FRAGMENT),
         Kind::Arp | Kind::Other => {
             mark::clear(&ctx);
             return TC_ACT_OK;
         }
-        Kind::Malformed | Kind::Ipv6Extensions => {
-            let reason = if frame.kind == Kind::Malformed {
-                REASON_DROPPED_UNSUPPORTED
-            } else {
-                REASON_DROPPED_IPV6_EXTENSIONS
-            };
-            // SAFETY: ctx.skb is the kernel's __sk_buff for this invocation.
-            let ifindex = unsafe { (*ctx.skb.skb).ingress_ifindex };
-            let undecidable = Verdict::early(reason, DIRECTION_EGRESS, ifindex);
-            return verdict::drop(&undecidable, None);
-        }
+        Kind::Malformed => Some(REASON_DROPPED_UNSUPPORTED),
+        Kind::Ipv6Extensions => Some(REASON_DROPPED_IPV6_EXTENSIONS),
+    };
+    if let Some(reason) = undecidable {
+        // SAFETY: ctx.skb is the kernel's __sk_buff for this invocation.
+        let ifindex = unsafe { (*ctx.skb.skb).ingress_ifindex };
+        let undecidable = Verdict::early(reason, DIRECTION_EGRESS, ifindex);
+        return verdict::drop(&undecidable, Some(&frame.ip));
     }
     let ip = &frame.ip;
     match pending_egress::settle(&ctx, ip) {
@@ -52,9 +50,9 @@ pub fn weft_node_exit(ctx: TcContext) -> i32 {
 
 #[classifier]
 pub fn weft_node_entry(ctx: TcContext) -> i32 {
-    let frame = packet::parse(&ctx);
+    let mut frame = packet::parse(&ctx);
     match frame.kind {
-        Kind::Ip if conntrack::knows(&ctx, &frame.ip) => {
+        Kind::Ip if fragments::resolve(&mut frame.ip) && conntrack::knows(&ctx, &frame.ip) => {
             verdict::count(REASON_ALLOWED_ESTABLISHED);
             mark::set_allowed(&ctx);
         }

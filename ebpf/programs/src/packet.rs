@@ -15,6 +15,8 @@ const ETH_HLEN: usize = 14;
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86DD;
 const ETH_P_ARP: u16 = 0x0806;
+/// IPv4's "more fragments" flag, in the flags and fragment offset field.
+const IPV4_MORE_FRAGMENTS: u16 = 0x2000;
 
 #[repr(C)]
 struct EthHeader {
@@ -86,7 +88,18 @@ pub struct IpPacket {
     /// is about is read from there only when needed, to spare the stack);
     /// 0 for other packets (see `icmp_error_at()`).
     pub icmp_error_at: [u8; 2],
+    /// `FRAGMENT_*`: whether the packet is a fragment, and which.
+    pub fragment: u8,
+    /// A fragment's IP identification (IPv4's in the first two bytes).
+    pub fragment_id: [u8; 4],
 }
+
+/// `IpPacket::fragment`: a whole datagram.
+pub const FRAGMENT_NONE: u8 = 0;
+/// The first fragment: it carries the transport header.
+pub const FRAGMENT_FIRST: u8 = 1;
+/// A later fragment: no transport header, ports 0 until `fragments` fills them.
+pub const FRAGMENT_LATER: u8 = 2;
 
 /// What a frame carries.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -160,6 +173,9 @@ fn ipv4(ctx: &TcContext, ip: &mut IpPacket) -> Option<()> {
     ip.src = widen(header.src);
     ip.dst = widen(header.dst);
     ip.fill(FAMILY_IPV4, header.protocol, &transport, offset);
+    let more_fragments = u16::from_be_bytes(header.flags_fragment) & IPV4_MORE_FRAGMENTS != 0;
+    ip.fragment = fragment_kind(fragment_offset, more_fragments);
+    ip.fragment_id = [header.id[0], header.id[1], 0, 0];
     Some(())
 }
 
@@ -186,6 +202,8 @@ fn ipv6(ctx: &TcContext, ip: &mut IpPacket) -> Option<Kind> {
         Transport::NONE
     };
     ip.fill(FAMILY_IPV6, chain.protocol, &transport, chain.offset);
+    ip.fragment = fragment_kind(chain.fragment_offset, chain.more_fragments);
+    ip.fragment_id = chain.fragment_id;
     Some(Kind::Ip)
 }
 
@@ -201,6 +219,8 @@ impl IpPacket {
         tcp_flags: 0,
         echo: false,
         icmp_error_at: [0; 2],
+        fragment: FRAGMENT_NONE,
+        fragment_id: [0; 4],
     };
 
     #[inline(always)]
@@ -264,6 +284,17 @@ fn arp(ctx: &TcContext, frame: &mut Frame) -> Option<()> {
     frame.arp_sender_mac = header.sender_mac;
     frame.arp_sender_ip = header.sender_ip;
     Some(())
+}
+
+#[inline(always)]
+fn fragment_kind(offset: u16, more_fragments: bool) -> u8 {
+    if offset != 0 {
+        FRAGMENT_LATER
+    } else if more_fragments {
+        FRAGMENT_FIRST
+    } else {
+        FRAGMENT_NONE
+    }
 }
 
 /// Loads `size_of::<T>()` bytes at `offset` into `into`, in place.

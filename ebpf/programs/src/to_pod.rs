@@ -5,8 +5,8 @@
 
 use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
 use weft_ebpf_common::{
-    DIRECTION_INGRESS, FAMILY_IPV6, REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_IPV6_EXTENSIONS,
-    REASON_DROPPED_UNKNOWN_ENDPOINT, REASON_DROPPED_UNSUPPORTED,
+    DIRECTION_INGRESS, FAMILY_IPV6, REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_FRAGMENT,
+    REASON_DROPPED_IPV6_EXTENSIONS, REASON_DROPPED_UNKNOWN_ENDPOINT, REASON_DROPPED_UNSUPPORTED,
 };
 
 use crate::address::{is_ipv6_link_local, is_ipv6_multicast};
@@ -15,7 +15,7 @@ use crate::packet::{self, IpPacket, Kind};
 use crate::pending_egress::{self, Pending};
 use crate::policy::decide;
 use crate::verdict::{self, Verdict};
-use crate::{conntrack, mark};
+use crate::{conntrack, fragments, mark};
 
 #[classifier]
 pub fn weft_to_pod(ctx: TcContext) -> i32 {
@@ -27,7 +27,7 @@ pub fn weft_to_pod(ctx: TcContext) -> i32 {
     if WEFT_INTERFACES.get_ptr(ifindex).is_none() {
         return dropped(REASON_DROPPED_UNKNOWN_ENDPOINT, None);
     }
-    let frame = packet::parse(&ctx);
+    let mut frame = packet::parse(&ctx);
     match frame.kind {
         Kind::Ip => {}
         // ARP and other link-layer traffic from the host end: not policy's.
@@ -40,11 +40,14 @@ pub fn weft_to_pod(ctx: TcContext) -> i32 {
         }
         Kind::Malformed => return dropped(REASON_DROPPED_UNSUPPORTED, None),
     }
-    let ip = &frame.ip;
-    if ip.family == FAMILY_IPV6 && is_link_scoped(ip) {
+    if frame.ip.family == FAMILY_IPV6 && is_link_scoped(&frame.ip) {
         mark::clear(&ctx);
         return TC_ACT_OK;
     }
+    if !fragments::resolve(&mut frame.ip) {
+        return dropped(REASON_DROPPED_FRAGMENT, Some(&frame.ip));
+    }
+    let ip = &frame.ip;
     if let Pending::Dropped(action) = pending_egress::settle(&ctx, ip) {
         return action;
     }
