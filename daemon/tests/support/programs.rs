@@ -346,9 +346,9 @@ impl Programs {
             .expect("write conntrack");
     }
 
-    /// The programs' clock (`bpf_ktime_get_ns`, CLOCK_MONOTONIC) now.
+    /// Conntrack's clock (`bpf_ktime_get_coarse_ns`, CLOCK_MONOTONIC_COARSE) now.
     pub fn kernel_now() -> u64 {
-        let now = clock_gettime(ClockId::CLOCK_MONOTONIC).expect("read the monotonic clock");
+        let now = clock_gettime(ClockId::CLOCK_MONOTONIC_COARSE).expect("read the coarse clock");
         let seconds = u64::try_from(now.tv_sec()).expect("a clock after boot");
         let nanoseconds = u64::try_from(now.tv_nsec()).expect("nanoseconds below 10^9");
         seconds * 1_000_000_000 + nanoseconds

@@ -120,7 +120,7 @@ pub struct FragmentPorts {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FlowValue {
-    /// `bpf_ktime_get_ns` after which the entry no longer counts (with
+    /// `bpf_ktime_get_coarse_ns` after which the entry no longer counts (with
     /// `layout` [`FLOW_LAYOUT_LIFETIME`](crate::FLOW_LAYOUT_LIFETIME)).
     pub expires_ns: u64,
     /// `CONFIG_MAP[CONFIG_POLICY_GENERATION]` when policy allowed the flow.

@@ -7,7 +7,7 @@
 //! a RST removes it, an expired entry is removed when found and counts as
 //! absent, so the packet meets policy again.
 
-use aya_ebpf::helpers::bpf_ktime_get_ns;
+use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
 use aya_ebpf::programs::TcContext;
 use weft_ebpf_common::{
     CONFIG_POLICY_GENERATION, FlowKey, FlowValue, advance, is_alive, same_address, start,
@@ -49,10 +49,13 @@ fn generation() -> u32 {
         .unwrap_or_default()
 }
 
+/// CLOCK_MONOTONIC_COARSE: lifetimes are seconds, and the coarse clock
+/// reads the last tick instead of the TSC (an established flow's packet
+/// reads the clock).
 #[inline(always)]
 fn now() -> u64 {
     // SAFETY: a helper without arguments.
-    unsafe { bpf_ktime_get_ns() }
+    unsafe { bpf_ktime_get_coarse_ns() }
 }
 
 /// The live entry of `key` (an expired one is removed).

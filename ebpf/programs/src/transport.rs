@@ -61,15 +61,19 @@ impl Transport {
 /// The transport header of `protocol` at `offset`, in a packet of `family`.
 #[inline(always)]
 pub fn transport(ctx: &TcContext, offset: usize, protocol: u8, family: u8) -> Option<Transport> {
+    if protocol == IPPROTO_TCP {
+        // Ports and flags in one load.
+        let header: [u8; TCP_FLAGS_OFFSET + 1] = ctx.load(offset).ok()?;
+        return Some(Transport {
+            ports: [header[0], header[1], header[2], header[3]],
+            tcp_flags: header[TCP_FLAGS_OFFSET],
+            icmp: Icmp::Other,
+        });
+    }
     let (ports, icmp) = ports(ctx, offset, protocol, family)?;
-    let tcp_flags = if protocol == IPPROTO_TCP {
-        ctx.load(offset + TCP_FLAGS_OFFSET).ok()?
-    } else {
-        0
-    };
     Some(Transport {
         ports,
-        tcp_flags,
+        tcp_flags: 0,
         icmp,
     })
 }
