@@ -112,7 +112,9 @@ fn main() -> anyhow::Result<()> {
 
 /// The cases, each in both families: a new TCP flow to A allowed by the
 /// first policy lookup (its peer's rule), one to B allowed only by the
-/// fourth (any peer, any protocol), the next packet of A's flow (conntrack:
+/// last (any peer, any protocol: the fourth lookup of builds before the
+/// protocol went into the LPM prefix, the second since), the next packet of
+/// A's flow (conntrack:
 /// the reverse lookup misses, the flow's own hits), and A's reply.
 fn cases() -> Vec<Case> {
     FAMILIES
@@ -130,7 +132,7 @@ fn cases() -> Vec<Case> {
                 },
                 Case {
                     program: TO_POD_PROGRAM,
-                    what: "new flow, 4th policy lookup allows",
+                    what: "new flow, last policy lookup allows",
                     family,
                     frame: to_b.frame(TO_A, SYN),
                     mark: 0,

@@ -13,6 +13,8 @@ mod icmp_errors;
 #[path = "datapath_programs/ipv6_extensions.rs"]
 mod ipv6_extensions;
 mod support;
+#[path = "datapath_programs/upgrade.rs"]
+mod upgrade;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

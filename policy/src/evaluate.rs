@@ -12,7 +12,8 @@ use weft_ebpf_common::{Decision, PolicyMaps, Query, decide};
 use crate::encode::MapContents;
 use crate::maps::{
     EndpointKey, EndpointValue, IDENTITY_WORLD, IP_KEY_FIXED_BITS, IdentityValue, IpKey,
-    POLICY_KEY_FIXED_BITS, PolicyKey, endpoint_key, ip_key,
+    POLICY_KEY_ANY_PROTOCOL_BITS, POLICY_KEY_FIXED_BITS, PROTOCOL_ANY, PolicyKey, endpoint_key,
+    ip_key,
 };
 use crate::rules::Direction;
 
@@ -93,15 +94,24 @@ impl PolicyMaps for MapContents {
     fn policy(&self, key: &PolicyKey) -> Option<PolicyKey> {
         let port = u16::from_be_bytes(key.port);
         let port_bits = key.prefixlen.saturating_sub(POLICY_KEY_FIXED_BITS).min(16);
-        (0..=port_bits).rev().find_map(|len| {
-            let mask = u16::MAX.checked_shl(16 - len).unwrap_or(0);
-            let prefix = PolicyKey {
-                prefixlen: POLICY_KEY_FIXED_BITS + len,
-                port: (port & mask).to_be_bytes(),
-                ..*key
-            };
-            self.policy.contains_key(&prefix).then_some(prefix)
-        })
+        let any_protocol = PolicyKey {
+            prefixlen: POLICY_KEY_ANY_PROTOCOL_BITS,
+            protocol: PROTOCOL_ANY,
+            port: [0; 2],
+            ..*key
+        };
+        (0..=port_bits)
+            .rev()
+            .map(|len| {
+                let mask = u16::MAX.checked_shl(16 - len).unwrap_or(0);
+                PolicyKey {
+                    prefixlen: POLICY_KEY_FIXED_BITS + len,
+                    port: (port & mask).to_be_bytes(),
+                    ..*key
+                }
+            })
+            .chain([any_protocol])
+            .find(|prefix| self.policy.contains_key(prefix))
     }
 }
 

@@ -9,8 +9,9 @@
 //! [`PreparedCluster::address_entries`] without compiling again.
 //!
 //! The encoding makes per-packet cost constant: one endpoint hash lookup,
-//! one identity LPM lookup of the peer address, and at most four policy LPM
-//! lookups, whatever the number of policies, rules and pods.
+//! one identity LPM lookup of the peer address, and at most two policy LPM
+//! lookups (protocol and port are the LPM part), whatever the number of
+//! policies, rules and pods.
 //!
 //! Design:
 //! - An identity is what selectors and ipBlocks can see of an address: the

@@ -10,7 +10,8 @@ pub use weft_ebpf_common::{
     DIRECTION_EGRESS, DIRECTION_INGRESS, ENDPOINT_MAP, ENFORCE_EGRESS, ENFORCE_INGRESS,
     EndpointKey, EndpointValue, FAMILY_IPV4, FAMILY_IPV6, FIRST_COMPUTED_IDENTITY, IDENTITY_ANY,
     IDENTITY_HOST, IDENTITY_MAP, IDENTITY_WORLD, IP_KEY_FIXED_BITS, IdentityValue, IpKey,
-    POLICY_ALLOW, POLICY_KEY_FIXED_BITS, POLICY_MAP, PROTOCOL_ANY, PolicyKey, PolicyValue,
+    POLICY_ALLOW, POLICY_KEY_ANY_PROTOCOL_BITS, POLICY_KEY_FIXED_BITS, POLICY_MAP, PROTOCOL_ANY,
+    PolicyKey, PolicyValue,
 };
 
 use crate::ports::PortPrefix;
@@ -55,8 +56,13 @@ pub fn policy_key(
     protocol: u8,
     port: PortPrefix,
 ) -> PolicyKey {
+    let prefixlen = if protocol == PROTOCOL_ANY {
+        POLICY_KEY_ANY_PROTOCOL_BITS
+    } else {
+        POLICY_KEY_FIXED_BITS + u32::from(port.len)
+    };
     PolicyKey {
-        prefixlen: POLICY_KEY_FIXED_BITS + u32::from(port.len),
+        prefixlen,
         profile,
         identity,
         direction,
@@ -65,9 +71,47 @@ pub fn policy_key(
     }
 }
 
+/// The key an entry an older weftd wrote for any protocol has now: those
+/// ended their prefix after the (zero) protocol byte, which no longer
+/// matches packets of a real protocol. `None` for keys already current.
+pub fn current_policy_key(key: &PolicyKey) -> Option<PolicyKey> {
+    let older = key.protocol == PROTOCOL_ANY && key.prefixlen == POLICY_KEY_FIXED_BITS;
+    older.then_some(PolicyKey {
+        prefixlen: POLICY_KEY_ANY_PROTOCOL_BITS,
+        ..*key
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_any_protocol_entry_ends_its_prefix_before_the_protocol() {
+        let any = policy_key(
+            7,
+            300,
+            DIRECTION_INGRESS,
+            PROTOCOL_ANY,
+            PortPrefix { value: 0, len: 0 },
+        );
+        assert_eq!(any.prefixlen, POLICY_KEY_ANY_PROTOCOL_BITS);
+        let tcp_80 = policy_key(
+            7,
+            300,
+            DIRECTION_INGRESS,
+            6,
+            PortPrefix { value: 80, len: 16 },
+        );
+        assert_eq!(tcp_80.prefixlen, POLICY_KEY_FIXED_BITS + 16);
+        assert_eq!(current_policy_key(&any), None);
+        assert_eq!(current_policy_key(&tcp_80), None);
+        let older = PolicyKey {
+            prefixlen: POLICY_KEY_FIXED_BITS,
+            ..any
+        };
+        assert_eq!(current_policy_key(&older), Some(any));
+    }
 
     #[test]
     fn ip_keys_carry_family_and_clear_host_bits() {

@@ -65,10 +65,12 @@ impl Datapath {
                 .load()
                 .map_err(BpfError::program(name))?;
         }
-        Ok(Self {
+        let mut datapath = Self {
             ebpf,
             pin_dir: pin_dir.to_path_buf(),
-        })
+        };
+        datapath.upgrade_policy_encoding()?;
+        Ok(datapath)
     }
 
     /// WEFT_INTERFACES content (ifindex -> PodInterface), to adopt slots after a restart.

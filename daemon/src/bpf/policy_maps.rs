@@ -9,6 +9,7 @@ use weft_ebpf_common::{
     CONFIG_MAP, CONFIG_POLICY_GENERATION, ENDPOINT_MAP, EndpointKey, EndpointValue, IDENTITY_MAP,
     IdentityValue, IpKey, POLICY_MAP, PolicyKey, PolicyKeyData, PolicyValue,
 };
+use weft_policy::maps::current_policy_key;
 use weft_policy::{MapChanges, MapContents};
 
 use super::BpfError;
@@ -44,6 +45,32 @@ impl Datapath {
                 .collect::<Result<_, _>>()
                 .map_err(BpfError::map(POLICY_MAP))?,
         })
+    }
+
+    /// Rewrites the any-protocol entries an older weftd pinned (prefix
+    /// through the protocol byte) as this build's programs look them up
+    /// (prefix before it): the new entry first, so that neither build's
+    /// programs ever miss one (an older program's any-protocol lookup
+    /// matches both). Done before any program of this build is attached.
+    pub(super) fn upgrade_policy_encoding(&mut self) -> Result<(), BpfError> {
+        let upgrades: Vec<_> = self
+            .policy_maps()?
+            .policy
+            .into_iter()
+            .filter_map(|(key, value)| current_policy_key(&key).map(|new| (key, new, value)))
+            .collect();
+        let mut policy = Policy::<&mut MapData>::try_from(self.map_mut(POLICY_MAP)?)
+            .map_err(BpfError::map(POLICY_MAP))?;
+        for (_, new, value) in &upgrades {
+            policy
+                .insert(&policy_lpm_key(new), value, 0)
+                .map_err(BpfError::map(POLICY_MAP))?;
+        }
+        for (old, _, _) in &upgrades {
+            ignore_missing(policy.remove(&policy_lpm_key(old)))
+                .map_err(BpfError::map(POLICY_MAP))?;
+        }
+        Ok(())
     }
 
     /// Makes conntrack entries allowed under the previous maps re-check their

@@ -346,6 +346,11 @@ impl Programs {
             .expect("write conntrack");
     }
 
+    /// Where the maps are pinned (another `Datapath` may adopt them).
+    pub fn pin_dir(&self) -> &std::path::Path {
+        &self.pins.0
+    }
+
     /// Conntrack's clock (`bpf_ktime_get_coarse_ns`, CLOCK_MONOTONIC_COARSE) now.
     pub fn kernel_now() -> u64 {
         let now = clock_gettime(ClockId::CLOCK_MONOTONIC_COARSE).expect("read the coarse clock");

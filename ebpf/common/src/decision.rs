@@ -2,7 +2,7 @@
 //! programs run it on their maps, weft-policy's `evaluate` on the map
 //! contents weftd writes, so what tests check in userspace is what the
 //! kernel does. Endpoint, own traffic, enforcement, the peer's identity,
-//! then at most four policy LPM lookups (the policy maps' module explains
+//! then at most two policy LPM lookups (the policy maps' module explains
 //! each step): constant work per packet.
 //!
 //! For the BPF verifier: everything inlines, there are no loops, no
@@ -11,8 +11,8 @@
 use crate::{
     DIRECTION_INGRESS, ENFORCE_EGRESS, ENFORCE_INGRESS, EndpointKey, EndpointValue, FAMILY_IPV4,
     IDENTITY_ANY, IDENTITY_WORLD, IP_KEY_FIXED_BITS, IdentityValue, IpKey, POLICY_KEY_FIXED_BITS,
-    PROTOCOL_ANY, PolicyKey, REASON_ALLOWED_BY_POLICY, REASON_ALLOWED_NOT_ENFORCED,
-    REASON_ALLOWED_OWN_TRAFFIC, REASON_DROPPED_BY_POLICY, REASON_DROPPED_UNKNOWN_ENDPOINT,
+    PolicyKey, REASON_ALLOWED_BY_POLICY, REASON_ALLOWED_NOT_ENFORCED, REASON_ALLOWED_OWN_TRAFFIC,
+    REASON_DROPPED_BY_POLICY, REASON_DROPPED_UNKNOWN_ENDPOINT,
 };
 
 /// The lookups a decision makes in the three policy maps, wherever they are.
@@ -132,20 +132,19 @@ pub fn decide<M: PolicyMaps>(maps: &M, query: &Query<'_>) -> Decision<M::Hit> {
         return Decision::NotEnforced { profile };
     }
     let identity = peer_identity(maps, query.family, query.peer);
-    let lookup = |peer, protocol| {
+    // Protocol and port are the LPM part: one lookup also finds the peer's
+    // any-protocol entry.
+    let lookup = |peer| {
         maps.policy(&PolicyKey {
             prefixlen: POLICY_KEY_FIXED_BITS + 16,
             profile,
             identity: peer,
             direction: query.direction,
-            protocol,
+            protocol: query.protocol,
             port: query.port,
         })
     };
-    let hit = lookup(identity, query.protocol)
-        .or_else(|| lookup(identity, PROTOCOL_ANY))
-        .or_else(|| lookup(IDENTITY_ANY, query.protocol))
-        .or_else(|| lookup(IDENTITY_ANY, PROTOCOL_ANY));
+    let hit = lookup(identity).or_else(|| lookup(IDENTITY_ANY));
     match hit {
         Some(hit) => Decision::Allowed {
             profile,

@@ -8,9 +8,10 @@
 //! 3. A direction the endpoint does not enforce passes.
 //! 4. [`IDENTITY_MAP`] (LPM) maps the peer address to its identity; no match
 //!    is [`IDENTITY_WORLD`].
-//! 5. [`POLICY_MAP`] (LPM on the port) is looked up with (identity,
-//!    protocol), (identity, any), (any, protocol), (any, any): a hit allows,
-//!    else drop.
+//! 5. [`POLICY_MAP`] (LPM on protocol and port) is looked up for the
+//!    peer's identity and for any peer: a hit allows, else drop. An entry
+//!    for any protocol ends its prefix before the protocol, so the same
+//!    lookup finds it (as Cilium encodes it).
 //!
 //! The port is the packet's destination port in both directions (0 for
 //! protocols without ports); replies of allowed flows pass by conntrack.
@@ -57,6 +58,9 @@ pub const POLICY_ALLOW: u32 = 1;
 pub const IP_KEY_FIXED_BITS: u32 = 32;
 /// Bits of a [`PolicyKey`] before the port (profile, identity, direction, protocol).
 pub const POLICY_KEY_FIXED_BITS: u32 = 80;
+/// Bits of a [`PolicyKey`] before the protocol: the prefix length of an
+/// entry for [`PROTOCOL_ANY`], which thus matches every protocol and port.
+pub const POLICY_KEY_ANY_PROTOCOL_BITS: u32 = 72;
 
 /// An address family and address bytes, in network order. IPv4 uses the
 /// first 4 bytes; the family is part of the key, so families never match
@@ -95,8 +99,9 @@ pub struct EndpointValue {
     pub flags: u32,
 }
 
-/// LPM key of the policy map: the exact fields first, then the port, so
-/// `prefixlen` = [`POLICY_KEY_FIXED_BITS`] + the port prefix length.
+/// LPM key of the policy map: the exact fields first, then protocol and
+/// port, so `prefixlen` = [`POLICY_KEY_FIXED_BITS`] + the port prefix
+/// length, or [`POLICY_KEY_ANY_PROTOCOL_BITS`] for any protocol.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PolicyKey {
@@ -105,7 +110,7 @@ pub struct PolicyKey {
     /// The peer's identity, or [`IDENTITY_ANY`].
     pub identity: u32,
     pub direction: u8,
-    /// IP protocol number, or [`PROTOCOL_ANY`] (then the port prefix is empty).
+    /// IP protocol number, or [`PROTOCOL_ANY`] (then the prefix ends before it).
     pub protocol: u8,
     /// Destination port, big-endian, as in the packet.
     pub port: [u8; 2],
