@@ -42,6 +42,7 @@ bench: deps
 	bash bench/run.sh network weft-bench-net
 	bash bench/run.sh convergence weft-bench-converge
 	bash bench/run.sh policy weft-bench-policy
+	bash bench/run.sh k8s-memory weft-bench-k8s-memory
 	bash bench/run.sh datapath examples/datapath_bench
 	$(CARGO) run --release -p weft-policy --example compile_bench
 

@@ -7,6 +7,7 @@
 # network      weft-bench-net       pod paths against the underlay and the bridge plugin
 # convergence  weft-bench-converge  1000 nodes appear in one datastore write
 # policy       weft-bench-policy    NetworkPolicy at 100-10,000 rules against none and iptables+ipset; apply to enforcement
+# k8s-memory   weft-bench-k8s-memory  weftd's RSS with 10,000 pods, 1,000 policies and 100 nodes in the API server
 # datapath     examples/datapath_bench  the TC programs per packet (BPF_PROG_TEST_RUN): new and
 #                                   established flows with 0 and 10,000 more policy entries
 set -euo pipefail
