@@ -120,8 +120,10 @@ impl ClusterCache {
             kind_revisions: self.kinds,
             nodes: by_name(self.nodes.objects()),
             namespaces: by_name(self.namespaces.objects()),
-            pods: self.pods.objects().clone(),
-            policies: self.policies.objects().clone(),
+            // Collected, not cloned: a map built from sorted entries has
+            // full nodes; the cache's, grown one insert at a time, does not.
+            pods: copied(self.pods.objects()),
+            policies: copied(self.policies.objects()),
             ..ClusterSnapshot::default()
         }
     }
@@ -136,6 +138,13 @@ fn note_revision<K: Metadata<Ty = ObjectMeta>>(seen: &mut u64, event: &Event<K>)
     if let Some(revision) = resource_version(object.metadata()) {
         *seen = (*seen).max(revision);
     }
+}
+
+fn copied<K: Clone + Ord, V: Clone>(objects: &BTreeMap<K, V>) -> BTreeMap<K, V> {
+    objects
+        .iter()
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 /// Cluster-scoped objects by name.

@@ -1,12 +1,14 @@
 //! Runs the watches (Nodes, Namespaces, Pods, NetworkPolicies) and
 //! publishes a snapshot after every burst of events that changed the
-//! cluster as Weft sees it. kube-runtime's watcher resumes after
+//! cluster as Weft sees it, pausing between two in proportion to what a
+//! snapshot costs (`PUBLISH_PAUSE_FACTOR`). kube-runtime's watcher resumes after
 //! disconnects from the last resourceVersion (bookmarks keep it fresh) and
 //! relists only on 410 Gone; its backoff has jitter. Every list is logged
 //! ("listing", then "relisting"), so relists can be counted. While the API
 //! server is down nothing is published, so the datapath keeps the last state.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::stream::{self, BoxStream, StreamExt};
 use futures::{FutureExt, TryStreamExt};
@@ -20,6 +22,14 @@ use tokio::task::JoinHandle;
 use super::cluster_cache::{ClusterCache, WatchUpdate};
 use crate::revisions::Revisions;
 use crate::snapshot::ClusterSnapshot;
+
+/// While events stream in, a snapshot waits after the last one this many
+/// times as long as the last one took to copy: each is a copy of the
+/// cluster (tens of MB and tens of milliseconds at 10,000 pods), and one
+/// per burst made weftd fall minutes behind a busy API server. At most a
+/// third of the time goes into copies, and a small cluster, whose copies
+/// take microseconds, waits next to nothing.
+const PUBLISH_PAUSE_FACTOR: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
@@ -92,19 +102,36 @@ async fn run(
         watch::Sender<Arc<ClusterSnapshot>>,
         watch::Sender<Revisions>,
     )> = None;
-    let mut changed = false;
-    while let Some(first) = updates.next().await {
-        changed |= follow(&mut cache, first);
-        // Coalesce a burst: take everything already waiting before publishing.
-        while let Some(Some(next)) = updates.next().now_or_never() {
-            changed |= follow(&mut cache, next);
+    // A change the cache holds and no snapshot does yet.
+    let mut pending = false;
+    let mut next_publish: Option<Instant> = None;
+    loop {
+        let update = match next_publish.filter(|_| pending) {
+            Some(at) => tokio::select! {
+                update = updates.next() => Some(update),
+                () = tokio::time::sleep_until(at.into()) => None,
+            },
+            None => Some(updates.next().await),
+        };
+        match update {
+            Some(None) => break,
+            Some(Some(first)) => {
+                pending |= follow(&mut cache, first);
+                // Coalesce a burst: take everything already waiting.
+                while let Some(Some(next)) = updates.next().now_or_never() {
+                    pending |= follow(&mut cache, next);
+                }
+            }
+            // The pause after the last snapshot is over.
+            None => {}
         }
         if !cache.is_synced() {
             continue;
         }
         match &channels {
             None => {
-                let (snapshots, snapshots_rx) = watch::channel(Arc::new(cache.snapshot()));
+                let (snapshot, pause) = timed_snapshot(&cache);
+                let (snapshots, snapshots_rx) = watch::channel(Arc::new(snapshot));
                 let (revisions, revisions_rx) = watch::channel(cache.revisions());
                 tracing::info!(revision = cache.revisions().revision, "listed the cluster");
                 if let Some(ready) = ready.take()
@@ -113,10 +140,22 @@ async fn run(
                     return;
                 }
                 channels = Some((snapshots, revisions));
+                pending = false;
+                next_publish = Some(Instant::now() + pause);
             }
             Some((snapshots, revisions)) => {
-                if changed && snapshots.send(Arc::new(cache.snapshot())).is_err() {
-                    return;
+                if pending {
+                    if next_publish.is_some_and(|at| Instant::now() < at) {
+                        // Revisions wait with the change: they must not
+                        // claim what no snapshot holds yet.
+                        continue;
+                    }
+                    let (snapshot, pause) = timed_snapshot(&cache);
+                    if snapshots.send(Arc::new(snapshot)).is_err() {
+                        return;
+                    }
+                    pending = false;
+                    next_publish = Some(Instant::now() + pause);
                 }
                 // The cache's revisions only grow: any difference is news.
                 revisions.send_if_modified(|seen| {
@@ -126,9 +165,15 @@ async fn run(
                 });
             }
         }
-        changed = false;
     }
     tracing::error!("the Kubernetes watches ended");
+}
+
+/// The cache's snapshot, and how long to pause before the next one.
+fn timed_snapshot(cache: &ClusterCache) -> (ClusterSnapshot, Duration) {
+    let started = Instant::now();
+    let snapshot = cache.snapshot();
+    (snapshot, started.elapsed() * PUBLISH_PAUSE_FACTOR)
 }
 
 fn follow(cache: &mut ClusterCache, update: Result<WatchUpdate, watcher::Error>) -> bool {
