@@ -76,24 +76,19 @@ pub async fn await_default_service_accounts(
 ) -> Result<(), ApiError> {
     let waits = namespaces.iter().map(|namespace| {
         let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-        async move {
-            await_condition(api, "default", |account: Option<&ServiceAccount>| {
-                account.is_some()
-            })
-            .await
-            .map_err(ApiError::Wait)
-        }
+        await_condition(api, "default", |account: Option<&ServiceAccount>| {
+            account.is_some()
+        })
     });
-    match tokio::time::timeout(timeout, try_join_all(waits)).await {
-        Ok(done) => done.map(|_| ()),
-        Err(_) => Err(ApiError::Timeout {
-            what: format!(
-                "the controller-manager making the default ServiceAccount of {}",
-                namespaces.join(", ")
-            ),
-            timeout,
-        }),
-    }
+    await_all(
+        waits,
+        timeout,
+        format!(
+            "the controller-manager making the default ServiceAccount of {}",
+            namespaces.join(", ")
+        ),
+    )
+    .await
 }
 
 /// Returns once every named Node has spec.podCIDRs, watching them.
@@ -103,22 +98,29 @@ pub async fn await_pod_cidrs(
     timeout: Duration,
 ) -> Result<(), ApiError> {
     let api: Api<Node> = Api::all(client);
-    let waits = names.iter().map(|name| {
-        let api = api.clone();
-        async move {
-            await_condition(api, name, |node: Option<&Node>| has_pod_cidrs(node))
-                .await
-                .map_err(ApiError::Wait)
-        }
-    });
+    let waits = names
+        .iter()
+        .map(|name| await_condition(api.clone(), name, |node: Option<&Node>| has_pod_cidrs(node)));
+    await_all(
+        waits,
+        timeout,
+        format!(
+            "the controller-manager allocating pod CIDRs to {}",
+            names.join(", ")
+        ),
+    )
+    .await
+}
+
+/// Waits for every condition at once, failing on the first watch error or
+/// when `timeout` passes (naming `what` was awaited).
+async fn await_all<T>(
+    waits: impl IntoIterator<Item = impl Future<Output = Result<T, kube::runtime::wait::Error>>>,
+    timeout: Duration,
+    what: String,
+) -> Result<(), ApiError> {
     match tokio::time::timeout(timeout, try_join_all(waits)).await {
-        Ok(done) => done.map(|_| ()),
-        Err(_) => Err(ApiError::Timeout {
-            what: format!(
-                "the controller-manager allocating pod CIDRs to {}",
-                names.join(", ")
-            ),
-            timeout,
-        }),
+        Ok(done) => done.map(|_| ()).map_err(ApiError::Wait),
+        Err(_) => Err(ApiError::Timeout { what, timeout }),
     }
 }
