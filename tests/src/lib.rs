@@ -4,6 +4,7 @@
 
 mod binaries;
 mod daemon;
+mod lab_cli;
 mod netns;
 mod plugin;
 mod spawned;
@@ -11,6 +12,7 @@ mod wait;
 
 pub use binaries::binary;
 pub use daemon::Weftd;
+pub use lab_cli::run_weft_lab;
 pub use netns::{Netns, unique_name};
 pub use plugin::{CniCall, CniOutput};
 pub use spawned::Spawned;

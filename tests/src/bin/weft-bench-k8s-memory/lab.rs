@@ -2,12 +2,10 @@
 //! its command line (the LAB.md contract), read through its state file,
 //! and always taken down when dropped.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use weft_lab::lab::Lab;
 use weft_lab::names::LabName;
 use weft_lab::process::ProcessRecord;
@@ -82,27 +80,7 @@ impl K8sLab {
     }
 
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> anyhow::Result<String> {
-        let mut child = Command::new(&self.bin)
-            .args(["--name", &self.name])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("running weft-lab")?;
-        let mut input = child.stdin.take().context("weft-lab's stdin is piped")?;
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes())?;
-        }
-        drop(input);
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!(
-                "weft-lab {args:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        weft_tests::run_weft_lab(&self.bin, &self.name, args, stdin)
     }
 
     /// Lines of a command's output in a node's netns.

@@ -1,10 +1,8 @@
 //! A weft-lab for one benchmark run, driven through its command line (the
 //! LAB.md contract) and always taken down when dropped.
 
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use anyhow::{Context, anyhow, bail};
 use serde_json::Value;
@@ -41,27 +39,7 @@ impl BenchLab {
     }
 
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> anyhow::Result<String> {
-        let mut child = Command::new(&self.bin)
-            .args(["--name", &self.name])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("running weft-lab")?;
-        let mut input = child.stdin.take().context("weft-lab's stdin is piped")?;
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes())?;
-        }
-        drop(input);
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!(
-                "weft-lab {args:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        weft_tests::run_weft_lab(&self.bin, &self.name, args, stdin)
     }
 
     pub fn apply(&self, yaml: &str) -> anyhow::Result<()> {
