@@ -14,13 +14,14 @@ use std::path::{Path, PathBuf};
 
 use weft_durable::StagedFile;
 
+use crate::Pod;
 use crate::error::StoreError;
 use crate::layout::{REVISION_FILE, object_path};
 use crate::load::{Contents, ParseCache, read_contents, read_contents_cached};
 use crate::lock::{Access, create_lock_file, lock};
 use crate::object::{Object, ObjectKey};
 use crate::plan::{self, Batch, Outcome};
-use crate::snapshot::ClusterSnapshot;
+use crate::snapshot::{ClusterSnapshot, KeptPod};
 
 #[derive(Debug, Clone)]
 pub struct DirStore {
@@ -42,14 +43,17 @@ impl DirStore {
     }
 
     /// Everything the store holds, as of one revision.
-    pub fn snapshot(&self) -> Result<ClusterSnapshot, StoreError> {
+    pub fn snapshot(&self) -> Result<ClusterSnapshot<Pod>, StoreError> {
         let _lock = lock(&self.root, Access::Read)?;
         read_contents(&self.root).map(Contents::into_snapshot)
     }
 
-    /// [`DirStore::snapshot`], re-parsing only the files that changed since
-    /// `cache` last saw them.
-    pub fn snapshot_cached(&self, cache: &mut ParseCache) -> Result<ClusterSnapshot, StoreError> {
+    /// [`DirStore::snapshot`] with each pod kept as a `P`, re-parsing only
+    /// the files that changed since `cache` last saw them.
+    pub fn snapshot_cached<P: KeptPod>(
+        &self,
+        cache: &mut ParseCache,
+    ) -> Result<ClusterSnapshot<P>, StoreError> {
         let _lock = lock(&self.root, Access::Read)?;
         read_contents_cached(&self.root, cache).map(Contents::into_snapshot)
     }

@@ -13,7 +13,7 @@ use crate::object::{Object, ObjectKey};
 use crate::parse::parse_documents;
 use crate::parse_error::ParseError;
 use crate::revisions::KindRevisions;
-use crate::snapshot::ClusterSnapshot;
+use crate::snapshot::{ClusterSnapshot, KeptPod};
 
 /// An object and where it is defined.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ pub(crate) struct Contents {
 pub(crate) type FileContent = Result<Vec<Result<Object, ParseError>>, String>;
 
 impl Contents {
-    pub(crate) fn into_snapshot(self) -> ClusterSnapshot {
+    pub(crate) fn into_snapshot<P: KeptPod>(self) -> ClusterSnapshot<P> {
         let mut snapshot = ClusterSnapshot {
             revision: self.revision,
             kind_revisions: KindRevisions::uniform(self.revision),
@@ -299,7 +299,7 @@ mod tests {
             revision: 12,
             ..Contents::default()
         };
-        let snapshot = contents.into_snapshot();
+        let snapshot: ClusterSnapshot = contents.into_snapshot();
         assert_eq!(snapshot.revision, 12);
         assert_eq!(snapshot.kind_revisions, KindRevisions::uniform(12));
     }

@@ -77,7 +77,7 @@ fn spawn(
     watcher
         .watch(&root, RecursiveMode::Recursive)
         .map_err(watch_error)?;
-    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(store.snapshot()?));
+    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(store.snapshot()?.records()));
     let task = runtime.spawn(publish(store, watcher, wake_rx, snapshot_tx));
     Ok((snapshot_rx, task))
 }

@@ -519,7 +519,9 @@ fn a_cached_snapshot_sees_every_change_like_a_fresh_one() {
     let cached = store.snapshot_cached(&mut cache).unwrap();
     assert_eq!(cached, store.snapshot().unwrap());
     assert_eq!(
-        label(&Object::Pod(cached.pods[&("x".into(), "a".into())].clone())),
+        label(&Object::Pod(
+            (*cached.pods[&("x".into(), "a".into())]).clone()
+        )),
         "two"
     );
     assert!(cached.namespaces.contains_key("hand"));

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use weft_datastore::{ClusterSnapshot, Object, ObjectKey};
+use weft_datastore::{ClusterSnapshot, Object, ObjectKey, Pod};
 
 use crate::placement::place;
 use crate::pods;
@@ -23,7 +23,7 @@ pub struct ApplyPlan {
 /// Plans the write; `new_uid(namespace, name)` makes the uid of a new pod.
 pub fn plan_apply(
     objects: Vec<Object>,
-    stored: &ClusterSnapshot,
+    stored: &ClusterSnapshot<Pod>,
     nodes: &[String],
     mut new_uid: impl FnMut(&str, &str) -> String,
 ) -> ApplyPlan {
@@ -77,15 +77,18 @@ pub fn plan_apply(
 }
 
 fn stored_pod<'a>(
-    stored: &'a ClusterSnapshot,
+    stored: &'a ClusterSnapshot<Pod>,
     key: &ObjectKey,
 ) -> Option<&'a k8s_openapi::api::core::v1::Pod> {
     let namespace = key.namespace.clone().unwrap_or_default();
-    stored.pods.get(&(namespace, key.name.clone()))
+    stored
+        .pods
+        .get(&(namespace, key.name.clone()))
+        .map(|pod| &**pod)
 }
 
 /// Pods already on each node.
-pub fn pods_per_node(stored: &ClusterSnapshot) -> BTreeMap<String, usize> {
+pub fn pods_per_node(stored: &ClusterSnapshot<Pod>) -> BTreeMap<String, usize> {
     let mut load = BTreeMap::new();
     for pod in stored.pods.values() {
         if let Some(node) = pods::node_name(pod) {
@@ -104,7 +107,7 @@ pub fn describe(key: &ObjectKey) -> String {
     }
 }
 
-fn verdict(stored: &ClusterSnapshot, object: &Object) -> &'static str {
+fn verdict(stored: &ClusterSnapshot<Pod>, object: &Object) -> &'static str {
     match stored.get(&object.key()) {
         None => "created",
         Some(mut current) => {
@@ -148,7 +151,7 @@ spec: {containers: [{name: c}]}
         vec!["n1".into(), "n2".into()]
     }
 
-    fn plan(stored: &ClusterSnapshot) -> ApplyPlan {
+    fn plan(stored: &ClusterSnapshot<Pod>) -> ApplyPlan {
         let objects = weft_datastore::parse_objects(FILE).unwrap();
         plan_apply(objects, stored, &nodes(), |ns, name| {
             format!("uid-{ns}-{name}")
@@ -167,7 +170,7 @@ spec: {containers: [{name: c}]}
 
     #[test]
     fn new_objects_get_cluster_fields() {
-        let plan = plan(&ClusterSnapshot::default());
+        let plan = plan(&ClusterSnapshot::<Pod>::default());
         let Object::Namespace(ns) = &plan.objects[0] else {
             panic!("namespace first")
         };
@@ -192,8 +195,8 @@ spec: {containers: [{name: c}]}
 
     #[test]
     fn reapplying_keeps_node_and_uid_and_reports_unchanged() {
-        let first = plan(&ClusterSnapshot::default());
-        let mut stored = ClusterSnapshot::default();
+        let first = plan(&ClusterSnapshot::<Pod>::default());
+        let mut stored = ClusterSnapshot::<Pod>::default();
         for (i, mut object) in first.objects.clone().into_iter().enumerate() {
             object.metadata_mut().resource_version = Some(i.to_string());
             stored.insert(object);
@@ -209,8 +212,8 @@ spec: {containers: [{name: c}]}
 
     #[test]
     fn relabelling_is_configured_in_place() {
-        let first = plan(&ClusterSnapshot::default());
-        let mut stored = ClusterSnapshot::default();
+        let first = plan(&ClusterSnapshot::<Pod>::default());
+        let mut stored = ClusterSnapshot::<Pod>::default();
         for object in first.objects.clone() {
             stored.insert(object);
         }

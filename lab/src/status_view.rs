@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use weft_datastore::{ClusterSnapshot, Node};
+use weft_datastore::{ClusterSnapshot, Node, Pod};
 
 use crate::pods;
 use crate::topology::Topology;
@@ -54,7 +54,7 @@ pub struct PolicyStatus {
 /// Builds the report; `ready` tells whether a node's weftd is ready.
 pub fn lab_status(
     topology: &Topology,
-    stored: &ClusterSnapshot,
+    stored: &ClusterSnapshot<Pod>,
     ready: impl Fn(&str) -> bool,
 ) -> LabStatus {
     let nodes = topology
@@ -189,7 +189,7 @@ mod tests {
     use super::*;
     use crate::topology::Mode;
 
-    fn stored() -> ClusterSnapshot {
+    fn stored() -> ClusterSnapshot<Pod> {
         let yaml = r#"
 apiVersion: v1
 kind: Node
@@ -215,7 +215,7 @@ kind: NetworkPolicy
 metadata: {name: deny-all, namespace: x}
 spec: {podSelector: {}}
 "#;
-        let mut snapshot = ClusterSnapshot::default();
+        let mut snapshot = ClusterSnapshot::<Pod>::default();
         for object in weft_datastore::parse_objects(yaml).unwrap() {
             snapshot.insert(object);
         }

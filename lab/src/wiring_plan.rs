@@ -19,7 +19,7 @@ pub struct WiringPlan {
     pub unwire: Vec<String>,
 }
 
-pub fn wiring_plan(stored: &ClusterSnapshot, state: &LabState) -> WiringPlan {
+pub fn wiring_plan(stored: &ClusterSnapshot<Pod>, state: &LabState) -> WiringPlan {
     let unwire: Vec<String> = state
         .pods
         .values()
@@ -45,14 +45,14 @@ pub fn wiring_plan(stored: &ClusterSnapshot, state: &LabState) -> WiringPlan {
 
 /// Stored pods whose status does not yet say what the lab wired:
 /// Running, with its IPs and its node's underlay IP.
-pub fn status_updates(stored: &ClusterSnapshot, state: &LabState) -> Vec<Object> {
+pub fn status_updates(stored: &ClusterSnapshot<Pod>, state: &LabState) -> Vec<Object> {
     stored
         .pods
         .iter()
         .filter_map(|((namespace, name), pod)| {
             let record = state.pod(namespace, name).filter(|r| !r.ips.is_empty())?;
             let host_ip: IpAddr = state.topology.node(&record.node)?.underlay_ip()?.into();
-            let mut current: Pod = pod.clone();
+            let mut current: Pod = Pod::clone(pod);
             current.metadata.resource_version = None;
             let desired = pods::running(current.clone(), &record.ips, host_ip);
             (desired != current).then_some(Object::Pod(desired))
@@ -66,8 +66,8 @@ mod tests {
     use crate::state::{Datastore, PodRecord};
     use crate::topology::{Mode, Topology};
 
-    fn stored(names: &[&str]) -> ClusterSnapshot {
-        let mut snapshot = ClusterSnapshot::default();
+    fn stored(names: &[&str]) -> ClusterSnapshot<Pod> {
+        let mut snapshot = ClusterSnapshot::<Pod>::default();
         for name in names {
             let yaml = format!(
                 "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: x, resourceVersion: '3'}}\nspec: {{nodeName: n1, containers: [{{name: c}}]}}\n"

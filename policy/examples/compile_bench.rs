@@ -24,7 +24,7 @@ fn peak_rss_kib() -> Option<u64> {
 }
 
 fn main() {
-    let snapshot = synthetic::cluster(100, 100, 10);
+    let snapshot = synthetic::cluster(100, 100, 10).records();
     let before = peak_rss_kib().unwrap_or(0);
     let started = Instant::now();
     let compiled = compile(&ClusterInputs::new(&snapshot));
@@ -59,14 +59,10 @@ fn one_node(snapshot: &ClusterSnapshot) {
     let wired: BTreeMap<ObjectName, Vec<IpAddr>> = snapshot
         .pods
         .iter()
-        .filter(|(_, pod)| pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
+        .filter(|(_, pod)| pod.node_name.as_deref() == Some(node))
         .map(|(name, pod)| {
-            let status = pod.status.iter();
-            let ips = status.flat_map(|s| s.pod_ips.iter().flatten());
-            (
-                name.clone(),
-                ips.filter_map(|ip| ip.ip.parse().ok()).collect(),
-            )
+            let ips = pod.ips.iter().filter_map(|ip| ip.parse().ok());
+            (name.clone(), ips.collect())
         })
         .collect();
     let inputs = ClusterInputs::new(snapshot)

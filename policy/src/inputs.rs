@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use weft_datastore::{ClusterSnapshot, Namespace, NetworkPolicy, Pod};
+use weft_datastore::{ClusterSnapshot, Namespace, NetworkPolicy, PodRecord};
 
 /// (namespace, name) of a namespaced object, as `ClusterSnapshot` keys them.
 pub type ObjectName = (String, String);
@@ -23,7 +24,7 @@ pub enum EndpointScope<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct ClusterInputs<'a> {
     pub namespaces: &'a BTreeMap<String, Namespace>,
-    pub pods: &'a BTreeMap<ObjectName, Pod>,
+    pub pods: &'a BTreeMap<ObjectName, Arc<PodRecord>>,
     pub policies: &'a BTreeMap<ObjectName, NetworkPolicy>,
     pub scope: EndpointScope<'a>,
     /// The local node's addresses: they get the host identity, which every

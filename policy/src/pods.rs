@@ -1,12 +1,12 @@
 //! Which pods take part in policy, and what of each one matters: labels,
-//! node, addresses and named container ports. Host-network pods are not
-//! endpoints (their address is the node's); finished pods (Succeeded,
-//! Failed) have given their addresses back.
+//! node, addresses and named container ports. Every pod the datastore
+//! keeps a record of does: host-network pods (their address is the node's)
+//! and finished ones (they gave their addresses back) have none.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use weft_datastore::Pod;
+use weft_datastore::PodRecord;
 
 use crate::identity::NamedPort;
 use crate::inputs::{ClusterInputs, ObjectName};
@@ -28,8 +28,6 @@ pub(crate) struct PodFacts<'a> {
     pub named_ports: Vec<NamedPort>,
 }
 
-static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
-
 /// The pods that take part, in name order. An address two pods claim stays
 /// with the first (addresses weftd wired itself win over published ones).
 pub(crate) fn pod_facts<'a>(
@@ -40,12 +38,6 @@ pub(crate) fn pod_facts<'a>(
     // A wired pod's published addresses are not used, so not reported.
     let mut unreported = Vec::new();
     for (name, pod) in inputs.pods {
-        let spec = pod.spec.as_ref();
-        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-        let host_network = spec.and_then(|s| s.host_network) == Some(true);
-        if host_network || matches!(phase, Some("Succeeded" | "Failed")) {
-            continue;
-        }
         let wired = inputs.wired_ips.get(name);
         let report = if wired.is_some() {
             &mut unreported
@@ -54,8 +46,8 @@ pub(crate) fn pod_facts<'a>(
         };
         let facts = PodFacts {
             name,
-            labels: pod.metadata.labels.as_ref().unwrap_or(&NO_LABELS),
-            node: spec.and_then(|s| s.node_name.as_deref()),
+            labels: &pod.labels,
+            node: pod.node_name.as_deref(),
             ips: wired.cloned().unwrap_or_default(),
             published: published_ips(name, pod, report),
             named_ports: named_ports(pod),
@@ -97,44 +89,29 @@ pub(crate) fn pod_facts<'a>(
     pods
 }
 
-/// `status.podIPs`, or `status.podIP` when the list is missing.
-fn published_ips(name: &ObjectName, pod: &Pod, problems: &mut Vec<Problem>) -> Vec<IpAddr> {
-    let Some(status) = pod.status.as_ref() else {
-        return vec![];
-    };
-    let texts: Vec<&str> = match (&status.pod_ips, &status.pod_ip) {
-        (Some(ips), _) if !ips.is_empty() => ips.iter().map(|ip| ip.ip.as_str()).collect(),
-        (_, Some(ip)) => vec![ip.as_str()],
-        _ => vec![],
-    };
+/// The addresses `pod` publishes, parsed, each once.
+fn published_ips(name: &ObjectName, pod: &PodRecord, problems: &mut Vec<Problem>) -> Vec<IpAddr> {
     let mut ips: Vec<IpAddr> = Vec::new();
-    for text in texts {
+    for text in &pod.ips {
         match text.parse() {
             Ok(ip) if !ips.contains(&ip) => ips.push(ip),
             Ok(_) => {}
             Err(_) => problems.push(Problem {
                 subject: Subject::Pod(name.clone()),
-                issue: Issue::BadPodIp(text.to_owned()),
+                issue: Issue::BadPodIp(text.clone()),
             }),
         }
     }
     ips
 }
 
-/// Named ports of all containers (init containers too: sidecars serve).
-fn named_ports(pod: &Pod) -> Vec<NamedPort> {
-    let Some(spec) = pod.spec.as_ref() else {
-        return vec![];
-    };
-    let containers = spec
-        .containers
+/// The pod's named ports the compiler can use.
+fn named_ports(pod: &PodRecord) -> Vec<NamedPort> {
+    pod.named_ports
         .iter()
-        .chain(spec.init_containers.iter().flatten());
-    let ports = containers.flat_map(|c| c.ports.iter().flatten());
-    ports
         .filter_map(|port| {
             Some(NamedPort {
-                name: port.name.clone()?,
+                name: port.name.clone(),
                 protocol: Protocol::from_name(port.protocol.as_deref().unwrap_or("TCP"))?,
                 port: u16::try_from(port.container_port)
                     .ok()

@@ -51,11 +51,11 @@ impl NodeView<'_> {
 
     /// Every pod address (published or wired), the world and the node.
     fn addresses(&self, wired: &Wired) -> BTreeSet<IpAddr> {
-        let published = self.snapshot.pods.values().flat_map(|pod| {
-            let status = pod.status.iter();
-            let ips = status.flat_map(|s| s.pod_ips.iter().flatten());
-            ips.map(|ip| ip.ip.parse::<IpAddr>().unwrap())
-        });
+        let published = self
+            .snapshot
+            .pods
+            .values()
+            .flat_map(|pod| pod.ips.iter().map(|ip| ip.parse::<IpAddr>().unwrap()));
         let wired = wired.values().flatten().copied();
         let extra = [ip(WORLD_IP), ip(HOST_IP)];
         published.chain(wired).chain(extra).collect()
@@ -149,12 +149,10 @@ fn local_addresses(snapshot: &ClusterSnapshot, node: &str) -> Wired {
     let local = snapshot
         .pods
         .iter()
-        .filter(|(_, pod)| pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node));
+        .filter(|(_, pod)| pod.node_name.as_deref() == Some(node));
     local
         .map(|(name, pod)| {
-            let status = pod.status.iter();
-            let ips = status.flat_map(|s| s.pod_ips.iter().flatten());
-            let ips = ips.map(|ip| ip.ip.parse().unwrap());
+            let ips = pod.ips.iter().map(|ip| ip.parse().unwrap());
             (name.clone(), ips.collect())
         })
         .collect()
@@ -166,7 +164,7 @@ fn unpublished(snapshot: &ClusterSnapshot, wired: &Wired) -> ClusterSnapshot {
     let mut snapshot = snapshot.clone();
     for name in wired.keys() {
         if let Some(pod) = snapshot.pods.get_mut(name) {
-            pod.status = None;
+            std::sync::Arc::make_mut(pod).ips.clear();
         }
     }
     snapshot
@@ -174,7 +172,7 @@ fn unpublished(snapshot: &ClusterSnapshot, wired: &Wired) -> ClusterSnapshot {
 
 #[test]
 fn wiring_replicas_of_a_large_cluster_is_exact_published_or_not() {
-    let published = support::synthetic::cluster(6, 30, 10);
+    let published = support::synthetic::cluster(6, 30, 10).records();
     let node = "node-7";
     let wired = local_addresses(&published, node);
     assert_eq!(wired.len(), 6);

@@ -8,7 +8,7 @@ use weft_policy::{ClusterInputs, compile};
 
 #[test]
 fn ten_thousand_pods_and_a_thousand_policies_compile() {
-    let snapshot = support::synthetic::cluster(100, 100, 10);
+    let snapshot = support::synthetic::cluster(100, 100, 10).records();
     assert_eq!(
         (snapshot.pods.len(), snapshot.policies.len()),
         (10_000, 1_000)

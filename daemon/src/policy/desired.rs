@@ -174,10 +174,9 @@ fn addresses(endpoint: &Endpoint) -> impl Iterator<Item = IpAddr> + '_ {
 /// "namespace/name" of every address the snapshot's pods publish.
 fn published_names(snapshot: &ClusterSnapshot) -> BTreeMap<IpAddr, String> {
     let published = snapshot.pods.iter().flat_map(|((namespace, name), pod)| {
-        let ips = pod.status.as_ref().and_then(|s| s.pod_ips.as_ref());
-        ips.into_iter()
-            .flatten()
-            .filter_map(|ip| ip.ip.parse::<IpAddr>().ok())
+        pod.ips
+            .iter()
+            .filter_map(|ip| ip.parse::<IpAddr>().ok())
             .map(move |ip| (ip, format!("{namespace}/{name}")))
     });
     published.collect()

@@ -1,9 +1,11 @@
 //! One kind's objects as its watch has delivered them (pure: events in,
 //! state out). A relist (Init .. InitDone, after a restart or a 410 Gone)
 //! is buffered and swapped in whole, so a consumer never sees half a list
-//! and objects deleted while the watch was down disappear.
+//! and objects deleted while the watch was down disappear. Objects are kept
+//! behind `Arc`, so the snapshots built from the cache share them with it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::Metadata;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -12,26 +14,29 @@ use kube::runtime::watcher::Event;
 /// (namespace, name); the namespace is empty for cluster-scoped kinds.
 pub type CacheKey = (String, String);
 
-pub struct KindCache<K> {
-    objects: BTreeMap<CacheKey, K>,
-    relisting: Option<BTreeMap<CacheKey, K>>,
+/// The objects of kind `K` as kept: `V`, what the cache makes of each.
+pub struct KindCache<K, V = K> {
+    objects: BTreeMap<CacheKey, Arc<V>>,
+    relisting: Option<BTreeMap<CacheKey, Arc<V>>>,
     synced: bool,
+    kind: std::marker::PhantomData<fn(&K)>,
 }
 
-impl<K> Default for KindCache<K> {
+impl<K, V> Default for KindCache<K, V> {
     fn default() -> Self {
         Self {
             objects: BTreeMap::new(),
             relisting: None,
             synced: false,
+            kind: std::marker::PhantomData,
         }
     }
 }
 
-impl<K: Metadata<Ty = ObjectMeta> + PartialEq> KindCache<K> {
+impl<K: Metadata<Ty = ObjectMeta>, V: PartialEq> KindCache<K, V> {
     /// Follows one event, keeping what `slim` makes of each object (`None`:
     /// not kept). Returns whether the visible objects changed.
-    pub fn apply(&mut self, event: Event<K>, slim: impl Fn(&K) -> Option<K>) -> bool {
+    pub fn apply(&mut self, event: Event<K>, slim: impl Fn(&K) -> Option<V>) -> bool {
         match event {
             Event::Init => {
                 self.relisting = Some(BTreeMap::new());
@@ -39,7 +44,7 @@ impl<K: Metadata<Ty = ObjectMeta> + PartialEq> KindCache<K> {
             }
             Event::InitApply(object) => {
                 if let (Some(list), Some(slim)) = (self.relisting.as_mut(), slim(&object)) {
-                    list.insert(key_of(object.metadata()), slim);
+                    list.insert(key_of(object.metadata()), Arc::new(slim));
                 }
                 false
             }
@@ -54,8 +59,10 @@ impl<K: Metadata<Ty = ObjectMeta> + PartialEq> KindCache<K> {
                 let key = key_of(object.metadata());
                 match slim(&object) {
                     Some(slim) => {
-                        let changed = self.objects.get(&key) != Some(&slim);
-                        self.objects.insert(key, slim);
+                        let changed = self.objects.get(&key).map(|kept| &**kept) != Some(&slim);
+                        if changed {
+                            self.objects.insert(key, Arc::new(slim));
+                        }
                         changed
                     }
                     None => self.objects.remove(&key).is_some(),
@@ -70,7 +77,7 @@ impl<K: Metadata<Ty = ObjectMeta> + PartialEq> KindCache<K> {
         self.synced
     }
 
-    pub fn objects(&self) -> &BTreeMap<CacheKey, K> {
+    pub fn objects(&self) -> &BTreeMap<CacheKey, Arc<V>> {
         &self.objects
     }
 }

@@ -9,12 +9,14 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::runtime::watcher::Event;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::cache::{CacheKey, KindCache, resource_version};
-use super::slim::{slim_namespace, slim_node, slim_pod, slim_policy};
+use super::slim::{slim_namespace, slim_node, slim_policy};
 use crate::kind::Kind;
+use crate::pod_record::PodRecord;
 use crate::revisions::{KindRevisions, Revisions};
 use crate::snapshot::ClusterSnapshot;
 
@@ -50,7 +52,7 @@ impl WatchUpdate {
 pub struct ClusterCache {
     nodes: KindCache<Node>,
     namespaces: KindCache<Namespace>,
-    pods: KindCache<Pod>,
+    pods: KindCache<Pod, PodRecord>,
     policies: KindCache<NetworkPolicy>,
     /// Per kind, the highest resourceVersion its events carried. Each
     /// kind's watch is ordered, so everything of that kind written up to
@@ -75,7 +77,7 @@ impl ClusterCache {
             WatchUpdate::Pod(event) => {
                 let event = *event;
                 note_revision(&mut self.kinds.pods, &event);
-                self.pods.apply(event, slim_pod)
+                self.pods.apply(event, PodRecord::of)
             }
             WatchUpdate::Policy(event) => {
                 let event = *event;
@@ -120,9 +122,11 @@ impl ClusterCache {
             kind_revisions: self.kinds,
             nodes: by_name(self.nodes.objects()),
             namespaces: by_name(self.namespaces.objects()),
-            // Collected, not cloned: a map built from sorted entries has
-            // full nodes; the cache's, grown one insert at a time, does not.
-            pods: copied(self.pods.objects()),
+            // The pods are shared with the cache, not copied: a snapshot
+            // costs their keys and pointers. Collected, not cloned: a map
+            // built from sorted entries has full nodes; the cache's, grown
+            // one insert at a time, does not.
+            pods: shared(self.pods.objects()),
             policies: copied(self.policies.objects()),
             ..ClusterSnapshot::default()
         }
@@ -140,18 +144,25 @@ fn note_revision<K: Metadata<Ty = ObjectMeta>>(seen: &mut u64, event: &Event<K>)
     }
 }
 
-fn copied<K: Clone + Ord, V: Clone>(objects: &BTreeMap<K, V>) -> BTreeMap<K, V> {
+fn shared<V>(objects: &BTreeMap<CacheKey, Arc<V>>) -> BTreeMap<CacheKey, Arc<V>> {
     objects
         .iter()
-        .map(|(key, value)| (key.clone(), value.clone()))
+        .map(|(key, value)| (key.clone(), Arc::clone(value)))
+        .collect()
+}
+
+fn copied<V: Clone>(objects: &BTreeMap<CacheKey, Arc<V>>) -> BTreeMap<CacheKey, V> {
+    objects
+        .iter()
+        .map(|(key, value)| (key.clone(), V::clone(value)))
         .collect()
 }
 
 /// Cluster-scoped objects by name.
-fn by_name<K: Clone>(objects: &BTreeMap<CacheKey, K>) -> BTreeMap<String, K> {
+fn by_name<V: Clone>(objects: &BTreeMap<CacheKey, Arc<V>>) -> BTreeMap<String, V> {
     objects
         .iter()
-        .map(|((_, name), object)| (name.clone(), object.clone()))
+        .map(|((_, name), object)| (name.clone(), V::clone(object)))
         .collect()
 }
 

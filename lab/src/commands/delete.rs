@@ -4,7 +4,7 @@
 //! `--ignore-not-found`. Pods are torn down once gone from the store.
 
 use anyhow::{Context, bail};
-use weft_datastore::{ClusterSnapshot, Kind, ObjectKey, parse_objects};
+use weft_datastore::{ClusterSnapshot, Kind, ObjectKey, Pod, parse_objects};
 
 use super::NotFound;
 use crate::apply_plan::describe;
@@ -93,7 +93,7 @@ struct DeletePlan {
     missing: Vec<ObjectKey>,
 }
 
-fn plan_delete(requested: &[ObjectKey], stored: &ClusterSnapshot) -> DeletePlan {
+fn plan_delete(requested: &[ObjectKey], stored: &ClusterSnapshot<Pod>) -> DeletePlan {
     let mut delete = Vec::new();
     let mut missing = Vec::new();
     let mut add = |key: ObjectKey| {
@@ -127,7 +127,7 @@ fn plan_delete(requested: &[ObjectKey], stored: &ClusterSnapshot) -> DeletePlan 
 mod tests {
     use super::*;
 
-    fn stored() -> ClusterSnapshot {
+    fn stored() -> ClusterSnapshot<Pod> {
         let yaml = "
 apiVersion: v1
 kind: Namespace
@@ -148,7 +148,7 @@ kind: Pod
 metadata: {name: b, namespace: z}
 spec: {containers: [{name: c}]}
 ";
-        let mut snapshot = ClusterSnapshot::default();
+        let mut snapshot = ClusterSnapshot::<Pod>::default();
         for object in parse_objects(yaml).unwrap() {
             snapshot.insert(object);
         }

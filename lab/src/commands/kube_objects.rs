@@ -231,7 +231,10 @@ fn kube_proxy_table(netns_name: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-fn read_cluster(lab: &Lab, state: &LabState) -> anyhow::Result<weft_datastore::ClusterSnapshot> {
+fn read_cluster(
+    lab: &Lab,
+    state: &LabState,
+) -> anyhow::Result<weft_datastore::ClusterSnapshot<weft_datastore::Pod>> {
     let host = super::cluster::control_plane_host(state)?;
     with_client(
         &netns::path(&host.netns),

@@ -25,7 +25,7 @@ impl PodsProgress {
     }
 }
 
-pub fn pods_progress(snapshot: &ClusterSnapshot) -> PodsProgress {
+pub fn pods_progress(snapshot: &ClusterSnapshot<Pod>) -> PodsProgress {
     let mut progress = PodsProgress::default();
     for ((namespace, name), pod) in &snapshot.pods {
         let key = pod_ref(namespace, name);
@@ -68,7 +68,7 @@ fn is_ready(pod: &Pod) -> bool {
 /// of every kind, it has seen each object's latest state and every
 /// deletion (each kind's watch is ordered).
 pub fn required_revisions(
-    snapshot: &ClusterSnapshot,
+    snapshot: &ClusterSnapshot<Pod>,
     deleted: &KindRequirement,
 ) -> KindRequirement {
     let newest = [
@@ -109,8 +109,8 @@ mod tests {
     use super::*;
     use weft_datastore::parse_objects;
 
-    fn snapshot(yaml: &str) -> ClusterSnapshot {
-        let mut snapshot = ClusterSnapshot::default();
+    fn snapshot(yaml: &str) -> ClusterSnapshot<Pod> {
+        let mut snapshot = ClusterSnapshot::<Pod>::default();
         for object in parse_objects(yaml).unwrap() {
             snapshot.insert(object);
         }

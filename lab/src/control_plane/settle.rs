@@ -27,7 +27,10 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// Returns the cluster once no pod is still waiting for its sandbox; fails
 /// at once on a pod whose sandbox cannot be made, or at the deadline.
-pub async fn pods_settled(client: Client, timeout: Duration) -> Result<ClusterSnapshot, ApiError> {
+pub async fn pods_settled(
+    client: Client,
+    timeout: Duration,
+) -> Result<ClusterSnapshot<Pod>, ApiError> {
     let deadline = Instant::now() + timeout;
     loop {
         let snapshot = cluster_snapshot(client.clone()).await?;

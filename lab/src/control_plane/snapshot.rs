@@ -8,9 +8,9 @@ use weft_datastore::{ClusterSnapshot, Namespace, NetworkPolicy, Node, Object, Po
 use super::client::ApiError;
 
 /// Lists Nodes, Namespaces, Pods and NetworkPolicies.
-pub async fn cluster_snapshot(client: Client) -> Result<ClusterSnapshot, ApiError> {
+pub async fn cluster_snapshot(client: Client) -> Result<ClusterSnapshot<Pod>, ApiError> {
     let all = ListParams::default();
-    let mut snapshot = ClusterSnapshot::default();
+    let mut snapshot = ClusterSnapshot::<Pod>::default();
     for node in Api::<Node>::all(client.clone()).list(&all).await? {
         snapshot.insert(Object::Node(node));
     }

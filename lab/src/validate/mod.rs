@@ -9,7 +9,7 @@ mod pod;
 use std::collections::BTreeSet;
 use std::fmt;
 
-use weft_datastore::{ClusterSnapshot, Kind, Object};
+use weft_datastore::{ClusterSnapshot, Kind, Object, Pod};
 
 pub use meta::check_dns_label;
 pub use weft_policy::FieldError;
@@ -35,7 +35,7 @@ impl fmt::Display for Invalid {
 /// What objects are checked against: the lab's nodes and the stored objects.
 pub struct Cluster<'a> {
     pub nodes: &'a [String],
-    pub stored: &'a ClusterSnapshot,
+    pub stored: &'a ClusterSnapshot<Pod>,
 }
 
 pub fn check_objects(objects: &[Object], cluster: &Cluster<'_>) -> Result<(), Invalid> {
@@ -77,7 +77,8 @@ pub fn check_objects(objects: &[Object], cluster: &Cluster<'_>) -> Result<(), In
                 let stored = key
                     .namespace
                     .as_ref()
-                    .and_then(|ns| cluster.stored.pods.get(&(ns.clone(), key.name.clone())));
+                    .and_then(|ns| cluster.stored.pods.get(&(ns.clone(), key.name.clone())))
+                    .map(|pod| &**pod);
                 pod::check_pod(p, cluster.nodes, stored)
             }
             Object::NetworkPolicy(p) => weft_policy::validate_policy(p),
@@ -109,7 +110,7 @@ mod tests {
         weft_datastore::parse_objects(yaml).unwrap()
     }
 
-    fn check(yaml: &str, stored: &ClusterSnapshot) -> Result<(), Invalid> {
+    fn check(yaml: &str, stored: &ClusterSnapshot<Pod>) -> Result<(), Invalid> {
         let nodes = vec!["n1".to_string()];
         check_objects(
             &objects(yaml),
@@ -134,14 +135,17 @@ spec:
 
     #[test]
     fn a_namespace_and_its_pod_in_one_file_are_valid() {
-        assert_eq!(check(NS_AND_POD, &ClusterSnapshot::default()), Ok(()));
+        assert_eq!(
+            check(NS_AND_POD, &ClusterSnapshot::<Pod>::default()),
+            Ok(())
+        );
     }
 
     #[test]
     fn objects_in_unknown_namespaces_are_rejected() {
         let err = check(
             "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: z}\nspec: {containers: [{name: c}]}\n",
-            &ClusterSnapshot::default(),
+            &ClusterSnapshot::<Pod>::default(),
         )
         .unwrap_err();
         assert_eq!(err.object, "Pod z/a");
@@ -154,7 +158,7 @@ spec:
 
     #[test]
     fn stored_namespaces_count() {
-        let mut stored = ClusterSnapshot::default();
+        let mut stored = ClusterSnapshot::<Pod>::default();
         for object in objects("apiVersion: v1\nkind: Namespace\nmetadata: {name: z}\n") {
             stored.insert(object);
         }
@@ -169,7 +173,7 @@ spec:
 
     #[test]
     fn nodes_duplicates_dotted_names_and_bad_labels_are_rejected() {
-        let none = ClusterSnapshot::default();
+        let none = ClusterSnapshot::<Pod>::default();
         let node = check("apiVersion: v1\nkind: Node\nmetadata: {name: n5}\n", &none).unwrap_err();
         assert_eq!(node.error.field, "kind");
         let twice = format!(
@@ -198,7 +202,7 @@ spec:
     fn policies_are_checked() {
         let err = check(
             "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec:\n  podSelector: {}\n  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/33}}]}]\n",
-            &ClusterSnapshot::default(),
+            &ClusterSnapshot::<Pod>::default(),
         )
         .unwrap_err();
         assert_eq!(err.object, "NetworkPolicy x/p");

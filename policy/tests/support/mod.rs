@@ -60,9 +60,8 @@ impl Cluster {
     /// The first address of pod "ns/name".
     pub fn ip(&self, pod: &str) -> IpAddr {
         let (namespace, name) = pod.split_once('/').unwrap();
-        let object = &self.snapshot.pods[&(namespace.to_owned(), name.to_owned())];
-        let status = object.status.as_ref().unwrap();
-        status.pod_ip.as_ref().unwrap().parse().unwrap()
+        let record = &self.snapshot.pods[&(namespace.to_owned(), name.to_owned())];
+        record.ips[0].parse().unwrap()
     }
 }
 

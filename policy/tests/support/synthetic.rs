@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use weft_datastore::k8s_openapi::api::core::v1::{
     Container, ContainerPort, PodIP, PodSpec, PodStatus,
@@ -80,12 +81,13 @@ fn policy(namespace: &str, name: String, spec: NetworkPolicySpec) -> NetworkPoli
 }
 
 /// `namespaces` x `pods_per_namespace` pods and `policies_per_namespace`
-/// (at most 10) policies per namespace.
+/// (at most 10) policies per namespace, pods whole (`records()`: as weftd
+/// keeps them).
 pub fn cluster(
     namespaces: usize,
     pods_per_namespace: usize,
     policies_per_namespace: usize,
-) -> ClusterSnapshot {
+) -> ClusterSnapshot<Pod> {
     let mut snapshot = ClusterSnapshot::default();
     let apps = pods_per_namespace.div_ceil(REPLICAS).max(1);
     for n in 0..namespaces {
@@ -133,7 +135,7 @@ pub fn cluster(
                     ..PodStatus::default()
                 }),
             };
-            snapshot.pods.insert((ns.clone(), name), pod);
+            snapshot.pods.insert((ns.clone(), name), Arc::new(pod));
         }
         for (k, spec) in namespace_policies(n, apps)
             .into_iter()

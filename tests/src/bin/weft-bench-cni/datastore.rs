@@ -8,6 +8,7 @@
 //! changes on the loaded node, each timed until weftd applied it, with
 //! weftd's compile time per change (weft_policy_compile_seconds).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -165,7 +166,8 @@ fn loaded_cluster() -> (Vec<Object>, Vec<(String, String)>) {
         .into_values()
         .map(Object::Namespace)
         .collect();
-    for (name, mut pod) in snapshot.pods {
+    for (name, pod) in snapshot.pods {
+        let mut pod = Arc::unwrap_or_clone(pod);
         if let Some(spec) = pod
             .spec
             .as_mut()

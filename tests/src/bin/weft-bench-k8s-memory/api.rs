@@ -125,7 +125,7 @@ impl AdminApi {
     pub fn pods_on(&self, nodes: Vec<String>) -> anyhow::Result<PodsProgress> {
         self.run(move |client| async move {
             let api: Api<Pod> = Api::all(client);
-            let mut snapshot = ClusterSnapshot::default();
+            let mut snapshot = ClusterSnapshot::<Pod>::default();
             for node in &nodes {
                 let params = ListParams::default().fields(&format!("spec.nodeName={node}"));
                 for pod in api.list(&params).await? {

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use anyhow::{bail, ensure};
 use ipnet::Ipv4Net;
@@ -146,7 +147,12 @@ pub fn plan(shape: &Shape, lab: &LabFacts, now: Timestamp) -> anyhow::Result<Pla
         local_pods: BTreeMap::new(),
         fake_nodes: Vec::new(),
     };
-    for (index, pod) in cluster.pods.into_values().enumerate() {
+    for (index, pod) in cluster
+        .pods
+        .into_values()
+        .map(Arc::unwrap_or_clone)
+        .enumerate()
+    {
         let target = &targets[index % targets.len()];
         // Round robin: each node's pods are numbered by the lap.
         let host = FIRST_POD_HOST + (index / targets.len()) as u32;
