@@ -10,6 +10,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod endpoints;
 pub mod http;
+pub mod memory;
 pub mod metrics;
 pub mod node;
 pub mod overlay;

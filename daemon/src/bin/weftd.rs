@@ -7,8 +7,13 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use weftd::config::{Config, DaemonArgs};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    weftd::memory::limit_allocator_arenas();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = DaemonArgs::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
