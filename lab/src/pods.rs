@@ -92,6 +92,15 @@ pub fn pod_ips(pod: &Pod) -> Vec<IpAddr> {
         .collect()
 }
 
+/// The pod's status has the condition Ready=True (kubelet's readiness,
+/// whatever the phase).
+pub fn has_ready_condition(pod: &Pod) -> bool {
+    pod.status
+        .iter()
+        .flat_map(|status| status.conditions.iter().flatten())
+        .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
 /// The applied pod with the fields the cluster owns: its uid and status from
 /// the stored pod if there is one, and its node.
 pub fn with_cluster_fields(mut applied: Pod, stored: Option<&Pod>, node: &str, uid: &str) -> Pod {
@@ -126,6 +135,26 @@ mod tests {
 
     fn pod(json: serde_json::Value) -> Pod {
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn only_a_ready_condition_that_is_true_makes_a_pod_ready() {
+        let with = |conditions: serde_json::Value| {
+            pod(
+                serde_json::json!({"metadata": {"name": "a"}, "status": {"conditions": conditions}}),
+            )
+        };
+        assert!(has_ready_condition(&with(serde_json::json!([
+            {"type": "Initialized", "status": "True"}, {"type": "Ready", "status": "True"}]))));
+        assert!(!has_ready_condition(&with(
+            serde_json::json!([{"type": "Ready", "status": "False"}])
+        )));
+        assert!(!has_ready_condition(&with(
+            serde_json::json!([{"type": "ContainersReady", "status": "True"}])
+        )));
+        assert!(!has_ready_condition(&pod(
+            serde_json::json!({"metadata": {"name": "a"}})
+        )));
     }
 
     fn web() -> Pod {

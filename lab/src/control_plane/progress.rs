@@ -50,16 +50,8 @@ pub fn pods_progress(snapshot: &ClusterSnapshot<Pod>) -> PodsProgress {
 }
 
 fn is_ready(pod: &Pod) -> bool {
-    let Some(status) = &pod.status else {
-        return false;
-    };
-    status.phase.as_deref() == Some("Running")
-        && !crate::pods::pod_ips(pod).is_empty()
-        && status
-            .conditions
-            .iter()
-            .flatten()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
+    let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+    running && !crate::pods::pod_ips(pod).is_empty() && crate::pods::has_ready_condition(pod)
 }
 
 /// Per kind the lab changes, the highest resourceVersion among the

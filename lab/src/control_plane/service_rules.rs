@@ -106,14 +106,7 @@ fn selects(selector: &BTreeMap<String, String>, pod: &Pod) -> bool {
 }
 
 fn is_ready(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_none()
-        && pod.status.as_ref().is_some_and(|status| {
-            status
-                .conditions
-                .iter()
-                .flatten()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        })
+    pod.metadata.deletion_timestamp.is_none() && crate::pods::has_ready_condition(pod)
 }
 
 /// The pod's port a Service port sends to: its targetPort's number, or

@@ -9,15 +9,8 @@ use serde_json::{Value, json};
 
 /// Whether the pod's status already says it runs with `ips` and is Ready.
 pub fn reports(pod: &Pod, ips: &[IpAddr]) -> bool {
-    let Some(status) = &pod.status else {
-        return false;
-    };
-    let ready = status
-        .conditions
-        .iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
-    status.phase.as_deref() == Some("Running") && crate::pods::pod_ips(pod) == ips && ready
+    let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+    running && crate::pods::pod_ips(pod) == ips && crate::pods::has_ready_condition(pod)
 }
 
 /// A strategic merge patch of the status: Running, the IPs, every
