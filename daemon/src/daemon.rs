@@ -151,8 +151,14 @@ async fn node_network(
         write_node_network(config, &config.pod_cidrs, mtu)?;
         return Ok(mtu);
     };
+    // Each phase can wait long (the API server down, no pod CIDR yet):
+    // the not-ready reason says which one.
+    runner
+        .readiness
+        .set_not_ready("listing the cluster from the datastore");
     let store = ClusterStore::open(&cluster.datastore).await?;
     let watch = store.watch().await?;
+    runner.readiness.set_not_ready("joining the cluster");
     let mut snapshots = watch.snapshots.clone();
     if let Some(revisions) = &watch.revisions {
         runner
@@ -178,6 +184,9 @@ async fn node_network(
         store: store.clone(),
         enforcer,
     };
+    runner
+        .readiness
+        .set_not_ready("waiting for the node's reconcilers to converge");
     start_node_reconcilers(node, &snapshots, runner)?;
     tokio::spawn(release_claims_of_deleted_nodes(
         store.clone(),

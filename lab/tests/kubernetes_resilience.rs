@@ -347,7 +347,11 @@ fn a_weftd_restarted_while_the_api_server_is_down_waits_with_the_datapath_intact
             Err(format!("{failures} watch failures; not ready: {reason:?}"))
         }
     });
-    eprintln!("n2's weftd without the API server: not ready, {reason:?}");
+    assert_eq!(
+        reason.as_deref(),
+        Some("listing the cluster from the datastore"),
+        "the reason names the step weftd waits in"
+    );
     assert!(weftd.is_running());
     assert_networks_unchanged(&lab, &before, "while n2's weftd waits");
     connection.carries("while n2's weftd waits for the API server");
