@@ -2,7 +2,8 @@
 //! or its new content, never a mix, and a change has survived a power loss
 //! once the call that made it returns.
 //!
-//! [`write_atomic`] replaces one file. A batch that must prepare every file
+//! [`write_atomic`] replaces one file ([`replace`]: without making the
+//! rename durable). A batch that must prepare every file
 //! before changing any uses [`stage`] for each, then [`StagedFile::commit`]
 //! and [`sync_dir`] on the directories it touched.
 //!
@@ -24,6 +25,15 @@ pub use staged::{StagedFile, stage};
 pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
     stage(path, contents, mode)?.commit()?;
     sync_dir(parent_dir(path))
+}
+
+/// Replaces `path` with `contents` like [`write_atomic`], but leaves the
+/// rename to reach the disk in its own time: after a power loss `path`
+/// holds its old or its new content, whole. For state that a reboot makes
+/// stale anyway (what pod network namespaces, which never survive one,
+/// hold), where one directory fsync per change is time lost.
+pub fn replace(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
+    stage(path, contents, mode)?.commit()
 }
 
 /// Removes `path` and makes the removal durable; a file already gone is fine.
@@ -68,6 +78,17 @@ mod tests {
         write_atomic(&path, b"new", Some(0o644)).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
         assert_eq!(mode_of(&path), 0o644);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn replace_swaps_whole_contents_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        replace(&path, b"old", None).unwrap();
+        replace(&path, b"new", Some(0o600)).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(mode_of(&path), 0o600);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

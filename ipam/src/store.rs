@@ -76,7 +76,11 @@ impl IpamStore {
     }
 
     /// Runs one read-modify-write under the lock; `change` says whether the
-    /// state must be written back, so no-op calls cost no fsync.
+    /// state must be written back, so no-op calls cost no fsync. The rename
+    /// is not made durable (`replace`): a power loss reboots the node, its
+    /// pods' namespaces are gone and every allocation is stale either way
+    /// (the runtime's DEL or GC frees them), so the directory fsync bought
+    /// nothing but 0.15-0.3 ms of every ADD and DEL under the lock.
     fn update<T>(
         &self,
         change: impl FnOnce(&mut Allocations) -> Result<(T, bool), IpamError>,
@@ -85,7 +89,7 @@ impl IpamStore {
         let mut state = self.load()?;
         let (result, changed) = change(&mut state)?;
         if changed {
-            weft_durable::write_atomic(&self.state_path, &state.to_json(), None)
+            weft_durable::replace(&self.state_path, &state.to_json(), None)
                 .map_err(IpamError::io(&self.state_path))?;
         }
         Ok(result)
