@@ -52,6 +52,8 @@ const NODES: [&str; 3] = ["n1", "n2", "n3"];
 const CLUSTER_CIDR: &str = "10.244.0.0/16";
 /// A blocked probe costs this much.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1000);
+/// A connection through an exit weftd has just hooked: one SYN retransmit.
+const NEW_EXIT_TIMEOUT: Duration = Duration::from_millis(3000);
 /// How long a marker packet may take to arrive.
 const MARKER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Port the forged datagrams go to (nothing listens; the capture sees them).
@@ -871,7 +873,11 @@ fn second_nic(lab: &TestLab, status: &Value) {
     ));
     let from = any_port(ipv4(status, client));
     let netns = lab.pod_netns(client);
-    tcp_connect_from(&netns, from, sink_server, PROBE_TIMEOUT)
+    // The forward guard learns the new exit from the masquerade reconciler,
+    // just after the policy pass that hooked it (and that `apply` waited
+    // for): a first SYN in between is dropped, the retransmit 1 s later
+    // passes.
+    tcp_connect_from(&netns, from, sink_server, NEW_EXIT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{client} reaches a host behind the second NIC: {e}"));
     lab.apply(&policy(
         "ports",
