@@ -4,6 +4,7 @@
 
 mod binaries;
 mod daemon;
+mod figures;
 mod lab_cli;
 mod netns;
 mod plugin;
@@ -12,6 +13,7 @@ mod wait;
 
 pub use binaries::binary;
 pub use daemon::Weftd;
+pub use figures::thousands;
 pub use lab_cli::run_weft_lab;
 pub use netns::{Netns, unique_name};
 pub use plugin::{CniCall, CniOutput};

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::cluster::Shape;
 use crate::rss::{Memory, mib};
+use weft_tests::thousands;
 
 /// RSS goal for weftd with the whole cluster in the API.
 pub const GOAL_MIB: u64 = 100;
@@ -145,19 +146,6 @@ fn seconds(duration: Duration) -> String {
     format!("{:.1} s", duration.as_secs_f64())
 }
 
-/// 10000 -> "10,000".
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,14 +203,5 @@ mod tests {
         );
         assert!(text.contains("| 70.0 MiB | < 100 MiB, met |"), "{text}");
         assert!(text.contains("| 120.0 MiB | < 100 MiB, missed |"), "{text}");
-    }
-
-    #[test]
-    fn thousands_are_separated() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(10_000), "10,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

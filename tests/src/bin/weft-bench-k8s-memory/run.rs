@@ -13,9 +13,10 @@ use weft_lab::process::ProcessRecord;
 use crate::api::AdminApi;
 use crate::cluster::{self, LabFacts, Shape};
 use crate::lab::K8sLab;
-use crate::report::{PhaseFigures, Report, thousands};
+use crate::report::{PhaseFigures, Report};
 use crate::rss::{self, Memory};
 use crate::wait;
+use weft_tests::thousands;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -290,7 +290,7 @@ impl Bench {
         Ok(ApplyRun {
             how: format!(
                 "datastore write, {} rules and ghost pods in force",
-                report::thousands(rules)
+                weft_tests::thousands(rules)
             ),
             timings,
             has_goal: false,

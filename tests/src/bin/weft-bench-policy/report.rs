@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::apply_timing::ApplyTimings;
 use crate::compare::{Figures, Settings};
 use crate::stats::percentile;
+use weft_tests::thousands;
 
 /// Rules in force at which the goals apply.
 pub const GOAL_RULES: usize = 10_000;
@@ -301,18 +302,6 @@ fn millis(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,13 +352,5 @@ mod tests {
         );
         assert_eq!(at_most(1.06, 1.05, false), "1.060");
         assert_eq!(above(1.0, 1.0), "**1.000** (goal > 1.00: MISSED)");
-    }
-
-    #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(thousands(100), "100");
-        assert_eq!(thousands(1_000), "1,000");
-        assert_eq!(thousands(10_000), "10,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }
