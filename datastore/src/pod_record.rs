@@ -1,5 +1,5 @@
 //! What Weft keeps of a pod: the fields the policy compiler and weftd read
-//! (labels, node, phase, published IPs, named container ports) in a struct
+//! (labels, node, published IPs, named container ports) in a struct
 //! of its own, about a tenth of the size of k8s-openapi's `Pod` (2.4 KB of
 //! struct before its first container's 2 KB), so a cluster of 10,000 pods
 //! costs a few MiB. Pods that have no pod-network address of their own
@@ -16,8 +16,6 @@ pub struct PodRecord {
     pub labels: BTreeMap<String, String>,
     /// `spec.nodeName`: unset until the pod is scheduled.
     pub node_name: Option<String>,
-    /// `status.phase`.
-    pub phase: Option<String>,
     /// `status.podIPs` (or `status.podIP` without them), as published:
     /// unparsed, so a bad one can be reported.
     pub ips: Vec<String>,
@@ -42,8 +40,8 @@ impl PodRecord {
             return None;
         }
         let status = pod.status.as_ref();
-        let phase = status.and_then(|s| s.phase.clone());
-        if matches!(phase.as_deref(), Some("Succeeded" | "Failed")) {
+        let phase = status.and_then(|s| s.phase.as_deref());
+        if matches!(phase, Some("Succeeded" | "Failed")) {
             return None;
         }
         let ips = status.map(|status| match (&status.pod_ips, &status.pod_ip) {
@@ -54,7 +52,6 @@ impl PodRecord {
         Some(PodRecord {
             labels: pod.metadata.labels.clone().unwrap_or_default(),
             node_name: spec.and_then(|s| s.node_name.clone()),
-            phase,
             ips: ips.unwrap_or_default(),
             named_ports: spec.map(named_ports).unwrap_or_default(),
         })
@@ -86,7 +83,7 @@ mod tests {
     }
 
     #[test]
-    fn a_record_keeps_labels_node_phase_ips_and_named_ports_of_every_container() {
+    fn a_record_keeps_labels_node_ips_and_named_ports_of_every_container() {
         let full = pod(json!({
             "metadata": {"name": "a", "namespace": "x", "labels": {"app": "a"},
                 "annotations": {"big": "x"}, "managedFields": [{"manager": "kubectl"}]},
@@ -110,7 +107,6 @@ mod tests {
             Some(PodRecord {
                 labels: [("app".into(), "a".into())].into(),
                 node_name: Some("n1".into()),
-                phase: Some("Running".into()),
                 ips: vec!["10.244.1.5".into(), "fd00::5".into()],
                 named_ports: vec![port("http", None, 80), port("metrics", Some("UDP"), 9090)],
             })
