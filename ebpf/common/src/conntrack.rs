@@ -134,7 +134,8 @@ pub fn advance(
 }
 
 /// The entry a packet policy allowed starts, in its flow's own direction
-/// (`None`: the packet ends its flow, a RST, and starts nothing).
+/// (`None`: the packet ends its flow, a RST, and starts nothing), on the
+/// stack path (the caller sets another).
 #[inline(always)]
 pub fn start(packet: &FlowPacket, generation: u32, now_ns: u64) -> Option<FlowValue> {
     let state = next_state(0, packet.protocol, packet.tcp_flags, false)?;
@@ -143,7 +144,8 @@ pub fn start(packet: &FlowPacket, generation: u32, now_ns: u64) -> Option<FlowVa
         generation,
         state,
         layout: FLOW_LAYOUT_LIFETIME,
-        reserved: [0; 2],
+        path: crate::FLOW_PATH_STACK,
+        reserved: 0,
     })
 }
 

@@ -63,6 +63,12 @@ pub const CONFIG_REPORT_ALLOWS: u32 = 0;
 /// longer lets its flow's own direction skip policy (its replies still
 /// pass), so a policy change applies to every new packet of a flow.
 pub const CONFIG_POLICY_GENERATION: u32 = 1;
+/// `CONFIG_MAP[CONFIG_HOST_ROUTING]` != 0: eBPF host routing. A flow
+/// addressed from a pod to another pod of this node by its pod IP is
+/// delivered by `from_pod` straight into the destination pod
+/// (`bpf_redirect_peer`), past the host stack, both ways (see
+/// [`FLOW_PATH_REDIRECT`]).
+pub const CONFIG_HOST_ROUTING: u32 = 2;
 pub const CONFIG_ENTRIES: u32 = 4;
 
 /// `PodInterface::flags`: `ipv4` is set.
@@ -128,8 +134,20 @@ pub struct FlowValue {
     /// `FLOW_SEEN_REPLY`, `FLOW_FIN_*` bits.
     pub state: u8,
     pub layout: u8,
-    pub reserved: [u8; 2],
+    /// [`FLOW_PATH_STACK`] or [`FLOW_PATH_REDIRECT`]: how the flow's packets
+    /// (both ways, and ICMP errors about it) travel between local pods.
+    pub path: u8,
+    pub reserved: u8,
 }
+
+/// `FlowValue::path`: through the host stack, where netfilter sees them.
+/// Flows allowed in `to_pod` or `node_exit` (after kube-proxy's DNAT,
+/// perhaps) are, so their replies meet the reverse translation; entries of
+/// a weftd without host routing (0 there) too.
+pub const FLOW_PATH_STACK: u8 = 0;
+/// `FlowValue::path`: redirected by `from_pod` from one pod to the other, as
+/// the flow's first packet was (pod IP to pod IP: nothing to translate).
+pub const FLOW_PATH_REDIRECT: u8 = 1;
 
 /// Verdict reasons: the index in [`VERDICT_COUNTER_MAP`] and `VerdictEvent::reason`.
 pub const REASON_ALLOWED_BY_POLICY: u32 = 0;

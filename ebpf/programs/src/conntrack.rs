@@ -6,6 +6,8 @@
 //! Each packet moves its entry on (weft-ebpf-common's conntrack module):
 //! a RST removes it, an expired entry is removed when found and counts as
 //! absent, so the packet meets policy again.
+//! An entry also says which path its flow takes between local pods
+//! (`FlowValue::path`): an ICMP error about a flow takes the flow's.
 
 use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
 use aya_ebpf::programs::TcContext;
@@ -86,38 +88,39 @@ fn follow(key: &FlowKey, entry: &FlowValue, packet: &IpPacket, reply: bool, now_
     }
 }
 
-/// The packet belongs to a flow policy allowed, or is an ICMP error about
-/// one (see the module doc); a flow's entry follows it.
+/// The path (`FLOW_PATH_*`) of the flow policy allowed that the packet
+/// belongs to, or is an ICMP error about (see the module doc); `None` for
+/// any other packet. A flow's entry follows it.
 // `follows`, `is_related` and `remember` are calls of their own: the
 // verifier gives a call chain 512 bytes of stack in all, and the programs'
 // frames are much smaller without them.
 #[inline(always)]
-pub fn knows(ctx: &TcContext, packet: &IpPacket) -> bool {
+pub fn knows(ctx: &TcContext, packet: &IpPacket) -> Option<u8> {
     match packet.icmp_error_at() {
         Some(at) => is_related(ctx, packet, at),
         None => follows(packet),
     }
 }
 
-/// The packet is its flow's, or a reply of it (see [`knows`]).
+/// The packet is its flow's, or a reply of it: the flow's path (see [`knows`]).
 #[inline(never)]
-fn follows(packet: &IpPacket) -> bool {
+fn follows(packet: &IpPacket) -> Option<u8> {
     if packet.opens_connection() {
-        return false;
+        return None;
     }
     let now_ns = now();
     let key = flow(packet);
     let reversed = reverse(&key);
     if let Some(entry) = live(&reversed, now_ns) {
         follow(&reversed, &entry, packet, true, now_ns);
-        return true;
+        return Some(entry.path);
     }
     match live(&key, now_ns) {
         Some(entry) if entry.generation == generation() => {
             follow(&key, &entry, packet, false, now_ns);
-            true
+            Some(entry.path)
         }
-        _ => false,
+        _ => None,
     }
 }
 
@@ -125,32 +128,37 @@ fn follows(packet: &IpPacket) -> bool {
 /// sender (as Linux conntrack's RELATED). It leaves the entry as it is:
 /// an error is not the flow's own traffic.
 #[inline(never)]
-fn is_related(ctx: &TcContext, error: &IpPacket, at: usize) -> bool {
-    let Some(quoted) = quoted_flow(ctx, at, error.family) else {
-        return false;
-    };
+fn is_related(ctx: &TcContext, error: &IpPacket, at: usize) -> Option<u8> {
+    let quoted = quoted_flow(ctx, at, error.family)?;
+    if !same_address(&error.dst, &quoted.src) {
+        return None;
+    }
     let now_ns = now();
-    same_address(&error.dst, &quoted.src)
-        && (live(&quoted, now_ns).is_some() || live(&reverse(&quoted), now_ns).is_some())
+    live(&quoted, now_ns)
+        .or_else(|| live(&reverse(&quoted), now_ns))
+        .map(|entry| entry.path)
 }
 
-/// Remembers the packet's flow as allowed by today's policy: a new entry,
-/// or the flow's entry moved on. A full table evicts the least recently
-/// used flow (LRU), which then needs policy again.
+/// Remembers the packet's flow as allowed by today's policy, taking
+/// `path` (`FLOW_PATH_*`): a new entry, or the flow's entry moved on. A
+/// full table evicts the least recently used flow (LRU), which then needs
+/// policy again.
 #[inline(never)]
-pub fn remember(packet: &IpPacket) {
+pub fn remember(packet: &IpPacket, path: u8) {
     let now_ns = now();
     let key = flow(packet);
     let generation = generation();
     let Some(entry) = live(&key, now_ns) else {
         if let Some(entry) = start(&packet.flow_packet(), generation, now_ns) {
+            let entry = FlowValue { path, ..entry };
             let _ = WEFT_CONNTRACK.insert(&key, entry, 0);
         }
         return;
     };
-    let allowed_before = entry.generation;
+    let unchanged = entry.generation == generation && entry.path == path;
     let entry = FlowValue {
         generation,
+        path,
         ..entry
     };
     match advance(&entry, &packet.flow_packet(), false, now_ns) {
@@ -160,7 +168,7 @@ pub fn remember(packet: &IpPacket) {
         Some(Some(next)) => {
             let _ = WEFT_CONNTRACK.insert(&key, next, 0);
         }
-        Some(None) if allowed_before != generation => {
+        Some(None) if !unchanged => {
             let _ = WEFT_CONNTRACK.insert(&key, entry, 0);
         }
         Some(None) => {}

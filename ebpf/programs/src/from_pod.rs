@@ -1,19 +1,28 @@
 //! `weft_from_pod`, the filter on the ingress of a pod's host veth (what
 //! the pod sends): anti-spoofing, then known flows are marked allowed and
 //! new ones carry the pod's slot so that their egress verdict is taken
-//! where they leave.
+//! where they leave. With eBPF host routing, a flow addressed to another
+//! pod of this node by its pod IP is decided here both ways instead (no
+//! translation can change its destination) and delivered to the pod past
+//! the host stack, and so are its later packets and replies.
 
-use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
+use aya_ebpf::{
+    bindings::{TC_ACT_OK, TC_ACT_SHOT},
+    macros::classifier,
+    programs::TcContext,
+};
 use weft_ebpf_common::{
-    DIRECTION_EGRESS, FAMILY_IPV4, POD_HAS_IPV4, POD_HAS_IPV6, PodInterface,
-    REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_IPV6_EXTENSIONS, REASON_DROPPED_SPOOFED_IP,
-    REASON_DROPPED_SPOOFED_MAC, REASON_DROPPED_UNKNOWN_ENDPOINT, REASON_DROPPED_UNSUPPORTED,
-    same_address,
+    DIRECTION_EGRESS, DIRECTION_INGRESS, FAMILY_IPV4, FLOW_PATH_REDIRECT, POD_HAS_IPV4,
+    POD_HAS_IPV6, PodInterface, REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_IPV6_EXTENSIONS,
+    REASON_DROPPED_SPOOFED_IP, REASON_DROPPED_SPOOFED_MAC, REASON_DROPPED_UNKNOWN_ENDPOINT,
+    REASON_DROPPED_UNSUPPORTED, same_address,
 };
 
 use crate::address::{is_ipv6_link_local, is_unspecified, same_ipv4, same_mac};
+use crate::host_routing::{self, LocalPod};
 use crate::maps::WEFT_INTERFACES;
 use crate::packet::{self, IpPacket, Kind};
+use crate::policy::decide;
 use crate::verdict::{self, Verdict};
 use crate::{conntrack, fragments, mark};
 
@@ -56,24 +65,78 @@ pub fn weft_from_pod(ctx: TcContext) -> i32 {
     // A later fragment without its first is decided where the packet
     // leaves (the kernel may have reassembled it by then).
     let resolved = fragments::resolve(&mut frame.ip);
-    if resolved && conntrack::knows(&ctx, &frame.ip) {
-        verdict::count(REASON_ALLOWED_ESTABLISHED);
-        mark::set_allowed(&ctx);
+    let ip = &frame.ip;
+    let known = if resolved {
+        conntrack::knows(&ctx, ip)
     } else {
-        mark::set_pending(&ctx, pod.slot);
+        None
+    };
+    let host_routing = host_routing::enabled();
+    if let Some(path) = known {
+        verdict::count(REASON_ALLOWED_ESTABLISHED);
+        if host_routing && path == FLOW_PATH_REDIRECT {
+            if let Some(to) = host_routing::local_destination(&ctx, ip, ifindex) {
+                return host_routing::deliver(&ctx, ip.family, &to);
+            }
+        }
+        mark::set_allowed(&ctx);
+        return TC_ACT_OK;
     }
+    let redirectable = resolved && host_routing && ip.icmp_error_at().is_none();
+    if redirectable && source_is_pods_own(ip, pod) {
+        if let Some(to) = host_routing::local_destination(&ctx, ip, ifindex) {
+            return open_to_local_pod(&ctx, ip, ifindex, &to);
+        }
+    }
+    mark::set_pending(&ctx, pod.slot);
     TC_ACT_OK
+}
+
+/// A new flow from the pod on `ifindex` to local pod `to`: the sender's
+/// egress verdict and the receiver's ingress verdict, as `to_pod` would
+/// take them, then remembered as redirected and delivered.
+// A call of its own: two decisions' stack is not the program's.
+#[inline(never)]
+fn open_to_local_pod(ctx: &TcContext, ip: &IpPacket, ifindex: u32, to: &LocalPod) -> i32 {
+    if !passes(DIRECTION_EGRESS, &ip.src, &ip.dst, ip, ifindex)
+        || !passes(DIRECTION_INGRESS, &ip.dst, &ip.src, ip, to.ifindex)
+    {
+        return TC_ACT_SHOT as i32;
+    }
+    conntrack::remember(ip, FLOW_PATH_REDIRECT);
+    host_routing::deliver(ctx, ip.family, to)
+}
+
+/// Decides `ip` in `direction` for the local endpoint at `own` (its host
+/// veth `ifindex`), counts and reports the verdict.
+#[inline(always)]
+fn passes(direction: u8, own: &[u8; 16], peer: &[u8; 16], ip: &IpPacket, ifindex: u32) -> bool {
+    let decision = decide(direction, own, peer, ip);
+    let verdict = Verdict::of(&decision, direction, ifindex);
+    if decision.passes() {
+        verdict::allow(&verdict, ip);
+        true
+    } else {
+        verdict::drop(&verdict, Some(ip));
+        false
+    }
 }
 
 /// The pod's own address; for IPv6 also link-local and unspecified sources,
 /// which the kernel never forwards (neighbour discovery, DAD, MLD).
 #[inline(always)]
 fn source_is_pods(ip: &IpPacket, pod: &PodInterface) -> bool {
+    source_is_pods_own(ip, pod)
+        || (ip.family != FAMILY_IPV4 && (is_ipv6_link_local(&ip.src) || is_unspecified(&ip.src)))
+}
+
+/// The pod's own address as the source: the only one host routing takes
+/// (the kernel forwards no link-local or unspecified source either).
+#[inline(always)]
+fn source_is_pods_own(ip: &IpPacket, pod: &PodInterface) -> bool {
     if ip.family == FAMILY_IPV4 {
         pod.flags & POD_HAS_IPV4 != 0 && same_ipv4(&ip.src, &pod.ipv4)
     } else {
-        (pod.flags & POD_HAS_IPV6 != 0 && same_address(&ip.src, &pod.ipv6))
-            || is_ipv6_link_local(&ip.src)
-            || is_unspecified(&ip.src)
+        pod.flags & POD_HAS_IPV6 != 0 && same_address(&ip.src, &pod.ipv6)
     }
 }

@@ -8,6 +8,7 @@ mod address;
 mod conntrack;
 mod fragments;
 mod from_pod;
+mod host_routing;
 mod ipv6;
 mod maps;
 mod mark;

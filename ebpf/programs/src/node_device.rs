@@ -7,7 +7,7 @@
 
 use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
 use weft_ebpf_common::{
-    DIRECTION_EGRESS, REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_FRAGMENT,
+    DIRECTION_EGRESS, FLOW_PATH_STACK, REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_FRAGMENT,
     REASON_DROPPED_IPV6_EXTENSIONS, REASON_DROPPED_UNSUPPORTED,
 };
 
@@ -41,7 +41,7 @@ pub fn weft_node_exit(ctx: TcContext) -> i32 {
     let ip = &frame.ip;
     match pending_egress::settle(&ctx, ip) {
         Pending::Dropped(action) => return action,
-        Pending::Allowed => conntrack::remember(ip),
+        Pending::Allowed => conntrack::remember(ip, FLOW_PATH_STACK),
         Pending::None => {}
     }
     mark::clear(&ctx);
@@ -52,7 +52,9 @@ pub fn weft_node_exit(ctx: TcContext) -> i32 {
 pub fn weft_node_entry(ctx: TcContext) -> i32 {
     let mut frame = packet::parse(&ctx);
     match frame.kind {
-        Kind::Ip if fragments::resolve(&mut frame.ip) && conntrack::knows(&ctx, &frame.ip) => {
+        Kind::Ip
+            if fragments::resolve(&mut frame.ip) && conntrack::knows(&ctx, &frame.ip).is_some() =>
+        {
             verdict::count(REASON_ALLOWED_ESTABLISHED);
             mark::set_allowed(&ctx);
         }

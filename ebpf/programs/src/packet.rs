@@ -11,7 +11,7 @@ use weft_ebpf_common::{
 use crate::ipv6;
 use crate::transport::{Icmp, Transport, transport};
 
-const ETH_HLEN: usize = 14;
+pub const ETH_HLEN: usize = 14;
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86DD;
 const ETH_P_ARP: u16 = 0x0806;

@@ -5,8 +5,9 @@
 
 use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
 use weft_ebpf_common::{
-    DIRECTION_INGRESS, FAMILY_IPV6, REASON_ALLOWED_ESTABLISHED, REASON_DROPPED_FRAGMENT,
-    REASON_DROPPED_IPV6_EXTENSIONS, REASON_DROPPED_UNKNOWN_ENDPOINT, REASON_DROPPED_UNSUPPORTED,
+    DIRECTION_INGRESS, FAMILY_IPV6, FLOW_PATH_STACK, REASON_ALLOWED_ESTABLISHED,
+    REASON_DROPPED_FRAGMENT, REASON_DROPPED_IPV6_EXTENSIONS, REASON_DROPPED_UNKNOWN_ENDPOINT,
+    REASON_DROPPED_UNSUPPORTED,
 };
 
 use crate::address::{is_ipv6_link_local, is_ipv6_multicast};
@@ -55,7 +56,7 @@ pub fn weft_to_pod(ctx: TcContext) -> i32 {
         mark::clear(&ctx);
         return TC_ACT_OK;
     }
-    if conntrack::knows(&ctx, ip) {
+    if conntrack::knows(&ctx, ip).is_some() {
         verdict::count(REASON_ALLOWED_ESTABLISHED);
         mark::clear(&ctx);
         return TC_ACT_OK;
@@ -66,7 +67,7 @@ pub fn weft_to_pod(ctx: TcContext) -> i32 {
         return verdict::drop(&ingress, Some(ip));
     }
     verdict::allow(&ingress, ip);
-    conntrack::remember(ip);
+    conntrack::remember(ip, FLOW_PATH_STACK);
     mark::clear(&ctx);
     TC_ACT_OK
 }
