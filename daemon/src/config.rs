@@ -8,6 +8,7 @@ use clap::{Parser, ValueEnum};
 use ipnet::IpNet;
 use weft_api::{MtuOutOfRange, check_mtu};
 
+use crate::bpf::HostRouting;
 use crate::overlay::NetworkMode;
 
 /// Command line of `weftd`. Every flag can also come from its `WEFT_*`
@@ -74,6 +75,12 @@ pub struct DaemonArgs {
     /// links, so they outlive a weftd restart (one per node).
     #[arg(long, default_value = "/sys/fs/bpf/weft", env = "WEFT_BPF_DIR")]
     pub bpf_dir: PathBuf,
+    /// How packets between the pods of this node travel: `ebpf` (flows
+    /// addressed pod IP to pod IP are delivered by Weft's programs past the
+    /// host stack; needs Linux 5.10, else `kernel` with a log line saying
+    /// why) or `kernel` (the host stack routes everything).
+    #[arg(long, value_enum, default_value_t = HostRouting::Ebpf, env = "WEFT_HOST_ROUTING")]
+    pub host_routing: HostRouting,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -112,6 +119,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub run_dir: PathBuf,
     pub bpf_dir: PathBuf,
+    /// As asked for; the kernel may not support it (see `bpf::host_routing_here`).
+    pub host_routing: HostRouting,
     pub mtu: Option<u32>,
     pub metrics_addr: Option<SocketAddr>,
 }
@@ -221,6 +230,7 @@ impl Config {
             state_dir: args.state_dir.clone(),
             run_dir: args.run_dir.clone(),
             bpf_dir: args.bpf_dir.clone(),
+            host_routing: args.host_routing,
             mtu: args.mtu,
             metrics_addr: parse_metrics_addr(&args.metrics_addr)?,
         })

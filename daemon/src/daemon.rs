@@ -14,6 +14,7 @@ use weft_api::NodeNetwork;
 
 use crate::api::handler::RequestHandler;
 use crate::api::server::{self as api_server, ApiSocket};
+use crate::bpf;
 use crate::config::Config;
 use crate::endpoints::EndpointService;
 use crate::endpoints::registry::EndpointRegistry;
@@ -48,10 +49,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let readiness = Arc::new(Readiness::new("starting"));
     let store = EndpointStore::new(config.endpoints_dir());
     let recorded = load_endpoints(&store)?;
+    let (host_routing, fallback) = bpf::host_routing_here(config.host_routing);
+    if let Some(reason) = fallback {
+        tracing::warn!(%reason, "host routing: the kernel's");
+    }
     let enforcer = Arc::new(
         PolicyEnforcer::start(
             &config.node_name,
             &config.bpf_dir,
+            host_routing,
             recorded.clone(),
             config.cluster.is_none(),
             metrics.clone(),

@@ -11,9 +11,9 @@ use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, RingBuf};
 use aya::programs::SchedClassifier;
 use aya::{Ebpf, EbpfLoader};
 use weft_ebpf_common::{
-    CONFIG_MAP, CONFIG_REPORT_ALLOWS, EVENT_RING, FROM_POD_PROGRAM, INTERFACE_MAP, MAX_SLOTS,
-    NODE_ENTRY_PROGRAM, NODE_EXIT_PROGRAM, PodInterface, REASON_COUNT, SLOT_MAP, TO_POD_PROGRAM,
-    VERDICT_COUNTER_MAP,
+    CONFIG_HOST_ROUTING, CONFIG_MAP, CONFIG_REPORT_ALLOWS, EVENT_RING, FROM_POD_PROGRAM,
+    INTERFACE_MAP, MAX_SLOTS, NODE_ENTRY_PROGRAM, NODE_EXIT_PROGRAM, PodInterface, REASON_COUNT,
+    SLOT_MAP, TO_POD_PROGRAM, VERDICT_COUNTER_MAP,
 };
 
 use super::bpffs::ensure_bpffs;
@@ -143,10 +143,20 @@ impl Datapath {
 
     /// Whether allowed new flows are reported as events too (drops always are).
     pub fn set_report_allows(&mut self, on: bool) -> Result<(), BpfError> {
+        self.set_config(CONFIG_REPORT_ALLOWS, u32::from(on))
+    }
+
+    /// Whether flows between the pods of this node are delivered by the
+    /// programs past the host stack (eBPF host routing).
+    pub fn set_host_routing(&mut self, on: bool) -> Result<(), BpfError> {
+        self.set_config(CONFIG_HOST_ROUTING, u32::from(on))
+    }
+
+    fn set_config(&mut self, index: u32, value: u32) -> Result<(), BpfError> {
         let mut config = Array::<_, u32>::try_from(self.map_mut(CONFIG_MAP)?)
             .map_err(BpfError::map(CONFIG_MAP))?;
         config
-            .set(CONFIG_REPORT_ALLOWS, u32::from(on), 0)
+            .set(index, value, 0)
             .map_err(BpfError::map(CONFIG_MAP))
     }
 

@@ -39,12 +39,14 @@ pub struct TestPacket<'a> {
 }
 
 /// What a test run returned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestRunOutcome {
     /// The program's return value: the TC action (`TC_ACT_OK`, `TC_ACT_SHOT`, ...).
     pub action: i32,
     /// `skb->mark` after the (last) run.
     pub mark: u32,
+    /// The frame as the (last) run left it.
+    pub frame: Vec<u8>,
     /// The kernel's average time per run.
     pub per_run: Duration,
 }
@@ -69,9 +71,11 @@ impl Datapath {
         let program = self.test_program(name)?;
         let context_in = context(packet);
         let mut context_out = [0; SK_BUFF_SIZE];
+        let mut frame = vec![0; packet.frame.len()];
         let result = program
             .test_run(TestRunOptions {
                 data_in: Some(packet.frame),
+                data_out: Some(&mut frame),
                 ctx_in: Some(&context_in),
                 ctx_out: Some(&mut context_out),
                 repeat: repeat.max(1),
@@ -82,6 +86,7 @@ impl Datapath {
             // The kernel passes the program's int return value as u32.
             action: result.return_value as i32,
             mark: read_u32(&context_out, MARK_OFFSET),
+            frame,
             per_run: result.duration,
         })
     }

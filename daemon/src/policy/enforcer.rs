@@ -30,7 +30,7 @@ use super::interfaces::{adopt_interfaces, forget_interface, wire_interface};
 use super::slots::SlotTable;
 #[cfg(test)] // the error kinds' test names it
 use crate::bpf::BpfError;
-use crate::bpf::{Datapath, EventRing};
+use crate::bpf::{Datapath, EventRing, HostRouting};
 use crate::endpoints::programmer::{EndpointProgrammer, ProgramError};
 use crate::metrics::Metrics;
 
@@ -69,17 +69,21 @@ struct EnforcerState {
 }
 
 impl PolicyEnforcer {
-    /// Opens (or adopts) the datapath pinned in `pin_dir` and re-attaches
+    /// Opens (or adopts) the datapath pinned in `pin_dir`, sets its host
+    /// routing (a restart may switch it: flows keep their path but the
+    /// redirected ones go through the stack once `kernel`), re-attaches
     /// the programs of `endpoints` (recorded by a previous run). Without a
     /// datastore there is no snapshot to wait for: `standalone`.
     pub fn start(
         node_name: &str,
         pin_dir: &Path,
+        host_routing: HostRouting,
         endpoints: Vec<Endpoint>,
         standalone: bool,
         metrics: Metrics,
     ) -> Result<Self, EnforcerError> {
-        let datapath = Datapath::open(pin_dir)?;
+        let mut datapath = Datapath::open(pin_dir)?;
+        datapath.set_host_routing(host_routing == HostRouting::Ebpf)?;
         let node = Node {
             datapath: Box::new(datapath),
             host_addresses,

@@ -68,8 +68,23 @@ pub fn ipv4(src: [u8; 4], dst: [u8; 4], protocol: u8, payload: &[u8]) -> Vec<u8>
     packet.extend_from_slice(&[DEFAULT_TTL, protocol, 0, 0]);
     packet.extend_from_slice(&src);
     packet.extend_from_slice(&dst);
+    let checksum = ipv4_checksum(&packet);
+    packet[10..12].copy_from_slice(&checksum.to_be_bytes());
     packet.extend_from_slice(payload);
     packet
+}
+
+/// The IPv4 header checksum of `header` (its checksum field zero, or a
+/// header whose checksum is right: then 0).
+pub fn ipv4_checksum(header: &[u8]) -> u16 {
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|word| u32::from(u16::from_be_bytes([word[0], word[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
 }
 
 /// `datagram` (a transport header and its payload) of `protocol` from

@@ -32,6 +32,7 @@ use super::frames::Flow;
 /// TC actions (linux/pkt_cls.h).
 pub const TC_ACT_OK: i32 = 0;
 pub const TC_ACT_SHOT: i32 = 2;
+pub const TC_ACT_REDIRECT: i32 = 7;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -275,6 +276,18 @@ impl Programs {
         self.datapath
             .apply_policy(&diff(&current, &self.wanted))
             .expect("write the policy maps");
+    }
+
+    /// Makes the test runs act as on `pod`'s host veth (A's by default).
+    pub fn send_from(&mut self, pod: Pod) {
+        self.wire(TEST_RUN_IFINDEX, pod);
+    }
+
+    /// Writes `pod`'s interface record at `ifindex`.
+    pub fn wire(&mut self, ifindex: u32, pod: Pod) {
+        self.datapath
+            .set_pod_interface(ifindex, &pod.interface())
+            .expect("write an interface record");
     }
 
     /// Runs `program` once on `frame` carrying `mark`, arrived on A's veth.

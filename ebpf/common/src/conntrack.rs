@@ -200,6 +200,26 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_keeps_its_path_whatever_its_packets_do() {
+        let redirected = FlowValue {
+            path: crate::FLOW_PATH_REDIRECT,
+            ..start(&tcp(TCP_SYN), 1, NOW).unwrap()
+        };
+        let established = advance(&redirected, &tcp(TCP_SYN | TCP_ACK), true, NOW)
+            .unwrap()
+            .unwrap();
+        let reopened = advance(&established, &tcp(TCP_SYN), false, NOW)
+            .unwrap()
+            .unwrap();
+        assert_eq!(established.path, crate::FLOW_PATH_REDIRECT);
+        assert_eq!(reopened.path, crate::FLOW_PATH_REDIRECT);
+        assert_eq!(
+            start(&tcp(TCP_SYN), 1, NOW).unwrap().path,
+            crate::FLOW_PATH_STACK
+        );
+    }
+
+    #[test]
     fn a_rst_either_way_ends_the_entry_and_starts_none() {
         let entry = start(&tcp(TCP_SYN), 1, NOW).unwrap();
         for reply in [false, true] {

@@ -1,0 +1,295 @@
+//! eBPF host routing on the real programs: with it on, `from_pod` decides a
+//! flow to a pod of this node both ways and redirects it into the pod in
+//! the frame the host stack would have forwarded; its later packets and
+//! replies follow, and whatever was not addressed pod IP to pod IP from its
+//! first packet stays on the stack. The programs ask the kernel's FIB, so
+//! each case runs in a namespace of its own where A's and B's host veths
+//! have the routes and neighbours the plugin writes.
+
+use weft_ebpf_common::{
+    DIRECTION_EGRESS, DIRECTION_INGRESS, ENFORCE_EGRESS, ENFORCE_INGRESS, FLOW_PATH_REDIRECT,
+    FLOW_PATH_STACK, FROM_POD_PROGRAM, FlowValue, MARK_ALLOWED, REASON_ALLOWED_BY_POLICY,
+    REASON_ALLOWED_ESTABLISHED, REASON_ALLOWED_NOT_ENFORCED, REASON_DROPPED_BY_POLICY,
+};
+use weft_tests::Netns;
+
+use crate::KUBE_PROXY_MARK;
+use crate::support::frames::{ACK, FIN, Flow, SYN, TCP, ipv4_checksum};
+use crate::support::programs::{
+    A, B, FAMILIES, FROM_A, Family, HOST_MAC, Pod, Programs, R, Rule, TC_ACT_OK, TC_ACT_REDIRECT,
+    TC_ACT_SHOT, port,
+};
+use weftd::bpf::TEST_RUN_IFINDEX;
+
+/// B's host veth end's MAC (A's is `HOST_MAC`).
+const B_HOST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0d, 2];
+const FROM_B: ([u8; 6], [u8; 6]) = (B.mac, B_HOST_MAC);
+const ETH_HLEN: usize = 14;
+
+/// A node's namespace with host veths for A and B, as the plugin wires
+/// them (a host route and a permanent neighbour per address).
+struct Node {
+    netns: Netns,
+}
+
+impl Node {
+    fn new() -> Self {
+        let netns = Netns::new("hostrt");
+        for (pod, host, host_mac) in [(A, "a-host", HOST_MAC), (B, "b-host", B_HOST_MAC)] {
+            let mac = mac_text(host_mac);
+            let peer = format!("{}-pod", &host[..1]);
+            netns.ip(&[
+                "link", "add", host, "address", &mac, "type", "veth", "peer", "name", &peer,
+            ]);
+            netns.ip(&["link", "set", host, "up"]);
+            netns.ip(&["link", "set", &peer, "up"]);
+            for family in FAMILIES {
+                let ip = pod.ip(family).to_string();
+                let prefix = format!("{ip}/{}", if family == Family::V4 { 32 } else { 128 });
+                netns.ip(&["route", "add", &prefix, "dev", host]);
+                let pod_mac = mac_text(pod.mac);
+                netns.ip(&[
+                    "neigh",
+                    "replace",
+                    &ip,
+                    "lladdr",
+                    &pod_mac,
+                    "dev",
+                    host,
+                    "nud",
+                    "permanent",
+                ]);
+            }
+        }
+        netns.exec_ok(&[
+            "sysctl",
+            "-qw",
+            "net.ipv4.conf.all.forwarding=1",
+            "net.ipv6.conf.all.forwarding=1",
+        ]);
+        Self { netns }
+    }
+
+    fn ifindex(&self, ifname: &str) -> u32 {
+        let path = format!("/sys/class/net/{ifname}/ifindex");
+        let text = self.netns.exec_ok(&["cat", &path]);
+        text.trim().parse().expect("an ifindex")
+    }
+
+    /// Runs `case` in the namespace with the programs loaded, host routing
+    /// on and both pods' records at their host veths.
+    fn run(&self, case: impl FnOnce(&mut Programs, &Wiring) + Send) {
+        let wiring = Wiring {
+            a_host: self.ifindex("a-host"),
+            b_host: self.ifindex("b-host"),
+        };
+        self.netns.run(|| {
+            let mut programs = Programs::load();
+            programs.wire(wiring.a_host, A);
+            programs.wire(wiring.b_host, B);
+            programs
+                .datapath
+                .set_host_routing(true)
+                .expect("turn host routing on");
+            programs.counted();
+            case(&mut programs, &wiring);
+        });
+    }
+}
+
+struct Wiring {
+    a_host: u32,
+    b_host: u32,
+}
+
+fn mac_text(mac: [u8; 6]) -> String {
+    mac.map(|byte| format!("{byte:02x}")).join(":")
+}
+
+fn b_serves_a_on_80() -> Rule {
+    Rule {
+        pod: B,
+        direction: DIRECTION_INGRESS,
+        peer: A.identity,
+        protocol: TCP,
+        port: port(80),
+    }
+}
+
+/// Checks `frame` is on its way from `to`'s host veth (`host_mac`) into
+/// `to`, one hop later than it was sent (TTL 64 in every crafted frame).
+fn assert_forwarded_into(frame: &[u8], to: Pod, host_mac: [u8; 6], family: Family) {
+    assert_eq!(frame[..6], to.mac, "destination MAC: the pod's");
+    assert_eq!(frame[6..12], host_mac, "source MAC: its host veth's");
+    match family {
+        Family::V4 => {
+            assert_eq!(frame[ETH_HLEN + 8], 63, "TTL");
+            let header = &frame[ETH_HLEN..ETH_HLEN + 20];
+            assert_eq!(
+                ipv4_checksum(header),
+                0,
+                "the header checksum follows the TTL"
+            );
+        }
+        Family::V6 => assert_eq!(frame[ETH_HLEN + 7], 63, "hop limit"),
+    }
+}
+
+fn path_of(programs: &Programs, flow: &Flow) -> Option<u8> {
+    programs.remembered(flow).map(|entry| entry.path)
+}
+
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn a_flow_to_a_local_pod_is_decided_both_ways_and_delivered_into_it_and_so_are_its_replies() {
+    Node::new().run(|programs, _| {
+        programs.enforce(B, ENFORCE_INGRESS);
+        programs.allow(&[b_serves_a_on_80()]);
+        programs.counted();
+        for family in FAMILIES {
+            let flow = Flow::tcp(A.at(family, 40000), B.at(family, 80));
+            let run = programs.run(FROM_POD_PROGRAM, &flow.frame(FROM_A, SYN), KUBE_PROXY_MARK);
+            assert_eq!(run.action, TC_ACT_REDIRECT, "{family:?}");
+            assert_eq!(
+                programs.counted(),
+                [REASON_ALLOWED_BY_POLICY, REASON_ALLOWED_NOT_ENFORCED],
+                "B's ingress by policy, A's egress not enforced"
+            );
+            assert_eq!(
+                run.mark, KUBE_PROXY_MARK,
+                "Weft's bits go, kube-proxy's stay"
+            );
+            assert_forwarded_into(&run.frame, B, B_HOST_MAC, family);
+            assert_eq!(path_of(programs, &flow), Some(FLOW_PATH_REDIRECT));
+
+            let run = programs.run(FROM_POD_PROGRAM, &flow.frame(FROM_A, ACK), 0);
+            assert_eq!(run.action, TC_ACT_REDIRECT, "a later packet");
+            assert_eq!(programs.counted(), [REASON_ALLOWED_ESTABLISHED]);
+
+            programs.send_from(B);
+            let run = programs.run(FROM_POD_PROGRAM, &flow.reply().frame(FROM_B, SYN | ACK), 0);
+            assert_eq!(run.action, TC_ACT_REDIRECT, "the reply, from B's veth");
+            assert_eq!(programs.counted(), [REASON_ALLOWED_ESTABLISHED]);
+            assert_forwarded_into(&run.frame, A, HOST_MAC, family);
+            programs.send_from(A);
+        }
+    });
+}
+
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn a_flow_to_a_local_pod_that_either_side_refuses_is_dropped_with_its_reason_and_remembered_nowhere()
+ {
+    Node::new().run(|programs, wiring| {
+        programs.enforce(B, ENFORCE_INGRESS);
+        programs.counted();
+        programs.events();
+        for family in FAMILIES {
+            let flow = Flow::tcp(A.at(family, 40001), B.at(family, 80));
+            let run = programs.run(FROM_POD_PROGRAM, &flow.frame(FROM_A, SYN), 0);
+            assert_eq!(run.action, TC_ACT_SHOT, "B admits nothing");
+            assert_eq!(
+                programs.counted(),
+                [REASON_ALLOWED_NOT_ENFORCED, REASON_DROPPED_BY_POLICY]
+            );
+            let events = programs.events();
+            assert_eq!(events.len(), 1, "{events:?}");
+            assert_eq!(
+                (events[0].direction, events[0].ifindex),
+                (DIRECTION_INGRESS, wiring.b_host),
+                "the drop names B's veth"
+            );
+            assert_eq!(path_of(programs, &flow), None);
+        }
+
+        programs.enforce(B, 0);
+        programs.enforce(A, ENFORCE_EGRESS);
+        programs.counted();
+        for family in FAMILIES {
+            let flow = Flow::tcp(A.at(family, 40002), B.at(family, 80));
+            let run = programs.run(FROM_POD_PROGRAM, &flow.frame(FROM_A, SYN), 0);
+            assert_eq!(run.action, TC_ACT_SHOT, "A may send nothing");
+            assert_eq!(programs.counted(), [REASON_DROPPED_BY_POLICY]);
+            let events = programs.events();
+            assert_eq!(
+                (events[0].direction, events[0].ifindex),
+                (DIRECTION_EGRESS, TEST_RUN_IFINDEX)
+            );
+            assert_eq!(path_of(programs, &flow), None);
+        }
+    });
+}
+
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn what_is_not_pod_ip_to_local_pod_ip_from_its_first_packet_stays_on_the_stack() {
+    Node::new().run(|programs, _| {
+        for family in FAMILIES {
+            let pending = A.pending_mark();
+            let to_r = Flow::tcp(A.at(family, 40003), R.at(family, 80));
+            let run = programs.run(FROM_POD_PROGRAM, &to_r.frame(FROM_A, SYN), 0);
+            assert_eq!(
+                (run.action, run.mark),
+                (TC_ACT_OK, pending),
+                "another node's pod"
+            );
+
+            let to_b = Flow::tcp(A.at(family, 40004), B.at(family, 80));
+            let mut last_hop = to_b.frame(FROM_A, SYN);
+            let hop_field = ETH_HLEN + if family == Family::V4 { 8 } else { 7 };
+            last_hop[hop_field] = 1;
+            let run = programs.run(FROM_POD_PROGRAM, &last_hop, 0);
+            assert_eq!(
+                (run.action, run.mark),
+                (TC_ACT_OK, pending),
+                "the stack answers an expiring TTL"
+            );
+
+            // As `to_pod` remembers a flow after kube-proxy's DNAT: its
+            // replies need the stack to undo the translation.
+            let translated = Flow::tcp(A.at(family, 40005), B.at(family, 8080));
+            let entry = FlowValue {
+                path: FLOW_PATH_STACK,
+                ..entry_allowed_now(programs)
+            };
+            programs.set_remembered(&translated, entry);
+            programs.send_from(B);
+            let reply = translated.reply().frame(FROM_B, SYN | ACK);
+            let run = programs.run(FROM_POD_PROGRAM, &reply, 0);
+            assert_eq!((run.action, run.mark), (TC_ACT_OK, MARK_ALLOWED));
+            programs.send_from(A);
+        }
+        programs
+            .datapath
+            .set_host_routing(false)
+            .expect("turn host routing off");
+        for family in FAMILIES {
+            let flow = Flow::tcp(A.at(family, 40006), B.at(family, 80));
+            let run = programs.run(FROM_POD_PROGRAM, &flow.frame(FROM_A, SYN), 0);
+            assert_eq!((run.action, run.mark), (TC_ACT_OK, A.pending_mark()), "off");
+            let redirected = Flow::tcp(A.at(family, 40000), B.at(family, 80));
+            let entry = FlowValue {
+                path: FLOW_PATH_REDIRECT,
+                ..entry_allowed_now(programs)
+            };
+            programs.set_remembered(&redirected, entry);
+            let run = programs.run(FROM_POD_PROGRAM, &redirected.frame(FROM_A, FIN | ACK), 0);
+            assert_eq!(
+                (run.action, run.mark),
+                (TC_ACT_OK, MARK_ALLOWED),
+                "a redirected flow goes through the stack once host routing is off"
+            );
+        }
+    });
+}
+
+/// A live entry of a flow allowed under today's policy.
+fn entry_allowed_now(programs: &Programs) -> FlowValue {
+    FlowValue {
+        expires_ns: Programs::kernel_now() + 60_000_000_000,
+        generation: programs.generation(),
+        state: weft_ebpf_common::FLOW_SEEN_REPLY,
+        layout: weft_ebpf_common::FLOW_LAYOUT_LIFETIME,
+        ..FlowValue::default()
+    }
+}
