@@ -5,7 +5,7 @@ use ipnet::Ipv4Net;
 
 use crate::names::{DEFAULT_LAB_NAME, LabName};
 use crate::probe::Proto;
-use crate::state::Datastore;
+use crate::state::{Datastore, HostRouting};
 use crate::topology::Mode;
 
 #[derive(Debug, Parser)]
@@ -46,6 +46,10 @@ pub enum Command {
         /// directory of YAML (fast, for tests) [default: kubernetes]
         #[arg(long, value_enum)]
         datastore: Option<Datastore>,
+        /// How packets between pods of a node travel: delivered by Weft's
+        /// eBPF programs, or routed by the kernel [default: ebpf]
+        #[arg(long, value_enum)]
+        host_routing: Option<HostRouting>,
     },
     /// Remove everything the lab made.
     Down,
@@ -213,14 +217,20 @@ mod tests {
             mode,
             cluster_cidr,
             datastore,
+            host_routing,
         } = cli.command
         else {
             panic!("up")
         };
         assert_eq!(
-            (nodes, mode, cluster_cidr, datastore),
-            (Some(2), Some(Mode::Auto), None, None)
+            (nodes, mode, cluster_cidr, datastore, host_routing),
+            (Some(2), Some(Mode::Auto), None, None, None)
         );
+        let cli = parse(&["up", "--host-routing", "kernel"]).unwrap();
+        let Command::Up { host_routing, .. } = cli.command else {
+            panic!("up")
+        };
+        assert_eq!(host_routing, Some(HostRouting::Kernel));
         let cli = parse(&["up", "--datastore", "kubernetes"]).unwrap();
         let Command::Up { datastore, .. } = cli.command else {
             panic!("up")

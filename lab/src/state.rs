@@ -39,6 +39,27 @@ impl fmt::Display for Datastore {
     }
 }
 
+/// How each node's weftd moves packets between its own pods (weftd's
+/// `--host-routing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum HostRouting {
+    /// Weft's programs deliver pod-IP-to-pod-IP flows past the host stack.
+    #[default]
+    Ebpf,
+    /// The host stack routes every packet.
+    Kernel,
+}
+
+impl fmt::Display for HostRouting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HostRouting::Ebpf => "ebpf",
+            HostRouting::Kernel => "kernel",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LabState {
@@ -47,6 +68,9 @@ pub struct LabState {
     /// Labs made before the choice existed were `dir` labs.
     #[serde(default)]
     pub datastore: Datastore,
+    /// Labs made before the choice existed run weftd's default, ebpf.
+    #[serde(default)]
+    pub host_routing: HostRouting,
     pub topology: Topology,
     /// Set once every netns, link and address of the topology, and the
     /// control plane's credentials, are in place.
@@ -114,12 +138,14 @@ impl LabState {
         name: LabName,
         cluster_cidr: Ipv4Net,
         datastore: Datastore,
+        host_routing: HostRouting,
         topology: Topology,
     ) -> Self {
         Self {
             name,
             cluster_cidr,
             datastore,
+            host_routing,
             topology,
             underlay_ready: false,
             weftds: BTreeMap::new(),
@@ -247,6 +273,7 @@ mod tests {
             name,
             "10.244.0.0/16".parse().unwrap(),
             Datastore::Kubernetes,
+            HostRouting::Ebpf,
             topology,
         );
         state.weftds.insert(

@@ -10,12 +10,12 @@ use ipnet::Ipv4Net;
 use weft_api::{AppliedRevisions, Request, Response, RevisionKind};
 
 use crate::paths::LabPaths;
-use crate::state::Datastore;
+use crate::state::{Datastore, HostRouting};
 use crate::topology::{Mode, UNDERLAY_IFNAME};
 
 /// weftd's arguments for `node` of a lab. On the kubernetes datastore it
 /// runs as the manifest's ServiceAccount and takes its cluster CIDR and
-/// mode from the environment the manifest's ConfigMap gives it (as the
+/// mode and host routing from the environment the manifest's ConfigMap gives it (as the
 /// DaemonSet's `envFrom` does), so neither is a flag.
 pub fn weftd_args(
     paths: &LabPaths,
@@ -23,6 +23,7 @@ pub fn weftd_args(
     cluster_cidr: Ipv4Net,
     mode: Mode,
     datastore: Datastore,
+    host_routing: HostRouting,
 ) -> Vec<String> {
     let path = |p: &Path| p.display().to_string();
     let (where_flag, where_path) = match datastore {
@@ -43,6 +44,8 @@ pub fn weftd_args(
             cluster_cidr.to_string(),
             "--mode".into(),
             mode.to_string(),
+            "--host-routing".into(),
+            host_routing.to_string(),
         ]);
     }
     args.extend([
@@ -258,12 +261,14 @@ mod tests {
             "10.244.0.0/16".parse().unwrap(),
             Mode::Auto,
             Datastore::Dir,
+            HostRouting::Kernel,
         );
         let joined = args.join(" ");
         assert_eq!(
             joined,
             "--node-name n2 --datastore dir --datastore-dir /run/weft-lab/t1/store \
-             --cluster-cidr 10.244.0.0/16 --mode auto --underlay-interface eth0 \
+             --cluster-cidr 10.244.0.0/16 --mode auto --host-routing kernel \
+             --underlay-interface eth0 \
              --cni-conf-dir /run/weft-lab/t1/nodes/n2/net.d \
              --state-dir /run/weft-lab/t1/nodes/n2/state \
              --run-dir /run/weft-lab/t1/nodes/n2/run \
@@ -280,6 +285,7 @@ mod tests {
             "10.244.0.0/16".parse().unwrap(),
             Mode::Vxlan,
             Datastore::Kubernetes,
+            HostRouting::Ebpf,
         );
         let joined = args.join(" ");
         assert!(
@@ -290,7 +296,12 @@ mod tests {
             ),
             "{joined}"
         );
-        for absent in ["--datastore-dir", "--cluster-cidr", "--mode"] {
+        for absent in [
+            "--datastore-dir",
+            "--cluster-cidr",
+            "--mode",
+            "--host-routing",
+        ] {
             assert!(!joined.contains(absent), "{joined}");
         }
     }

@@ -86,6 +86,7 @@ mod tests {
             name,
             "10.244.0.0/16".parse().unwrap(),
             Datastore::Dir,
+            crate::state::HostRouting::Ebpf,
             topology,
         );
         for (pod, complete) in wired {

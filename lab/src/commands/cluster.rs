@@ -18,7 +18,7 @@ use crate::control_plane::credentials::{CA_CERT, SECRET, write};
 use crate::control_plane::endpoint::api_server_url;
 use crate::control_plane::flags::ControlPlaneSpec;
 use crate::control_plane::install::{
-    CLUSTER_CIDR_KEY, MANIFEST, MODE_KEY, TOKEN_LIFETIME, install, lab_objects,
+    CLUSTER_CIDR_KEY, HOST_ROUTING_KEY, MANIFEST, MODE_KEY, TOKEN_LIFETIME, install, lab_objects,
     service_account_token, token_kubeconfig,
 };
 use crate::control_plane::node_object::{lab_node_info, registered_node};
@@ -139,7 +139,7 @@ pub fn mark_nodes_ready(lab: &Lab, state: &LabState) -> anyhow::Result<()> {
 }
 
 /// Server-side applies manifests/daemonset.yaml but its DaemonSet, the
-/// ConfigMap's cluster CIDR and mode set to the lab's, and returns the
+/// ConfigMap's cluster CIDR, mode and host routing set to the lab's, and returns the
 /// ConfigMap's data as the API server holds it: weftd's environment.
 pub fn install_weft(lab: &Lab, state: &LabState) -> anyhow::Result<Vec<(String, String)>> {
     let objects = lab_objects(
@@ -147,6 +147,7 @@ pub fn install_weft(lab: &Lab, state: &LabState) -> anyhow::Result<Vec<(String, 
         &[
             (CLUSTER_CIDR_KEY, state.cluster_cidr.to_string()),
             (MODE_KEY, state.topology.mode.to_string()),
+            (HOST_ROUTING_KEY, state.host_routing.to_string()),
         ],
     )
     .context("reading manifests/daemonset.yaml (compiled in)")?;

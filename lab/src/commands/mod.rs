@@ -43,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             mode,
             cluster_cidr,
             datastore,
+            host_routing,
         } => up::up(
             &lab,
             &up::UpOptions {
@@ -50,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 mode,
                 cluster_cidr,
                 datastore,
+                host_routing,
             },
         ),
         Command::Down => down::down(&lab),

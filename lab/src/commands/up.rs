@@ -22,7 +22,7 @@ use crate::control_plane::node_object::HOSTNAME_LABEL;
 use crate::lab::Lab;
 use crate::netns;
 use crate::process::{DetachedSpec, spawn_detached};
-use crate::state::{Datastore, LabState};
+use crate::state::{Datastore, HostRouting, LabState};
 use crate::topology::{Mode, Topology, check_cluster_cidr};
 use crate::underlay_plan::underlay_plan;
 use crate::wait;
@@ -34,6 +34,7 @@ pub struct UpOptions {
     pub mode: Option<Mode>,
     pub cluster_cidr: Option<Ipv4Net>,
     pub datastore: Option<Datastore>,
+    pub host_routing: Option<HostRouting>,
 }
 
 const DEFAULT_NODES: usize = 3;
@@ -64,12 +65,13 @@ pub fn up(lab: &Lab, options: &UpOptions) -> anyhow::Result<()> {
         crate::control_plane::host_access::start_api_forward(lab, &mut state)?;
     }
     println!(
-        "lab {} is up: {} nodes, {} mode, cluster CIDR {}, {} datastore",
+        "lab {} is up: {} nodes, {} mode, cluster CIDR {}, {} datastore, {} host routing",
         lab.name,
         state.topology.nodes.len(),
         state.topology.mode,
         state.cluster_cidr,
-        state.datastore
+        state.datastore,
+        state.host_routing
     );
     if state.datastore == Datastore::Kubernetes {
         println!(
@@ -91,7 +93,14 @@ fn create(lab: &Lab, options: &UpOptions) -> anyhow::Result<LabState> {
         check_pod_network(cluster_cidr, nodes)?;
         topology = topology.with_control_plane(&lab.name);
     }
-    let mut state = LabState::new(lab.name.clone(), cluster_cidr, datastore, topology);
+    let host_routing = options.host_routing.unwrap_or_default();
+    let mut state = LabState::new(
+        lab.name.clone(),
+        cluster_cidr,
+        datastore,
+        host_routing,
+        topology,
+    );
     // Recorded before anything is made, so `down` finds all of it.
     lab.save(&state)?;
     if let Some(api_ip) = state.topology.control_plane_ip() {
@@ -163,14 +172,18 @@ fn check_same_shape(state: &LabState, options: &UpOptions) -> anyhow::Result<()>
         || options
             .cluster_cidr
             .is_some_and(|c| c != state.cluster_cidr)
-        || options.datastore.is_some_and(|d| d != state.datastore);
+        || options.datastore.is_some_and(|d| d != state.datastore)
+        || options
+            .host_routing
+            .is_some_and(|h| h != state.host_routing);
     if differs {
         bail!(
-            "lab {name} already exists with {} nodes, {} mode, cluster CIDR {}, {} datastore; run `weft-lab down --name {name}` first to change that",
+            "lab {name} already exists with {} nodes, {} mode, cluster CIDR {}, {} datastore, {} host routing; run `weft-lab down --name {name}` first to change that",
             topology.nodes.len(),
             topology.mode,
             state.cluster_cidr,
             state.datastore,
+            state.host_routing,
             name = state.name,
         );
     }
@@ -247,6 +260,7 @@ fn start_missing_processes(lab: &Lab, state: &mut LabState) -> anyhow::Result<()
                 state.cluster_cidr,
                 state.topology.mode,
                 state.datastore,
+                state.host_routing,
             ),
             netns: netns::path(&host.netns),
             log: lab.paths.node_log(&host.name),
@@ -306,7 +320,13 @@ mod tests {
     fn state() -> LabState {
         let name = "t1".parse().unwrap();
         let topology = Topology::plan(&name, 3, Mode::Vxlan).unwrap();
-        LabState::new(name, DEFAULT_CLUSTER_CIDR, Datastore::Dir, topology)
+        LabState::new(
+            name,
+            DEFAULT_CLUSTER_CIDR,
+            Datastore::Dir,
+            HostRouting::Ebpf,
+            topology,
+        )
     }
 
     fn options(nodes: Option<usize>, mode: Option<Mode>) -> UpOptions {
@@ -315,6 +335,7 @@ mod tests {
             mode,
             cluster_cidr: None,
             datastore: None,
+            host_routing: None,
         }
     }
 
@@ -340,6 +361,12 @@ mod tests {
             ..options(None, None)
         };
         assert!(check_same_shape(&state(), &dir).is_ok());
+        let kernel = UpOptions {
+            host_routing: Some(HostRouting::Kernel),
+            ..options(None, None)
+        };
+        let err = check_same_shape(&state(), &kernel).unwrap_err();
+        assert!(err.to_string().contains("ebpf host routing"), "{err}");
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub const SERVICE_ACCOUNT: &str = "weft";
 pub const CONFIG_MAP: &str = "weft-config";
 pub const CLUSTER_CIDR_KEY: &str = "WEFT_CLUSTER_CIDR";
 pub const MODE_KEY: &str = "WEFT_MODE";
+pub const HOST_ROUTING_KEY: &str = "WEFT_HOST_ROUTING";
 /// The kind the lab leaves out: it runs weftd itself.
 const DAEMON_SET: &str = "DaemonSet";
 /// Who owns the fields the lab applies.
