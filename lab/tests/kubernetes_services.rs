@@ -3,15 +3,19 @@
 //! Deployment (placed by the real scheduler; `weft-lab apply` returns once
 //! it has rolled out) sits behind a ClusterIP Service whose port (8080)
 //! differs from the pod's (80); a client pod on
-//! each of the two other nodes probes the backend's pod IP and the
-//! Service's ClusterIP, over TCP and UDP. Through the ClusterIP the
+//! each of the two other nodes, and client C on the backend's own node,
+//! probe the backend's pod IP and the Service's ClusterIP at the same
+//! time, over TCP and UDP. Through the ClusterIP the
 //! backend answers and sees the client's own IP. With no policy, with an
 //! ingress policy on the backend allowing only client A, with an egress
-//! policy of client B allowing everything but the backend's IP, and with
-//! one allowing client B only the backend, every client gets the same
-//! verdict through the ClusterIP as to the pod IP: kube-proxy's DNAT
+//! policy of client B allowing everything but the backend's IP, with
+//! one allowing client B only the backend, and with the backend admitting
+//! only client C while C may reach only the backend, every client gets the
+//! same verdict through the ClusterIP as to the pod IP: kube-proxy's DNAT
 //! happens before Weft's policy, which judges the backend, never the
-//! ClusterIP. The lab is always taken down.
+//! ClusterIP. Client C's flows to the pod IP take eBPF host routing (the
+//! lab's default), those through the ClusterIP the host stack, where
+//! kube-proxy translates them both ways. The lab is always taken down.
 
 mod common;
 
@@ -25,7 +29,7 @@ use weft_lab::probe::{Proto, probe_from};
 const NAMESPACE: &str = "svc";
 const SERVICE_PORT: u16 = 8080;
 const POD_PORT: u16 = 80;
-const CLIENTS: [&str; 2] = ["svc/client-a", "svc/client-b"];
+const CLIENTS: [&str; 3] = ["svc/client-a", "svc/client-b", "svc/client-c"];
 const PROBE_TIMEOUT_MS: &str = "2000";
 /// How long kube-proxy may take to program the backend's endpoint: it
 /// syncs about a second after the EndpointSlice controller marked the
@@ -62,8 +66,8 @@ spec:
   - {name: udp, protocol: UDP, port: 8080, targetPort: 80}
 ";
 
-/// Client A on `nodes[0]`, client B on `nodes[1]`.
-fn clients_yaml(nodes: [&str; 2]) -> String {
+/// Client A on `nodes[0]`, client B on `nodes[1]`, client C on `nodes[2]`.
+fn clients_yaml(nodes: [&str; 3]) -> String {
     CLIENTS
         .iter()
         .zip(nodes)
@@ -91,7 +95,7 @@ fn policy(name: &str, spec: &str) -> String {
 struct Step {
     name: &'static str,
     policy: Option<String>,
-    expected: [bool; 2],
+    expected: [bool; 3],
 }
 
 fn steps(backend_ip: IpAddr) -> Vec<Step> {
@@ -99,7 +103,7 @@ fn steps(backend_ip: IpAddr) -> Vec<Step> {
         Step {
             name: "no policy",
             policy: None,
-            expected: [true, true],
+            expected: [true, true, true],
         },
         Step {
             name: "the backend's ingress allows client A only",
@@ -107,7 +111,7 @@ fn steps(backend_ip: IpAddr) -> Vec<Step> {
                 "backend-from-a",
                 "podSelector: {matchLabels: {app: backend}}\ningress: [{from: [{podSelector: {matchLabels: {app: client-a}}}]}]",
             )),
-            expected: [true, false],
+            expected: [true, false, false],
         },
         // Judged by the ClusterIP, which the except does not name, this
         // would let client B through.
@@ -119,7 +123,7 @@ fn steps(backend_ip: IpAddr) -> Vec<Step> {
                     "podSelector: {{matchLabels: {{app: client-b}}}}\npolicyTypes: [Egress]\negress: [{{to: [{{ipBlock: {{cidr: 0.0.0.0/0, except: [{backend_ip}/32]}}}}]}}]"
                 ),
             )),
-            expected: [true, false],
+            expected: [true, false, true],
         },
         // Judged by the ClusterIP, which is no pod, this would block it.
         Step {
@@ -128,7 +132,24 @@ fn steps(backend_ip: IpAddr) -> Vec<Step> {
                 "b-to-backend-only",
                 "podSelector: {matchLabels: {app: client-b}}\npolicyTypes: [Egress]\negress: [{to: [{podSelector: {matchLabels: {app: backend}}}]}]",
             )),
-            expected: [true, true],
+            expected: [true, true, true],
+        },
+        // Both of client C's verdicts are taken on its node, by the
+        // programs for the pod IP and after the DNAT for the ClusterIP.
+        Step {
+            name: "the backend admits client C only, and C may reach the backend only",
+            policy: Some(format!(
+                "{}---\n{}",
+                policy(
+                    "backend-from-c",
+                    "podSelector: {matchLabels: {app: backend}}\ningress: [{from: [{podSelector: {matchLabels: {app: client-c}}}]}]",
+                ),
+                policy(
+                    "c-to-backend-only",
+                    "podSelector: {matchLabels: {app: client-c}}\npolicyTypes: [Egress]\negress: [{to: [{podSelector: {matchLabels: {app: backend}}}]}]",
+                )
+            )),
+            expected: [false, false, true],
         },
     ]
 }
@@ -266,7 +287,7 @@ fn cluster_ips_get_the_backends_policy_verdicts() {
         .into_iter()
         .filter(|n| *n != backend_node)
         .collect();
-    lab.apply(&clients_yaml([others[0], others[1]]));
+    lab.apply(&clients_yaml([others[0], others[1], &backend_node]));
     let status = lab.status();
     for client in CLIENTS {
         assert!(find_pod(&status, client).is_some(), "{status}");

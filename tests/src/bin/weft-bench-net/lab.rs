@@ -15,10 +15,16 @@ pub struct BenchLab {
 }
 
 impl BenchLab {
-    /// `weft-lab up --nodes N --mode MODE` on the `dir` datastore (the
-    /// datapath is the same on either; this one starts in a second) under a
-    /// name unique to this run.
-    pub fn up(bin: PathBuf, tag: &str, nodes: usize, mode: &str) -> anyhow::Result<Self> {
+    /// `weft-lab up --nodes N --mode MODE --host-routing HOST_ROUTING` on
+    /// the `dir` datastore (the datapath is the same on either; this one
+    /// starts in a second) under a name unique to this run.
+    pub fn up(
+        bin: PathBuf,
+        tag: &str,
+        nodes: usize,
+        mode: &str,
+        host_routing: &str,
+    ) -> anyhow::Result<Self> {
         let lab = BenchLab {
             bin,
             name: format!("bn{}{tag}", std::process::id()),
@@ -32,6 +38,8 @@ impl BenchLab {
                 mode,
                 "--datastore",
                 "dir",
+                "--host-routing",
+                host_routing,
             ],
             None,
         )?;

@@ -201,7 +201,7 @@ impl Bench {
     /// A lab with the client and both servers.
     fn start(args: &Args) -> anyhow::Result<Self> {
         eprintln!("starting a {NODES}-node vxlan lab");
-        let lab = BenchLab::up(weft_tests::binary("weft-lab"), "p", NODES, "vxlan")?;
+        let lab = BenchLab::up(weft_tests::binary("weft-lab"), "p", NODES, "vxlan", "ebpf")?;
         lab.apply(&cluster::lab_pods_yaml())?;
         let status = lab.status()?;
         let node_names: Vec<String> = status["nodes"]
