@@ -53,11 +53,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(reason) = fallback {
         tracing::warn!(%reason, "host routing: the kernel's");
     }
+    let host_routing = bpf::HostRoutingSettings {
+        on: host_routing == bpf::HostRouting::Ebpf,
+        pod_networks: config
+            .cluster
+            .as_ref()
+            .map(|cluster| cluster.cluster_cidrs.clone())
+            .unwrap_or_default(),
+    };
     let enforcer = Arc::new(
         PolicyEnforcer::start(
             &config.node_name,
             &config.bpf_dir,
-            host_routing,
+            &host_routing,
             recorded.clone(),
             config.cluster.is_none(),
             metrics.clone(),

@@ -7,21 +7,25 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use aya::maps::lpm_trie::{Key, LpmTrie};
 use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, RingBuf};
 use aya::programs::SchedClassifier;
 use aya::{Ebpf, EbpfLoader};
+use ipnet::IpNet;
 use weft_ebpf_common::{
-    CONFIG_HOST_ROUTING, CONFIG_MAP, CONFIG_REPORT_ALLOWS, EVENT_RING, FROM_POD_PROGRAM,
-    INTERFACE_MAP, MAX_SLOTS, NODE_ENTRY_PROGRAM, NODE_EXIT_PROGRAM, PodInterface, REASON_COUNT,
-    SLOT_MAP, TO_POD_PROGRAM, VERDICT_COUNTER_MAP,
+    CONFIG_HOST_ROUTING, CONFIG_MAP, CONFIG_REPORT_ALLOWS, EVENT_RING, EndpointKey,
+    FROM_POD_PROGRAM, INTERFACE_MAP, IpKey, MAX_SLOTS, NODE_ENTRY_PROGRAM, NODE_EXIT_PROGRAM,
+    POD_NETWORK_MAP, PodInterface, REASON_COUNT, SLOT_MAP, TO_POD_PROGRAM, VERDICT_COUNTER_MAP,
 };
+
+use weft_policy::maps::ip_key;
 
 use super::bpffs::ensure_bpffs;
 use super::counter_upgrade::restore_counts;
 use super::error::{ignore_missing, is_missing};
 use super::events::EventRing;
 use super::pins::{check_pinned_maps, links_dir};
-use super::{BpfError, EBPF_OBJECT};
+use super::{BpfError, EBPF_OBJECT, HostRoutingSettings};
 
 const PROGRAMS: [&str; 4] = [
     FROM_POD_PROGRAM,
@@ -146,10 +150,37 @@ impl Datapath {
         self.set_config(CONFIG_REPORT_ALLOWS, u32::from(on))
     }
 
-    /// Whether flows between the pods of this node are delivered by the
-    /// programs past the host stack (eBPF host routing).
-    pub fn set_host_routing(&mut self, on: bool) -> Result<(), BpfError> {
-        self.set_config(CONFIG_HOST_ROUTING, u32::from(on))
+    /// Whether flows between pod IPs are delivered by the programs past the
+    /// host stack (eBPF host routing), and between which networks across
+    /// nodes. The networks are written first, so the switch never finds
+    /// them half written.
+    pub fn set_host_routing(&mut self, settings: &HostRoutingSettings) -> Result<(), BpfError> {
+        self.set_pod_networks(&settings.pod_networks)?;
+        self.set_config(CONFIG_HOST_ROUTING, u32::from(settings.on))
+    }
+
+    /// Makes WEFT_POD_NETWORKS hold exactly `networks` (the cluster CIDRs).
+    fn set_pod_networks(&mut self, networks: &[IpNet]) -> Result<(), BpfError> {
+        let mut map = LpmTrie::<_, EndpointKey, u32>::try_from(self.map_mut(POD_NETWORK_MAP)?)
+            .map_err(BpfError::map(POD_NETWORK_MAP))?;
+        let wanted: Vec<IpKey> = networks.iter().map(|net| ip_key(*net)).collect();
+        let held: Vec<Key<EndpointKey>> = map
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(BpfError::map(POD_NETWORK_MAP))?;
+        for key in held {
+            let stale = !wanted
+                .iter()
+                .any(|w| w.prefixlen == key.prefix_len() && w.data() == key.data());
+            if stale {
+                ignore_missing(map.remove(&key)).map_err(BpfError::map(POD_NETWORK_MAP))?;
+            }
+        }
+        for key in wanted {
+            map.insert(&Key::new(key.prefixlen, key.data()), 1, 0)
+                .map_err(BpfError::map(POD_NETWORK_MAP))?;
+        }
+        Ok(())
     }
 
     fn set_config(&mut self, index: u32, value: u32) -> Result<(), BpfError> {

@@ -3,6 +3,7 @@
 //! kernel has what it needs, else the host stack, with the reason.
 
 use aya::util::KernelVersion;
+use ipnet::IpNet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum HostRouting {
@@ -10,6 +11,15 @@ pub enum HostRouting {
     Ebpf,
     /// Every packet is routed by the host stack.
     Kernel,
+}
+
+/// What the programs are told (see `Datapath::set_host_routing`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRoutingSettings {
+    pub on: bool,
+    /// The cluster's pod networks: only flows between their addresses
+    /// cross nodes past the stack (none without a datastore).
+    pub pod_networks: Vec<IpNet>,
 }
 
 /// The first kernel with `bpf_redirect_peer`.

@@ -30,7 +30,7 @@ use super::interfaces::{adopt_interfaces, forget_interface, wire_interface};
 use super::slots::SlotTable;
 #[cfg(test)] // the error kinds' test names it
 use crate::bpf::BpfError;
-use crate::bpf::{Datapath, EventRing, HostRouting};
+use crate::bpf::{Datapath, EventRing, HostRoutingSettings};
 use crate::endpoints::programmer::{EndpointProgrammer, ProgramError};
 use crate::metrics::Metrics;
 
@@ -77,13 +77,13 @@ impl PolicyEnforcer {
     pub fn start(
         node_name: &str,
         pin_dir: &Path,
-        host_routing: HostRouting,
+        host_routing: &HostRoutingSettings,
         endpoints: Vec<Endpoint>,
         standalone: bool,
         metrics: Metrics,
     ) -> Result<Self, EnforcerError> {
         let mut datapath = Datapath::open(pin_dir)?;
-        datapath.set_host_routing(host_routing == HostRouting::Ebpf)?;
+        datapath.set_host_routing(host_routing)?;
         let node = Node {
             datapath: Box::new(datapath),
             host_addresses,

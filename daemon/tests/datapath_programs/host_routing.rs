@@ -2,27 +2,35 @@
 //! flow to a pod of this node both ways and redirects it into the pod in
 //! the frame the host stack would have forwarded; its later packets and
 //! replies follow, and whatever was not addressed pod IP to pod IP from its
-//! first packet stays on the stack. The programs ask the kernel's FIB, so
-//! each case runs in a namespace of its own where A's and B's host veths
-//! have the routes and neighbours the plugin writes.
+//! first packet stays on the stack. Across nodes, a flow to R leaves by
+//! the node device after A's egress verdict, and one from R enters A after
+//! A's ingress verdict in `node_entry`. The programs ask the kernel's FIB,
+//! so each case runs in a namespace of its own where A's and B's host
+//! veths have the routes and neighbours the plugin writes, and a node
+//! device leads to R (as weftd routes other nodes' pods) and the world.
 
 use weft_ebpf_common::{
     DIRECTION_EGRESS, DIRECTION_INGRESS, ENFORCE_EGRESS, ENFORCE_INGRESS, FLOW_PATH_REDIRECT,
-    FLOW_PATH_STACK, FROM_POD_PROGRAM, FlowValue, MARK_ALLOWED, REASON_ALLOWED_BY_POLICY,
-    REASON_ALLOWED_ESTABLISHED, REASON_ALLOWED_NOT_ENFORCED, REASON_DROPPED_BY_POLICY,
+    FLOW_PATH_STACK, FROM_POD_PROGRAM, FlowValue, MARK_ALLOWED, NODE_ENTRY_PROGRAM,
+    REASON_ALLOWED_BY_POLICY, REASON_ALLOWED_ESTABLISHED, REASON_ALLOWED_NOT_ENFORCED,
+    REASON_DROPPED_BY_POLICY,
 };
 use weft_tests::Netns;
 
-use crate::KUBE_PROXY_MARK;
 use crate::support::frames::{ACK, FIN, Flow, SYN, TCP, ipv4_checksum};
 use crate::support::programs::{
     A, B, FAMILIES, FROM_A, Family, HOST_MAC, Pod, Programs, R, Rule, TC_ACT_OK, TC_ACT_REDIRECT,
-    TC_ACT_SHOT, port,
+    TC_ACT_SHOT, WORLD, port,
 };
+use crate::{KUBE_PROXY_MARK, a_calls_r_on_443, a_serves_r_on_80};
 use weftd::bpf::TEST_RUN_IFINDEX;
 
 /// B's host veth end's MAC (A's is `HOST_MAC`).
 const B_HOST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0d, 2];
+/// The node device towards R's node, its MAC and the next hop's there.
+const NODE_DEVICE: &str = "weft-test0";
+const NODE_DEVICE_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0e, 1];
+const R_NODE_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0e, 2];
 const FROM_B: ([u8; 6], [u8; 6]) = (B.mac, B_HOST_MAC);
 const ETH_HLEN: usize = 14;
 
@@ -61,6 +69,39 @@ impl Node {
                 ]);
             }
         }
+        let device_mac = mac_text(NODE_DEVICE_MAC);
+        netns.ip(&[
+            "link",
+            "add",
+            NODE_DEVICE,
+            "address",
+            &device_mac,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "weft-test1",
+        ]);
+        netns.ip(&["link", "set", NODE_DEVICE, "up"]);
+        netns.ip(&["link", "set", "weft-test1", "up"]);
+        for pod in [R, WORLD] {
+            for family in FAMILIES {
+                let ip = pod.ip(family).to_string();
+                netns.ip(&["route", "add", &ip, "dev", NODE_DEVICE]);
+                let next = mac_text(R_NODE_MAC);
+                netns.ip(&[
+                    "neigh",
+                    "replace",
+                    &ip,
+                    "lladdr",
+                    &next,
+                    "dev",
+                    NODE_DEVICE,
+                    "nud",
+                    "permanent",
+                ]);
+            }
+        }
         netns.exec_ok(&[
             "sysctl",
             "-qw",
@@ -87,10 +128,7 @@ impl Node {
             let mut programs = Programs::load();
             programs.wire(wiring.a_host, A);
             programs.wire(wiring.b_host, B);
-            programs
-                .datapath
-                .set_host_routing(true)
-                .expect("turn host routing on");
+            programs.host_routing(true);
             programs.counted();
             case(&mut programs, &wiring);
         });
@@ -101,6 +139,12 @@ struct Wiring {
     a_host: u32,
     b_host: u32,
 }
+
+/// What a frame leaving for R's node is addressed to: R's node's MAC.
+const R_NODE_MAC_POD: Pod = Pod {
+    mac: R_NODE_MAC,
+    ..R
+};
 
 fn mac_text(mac: [u8; 6]) -> String {
     mac.map(|byte| format!("{byte:02x}")).join(":")
@@ -222,16 +266,21 @@ fn a_flow_to_a_local_pod_that_either_side_refuses_is_dropped_with_its_reason_and
 
 #[test]
 #[ignore = "needs root: run by `make test` as root"]
-fn what_is_not_pod_ip_to_local_pod_ip_from_its_first_packet_stays_on_the_stack() {
+fn what_is_not_pod_ip_to_pod_ip_from_its_first_packet_stays_on_the_stack() {
     Node::new().run(|programs, _| {
         for family in FAMILIES {
             let pending = A.pending_mark();
-            let to_r = Flow::tcp(A.at(family, 40003), R.at(family, 80));
-            let run = programs.run(FROM_POD_PROGRAM, &to_r.frame(FROM_A, SYN), 0);
+            let unrouted = Pod {
+                ipv4: "10.250.0.99".parse().expect("an address"),
+                ipv6: "fd00:250::99".parse().expect("an address"),
+                ..B
+            };
+            let nowhere = Flow::tcp(A.at(family, 40003), unrouted.at(family, 80));
+            let run = programs.run(FROM_POD_PROGRAM, &nowhere.frame(FROM_A, SYN), 0);
             assert_eq!(
                 (run.action, run.mark),
                 (TC_ACT_OK, pending),
-                "another node's pod"
+                "no route: the stack's"
             );
 
             let to_b = Flow::tcp(A.at(family, 40004), B.at(family, 80));
@@ -259,10 +308,7 @@ fn what_is_not_pod_ip_to_local_pod_ip_from_its_first_packet_stays_on_the_stack()
             assert_eq!((run.action, run.mark), (TC_ACT_OK, MARK_ALLOWED));
             programs.send_from(A);
         }
-        programs
-            .datapath
-            .set_host_routing(false)
-            .expect("turn host routing off");
+        programs.host_routing(false);
         for family in FAMILIES {
             let flow = Flow::tcp(A.at(family, 40006), B.at(family, 80));
             let run = programs.run(FROM_POD_PROGRAM, &flow.frame(FROM_A, SYN), 0);
@@ -279,6 +325,86 @@ fn what_is_not_pod_ip_to_local_pod_ip_from_its_first_packet_stays_on_the_stack()
                 (TC_ACT_OK, MARK_ALLOWED),
                 "a redirected flow goes through the stack once host routing is off"
             );
+        }
+    });
+}
+
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn a_flow_to_another_nodes_pod_leaves_by_the_node_device_after_the_senders_egress_verdict() {
+    Node::new().run(|programs, _| {
+        programs.enforce(A, ENFORCE_EGRESS);
+        programs.allow(&[a_calls_r_on_443()]);
+        programs.counted();
+        for family in FAMILIES {
+            let flow = Flow::tcp(A.at(family, 40010), R.at(family, 443));
+            let run = programs.run(FROM_POD_PROGRAM, &flow.frame(FROM_A, SYN), 0);
+            assert_eq!(run.action, TC_ACT_REDIRECT, "{family:?}");
+            assert_eq!(
+                programs.counted(),
+                [REASON_ALLOWED_BY_POLICY],
+                "only A's verdict: R's is taken on its node"
+            );
+            assert_eq!(run.mark, 0, "no pending verdict for the node device's exit");
+            assert_forwarded_into(&run.frame, R_NODE_MAC_POD, NODE_DEVICE_MAC, family);
+            assert_eq!(path_of(programs, &flow), Some(FLOW_PATH_REDIRECT));
+
+            let refused = Flow::tcp(A.at(family, 40011), R.at(family, 80));
+            let run = programs.run(FROM_POD_PROGRAM, &refused.frame(FROM_A, SYN), 0);
+            assert_eq!(run.action, TC_ACT_SHOT);
+            assert_eq!(programs.counted(), [REASON_DROPPED_BY_POLICY]);
+
+            // Out of the pod networks: masquerade is the stack's.
+            let world = Flow::tcp(A.at(family, 40012), WORLD.at(family, 443));
+            let run = programs.run(FROM_POD_PROGRAM, &world.frame(FROM_A, SYN), 0);
+            assert_eq!((run.action, run.mark), (TC_ACT_OK, A.pending_mark()));
+        }
+    });
+}
+
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn a_flow_from_another_nodes_pod_enters_the_pod_from_the_node_device_after_its_ingress_verdict() {
+    Node::new().run(|programs, wiring| {
+        programs.enforce(A, ENFORCE_INGRESS);
+        programs.allow(&[a_serves_r_on_80()]);
+        programs.counted();
+        programs.events();
+        let from_wire = (R_NODE_MAC, NODE_DEVICE_MAC);
+        for family in FAMILIES {
+            let flow = Flow::tcp(R.at(family, 40020), A.at(family, 80));
+            let run = programs.run(NODE_ENTRY_PROGRAM, &flow.frame(from_wire, SYN), 0);
+            assert_eq!(run.action, TC_ACT_REDIRECT, "{family:?}");
+            assert_eq!(programs.counted(), [REASON_ALLOWED_BY_POLICY]);
+            assert_forwarded_into(&run.frame, A, HOST_MAC, family);
+            assert_eq!(path_of(programs, &flow), Some(FLOW_PATH_REDIRECT));
+
+            let run = programs.run(NODE_ENTRY_PROGRAM, &flow.frame(from_wire, ACK), 0);
+            assert_eq!(run.action, TC_ACT_REDIRECT, "a later packet");
+            assert_eq!(programs.counted(), [REASON_ALLOWED_ESTABLISHED]);
+            let run = programs.run(FROM_POD_PROGRAM, &flow.reply().frame(FROM_A, ACK), 0);
+            assert_eq!(
+                run.action, TC_ACT_REDIRECT,
+                "A's reply leaves by the node device"
+            );
+            assert_eq!(programs.counted(), [REASON_ALLOWED_ESTABLISHED]);
+
+            let refused = Flow::tcp(R.at(family, 40021), A.at(family, 81));
+            let run = programs.run(NODE_ENTRY_PROGRAM, &refused.frame(from_wire, SYN), 0);
+            assert_eq!(run.action, TC_ACT_SHOT);
+            assert_eq!(programs.counted(), [REASON_DROPPED_BY_POLICY]);
+            let events = programs.events();
+            let drop = events.last().expect("the drop is reported");
+            assert_eq!(
+                (drop.direction, drop.ifindex),
+                (DIRECTION_INGRESS, wiring.a_host)
+            );
+
+            // Not from a pod network (a NodePort client, a node): the stack's.
+            let world = Flow::tcp(WORLD.at(family, 40022), A.at(family, 80));
+            let run = programs.run(NODE_ENTRY_PROGRAM, &world.frame(from_wire, SYN), 0);
+            assert_eq!((run.action, run.mark), (TC_ACT_OK, 0));
+            assert_eq!(programs.counted(), Vec::<u32>::new(), "decided in to_pod");
         }
     });
 }

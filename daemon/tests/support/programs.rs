@@ -24,7 +24,8 @@ use weft_policy::maps::{endpoint_key, ip_key, policy_key};
 use weft_policy::{MapContents, PortPrefix, diff};
 use weft_tests::unique_name;
 use weftd::bpf::{
-    Datapath, EBPF_OBJECT, EventRing, TEST_RUN_IFINDEX, TestPacket, TestRunOutcome, remove_pins,
+    Datapath, EBPF_OBJECT, EventRing, HostRoutingSettings, TEST_RUN_IFINDEX, TestPacket,
+    TestRunOutcome, remove_pins,
 };
 
 use super::frames::Flow;
@@ -276,6 +277,21 @@ impl Programs {
         self.datapath
             .apply_policy(&diff(&current, &self.wanted))
             .expect("write the policy maps");
+    }
+
+    /// Turns eBPF host routing on or off, with the test cluster's pod
+    /// networks (A, B and R are in them, the world is not).
+    pub fn host_routing(&mut self, on: bool) {
+        let settings = HostRoutingSettings {
+            on,
+            pod_networks: vec![
+                "10.250.0.0/16".parse().expect("a CIDR"),
+                "fd00:250::/32".parse().expect("a CIDR"),
+            ],
+        };
+        self.datapath
+            .set_host_routing(&settings)
+            .expect("set host routing");
     }
 
     /// Makes the test runs act as on `pod`'s host veth (A's by default).

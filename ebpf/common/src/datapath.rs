@@ -32,6 +32,13 @@ pub const EVENT_RING: &str = "WEFT_EVENTS";
 pub const VERDICT_COUNTER_MAP: &str = "WEFT_VERDICTS";
 /// Array `u32` of settings, indexed by `CONFIG_*`.
 pub const CONFIG_MAP: &str = "WEFT_CONFIG";
+/// LPM trie [`IpKey`](crate::IpKey) data -> `u32` (1): the cluster's pod
+/// networks (weftd's `--cluster-cidr`). eBPF host routing takes a flow
+/// across nodes only between addresses in them: pod IPs, which nothing
+/// translates (see [`CONFIG_HOST_ROUTING`]).
+pub const POD_NETWORK_MAP: &str = "WEFT_POD_NETWORKS";
+/// Capacity of [`POD_NETWORK_MAP`].
+pub const MAX_POD_NETWORKS: u32 = 16;
 
 pub const FROM_POD_PROGRAM: &str = "weft_from_pod";
 pub const TO_POD_PROGRAM: &str = "weft_to_pod";
@@ -64,10 +71,11 @@ pub const CONFIG_REPORT_ALLOWS: u32 = 0;
 /// pass), so a policy change applies to every new packet of a flow.
 pub const CONFIG_POLICY_GENERATION: u32 = 1;
 /// `CONFIG_MAP[CONFIG_HOST_ROUTING]` != 0: eBPF host routing. A flow
-/// addressed from a pod to another pod of this node by its pod IP is
-/// delivered by `from_pod` straight into the destination pod
-/// (`bpf_redirect_peer`), past the host stack, both ways (see
-/// [`FLOW_PATH_REDIRECT`]).
+/// addressed from a pod to another pod by its pod IP skips the host stack
+/// (see [`FLOW_PATH_REDIRECT`]), both ways: `from_pod` delivers it straight
+/// into a destination pod of this node (`bpf_redirect_peer`) or out of the
+/// node device the FIB names for another node's pod (`bpf_redirect`), and
+/// `node_entry` delivers what arrives for a pod of this node into it.
 pub const CONFIG_HOST_ROUTING: u32 = 2;
 pub const CONFIG_ENTRIES: u32 = 4;
 
@@ -145,7 +153,7 @@ pub struct FlowValue {
 /// perhaps) are, so their replies meet the reverse translation; entries of
 /// a weftd without host routing (0 there) too.
 pub const FLOW_PATH_STACK: u8 = 0;
-/// `FlowValue::path`: redirected by `from_pod` from one pod to the other, as
+/// `FlowValue::path`: redirected by the programs past the host stack, as
 /// the flow's first packet was (pod IP to pod IP: nothing to translate).
 pub const FLOW_PATH_REDIRECT: u8 = 1;
 

@@ -2,9 +2,10 @@
 //! the pod sends): anti-spoofing, then known flows are marked allowed and
 //! new ones carry the pod's slot so that their egress verdict is taken
 //! where they leave. With eBPF host routing, a flow addressed to another
-//! pod of this node by its pod IP is decided here both ways instead (no
-//! translation can change its destination) and delivered to the pod past
-//! the host stack, and so are its later packets and replies.
+//! pod by its pod IP is decided here instead (no translation can change
+//! its destination; for a pod of this node both ways) and sent past the
+//! host stack, into the pod or out of the node device towards it, and so
+//! are its later packets and replies.
 
 use aya_ebpf::{
     bindings::{TC_ACT_OK, TC_ACT_SHOT},
@@ -19,10 +20,10 @@ use weft_ebpf_common::{
 };
 
 use crate::address::{is_ipv6_link_local, is_unspecified, same_ipv4, same_mac};
-use crate::host_routing::{self, LocalPod};
+use crate::host_routing::{self, NextHop};
 use crate::maps::WEFT_INTERFACES;
 use crate::packet::{self, IpPacket, Kind};
-use crate::policy::decide;
+use crate::policy::passes;
 use crate::verdict::{self, Verdict};
 use crate::{conntrack, fragments, mark};
 
@@ -75,8 +76,8 @@ pub fn weft_from_pod(ctx: TcContext) -> i32 {
     if let Some(path) = known {
         verdict::count(REASON_ALLOWED_ESTABLISHED);
         if host_routing && path == FLOW_PATH_REDIRECT {
-            if let Some(to) = host_routing::local_destination(&ctx, ip, ifindex) {
-                return host_routing::deliver(&ctx, ip.family, &to);
+            if let Some(hop) = host_routing::next_hop(&ctx, ip, ifindex) {
+                return host_routing::deliver(&ctx, ip.family, &hop);
             }
         }
         mark::set_allowed(&ctx);
@@ -84,42 +85,28 @@ pub fn weft_from_pod(ctx: TcContext) -> i32 {
     }
     let redirectable = resolved && host_routing && ip.icmp_error_at().is_none();
     if redirectable && source_is_pods_own(ip, pod) {
-        if let Some(to) = host_routing::local_destination(&ctx, ip, ifindex) {
-            return open_to_local_pod(&ctx, ip, ifindex, &to);
+        if let Some(hop) = host_routing::next_hop(&ctx, ip, ifindex) {
+            return open_redirected(&ctx, ip, ifindex, &hop);
         }
     }
     mark::set_pending(&ctx, pod.slot);
     TC_ACT_OK
 }
 
-/// A new flow from the pod on `ifindex` to local pod `to`: the sender's
-/// egress verdict and the receiver's ingress verdict, as `to_pod` would
-/// take them, then remembered as redirected and delivered.
+/// A new flow from the pod on `ifindex` that host routing takes: the
+/// sender's egress verdict and, for a pod of this node, the receiver's
+/// ingress verdict (another node's pod gets its own where it arrives),
+/// as `to_pod` would take them; then remembered as redirected and sent.
 // A call of its own: two decisions' stack is not the program's.
 #[inline(never)]
-fn open_to_local_pod(ctx: &TcContext, ip: &IpPacket, ifindex: u32, to: &LocalPod) -> i32 {
+fn open_redirected(ctx: &TcContext, ip: &IpPacket, ifindex: u32, hop: &NextHop) -> i32 {
     if !passes(DIRECTION_EGRESS, &ip.src, &ip.dst, ip, ifindex)
-        || !passes(DIRECTION_INGRESS, &ip.dst, &ip.src, ip, to.ifindex)
+        || (hop.into_pod && !passes(DIRECTION_INGRESS, &ip.dst, &ip.src, ip, hop.ifindex))
     {
         return TC_ACT_SHOT as i32;
     }
     conntrack::remember(ip, FLOW_PATH_REDIRECT);
-    host_routing::deliver(ctx, ip.family, to)
-}
-
-/// Decides `ip` in `direction` for the local endpoint at `own` (its host
-/// veth `ifindex`), counts and reports the verdict.
-#[inline(always)]
-fn passes(direction: u8, own: &[u8; 16], peer: &[u8; 16], ip: &IpPacket, ifindex: u32) -> bool {
-    let decision = decide(direction, own, peer, ip);
-    let verdict = Verdict::of(&decision, direction, ifindex);
-    if decision.passes() {
-        verdict::allow(&verdict, ip);
-        true
-    } else {
-        verdict::drop(&verdict, Some(ip));
-        false
-    }
+    host_routing::deliver(ctx, ip.family, hop)
 }
 
 /// The pod's own address; for IPv6 also link-local and unspecified sources,

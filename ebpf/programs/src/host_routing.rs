@@ -1,20 +1,23 @@
-//! eBPF host routing between the pods of this node: a packet the kernel's
-//! FIB would forward out of another pod's host veth, to that pod's own
-//! address, is handed straight to the pod (`bpf_redirect_peer`, into its
-//! netns) with the Ethernet header and TTL the host stack would have given
-//! it. The FIB and its neighbours are the host's, so the routes the plugin
-//! writes for each pod are the only table: nothing to keep in step. Any
-//! other packet, or any doubt, goes through the host stack (`None`).
+//! eBPF host routing: a packet between pod IPs goes where the kernel's FIB
+//! would forward it without crossing the host stack: into a pod of this
+//! node (`bpf_redirect_peer`, into its netns) or out of the node device
+//! towards another node's pod (`bpf_redirect`), with the Ethernet header
+//! and TTL the stack would have given it. The FIB and its neighbours are
+//! the host's, so the routes the plugin and weftd write are the only
+//! table: nothing to keep in step. Any other packet, or any doubt, goes
+//! through the host stack (`None`).
 
 use aya_ebpf::bindings::{BPF_FIB_LKUP_RET_SUCCESS, TC_ACT_SHOT, bpf_fib_lookup};
-use aya_ebpf::helpers::{bpf_fib_lookup as fib_lookup, bpf_redirect_peer};
+use aya_ebpf::helpers::{bpf_fib_lookup as fib_lookup, bpf_redirect, bpf_redirect_peer};
+use aya_ebpf::maps::lpm_trie::Key;
 use aya_ebpf::programs::TcContext;
 use weft_ebpf_common::{
-    CONFIG_HOST_ROUTING, FAMILY_IPV4, POD_HAS_IPV4, POD_HAS_IPV6, same_address,
+    CONFIG_HOST_ROUTING, EndpointKey, FAMILY_IPV4, IP_KEY_FIXED_BITS, POD_HAS_IPV4, POD_HAS_IPV6,
+    same_address,
 };
 
 use crate::address::same_ipv4;
-use crate::maps::{WEFT_CONFIG, WEFT_INTERFACES};
+use crate::maps::{WEFT_CONFIG, WEFT_INTERFACES, WEFT_POD_NETWORKS};
 use crate::mark;
 use crate::packet::{ETH_HLEN, FRAGMENT_NONE, IpPacket};
 
@@ -26,10 +29,12 @@ const IPV4_TTL_AT: usize = ETH_HLEN + 8;
 const IPV4_CHECKSUM_AT: usize = ETH_HLEN + 10;
 const IPV6_HOP_LIMIT_AT: usize = ETH_HLEN + 7;
 
-/// A pod of this node a packet is for, and the frame's addresses to it.
-pub struct LocalPod {
-    /// The pod's host veth.
+/// Where a packet goes next and the frame's addresses on the way.
+pub struct NextHop {
+    /// A pod's host veth, or the node device towards another node.
     pub ifindex: u32,
+    /// `ifindex` is a pod's host veth and the packet is for that pod.
+    pub into_pod: bool,
     src_mac: [u8; 6],
     dst_mac: [u8; 6],
 }
@@ -41,16 +46,27 @@ pub fn enabled() -> bool {
         .is_some_and(|on| *on != 0)
 }
 
-/// The pod of this node, other than the sender on `from_ifindex`, that the
-/// host stack would forward `packet` to: the FIB's way out is a pod's host
-/// veth and the destination is that pod's own address. Fragments and
-/// packets whose TTL runs out here are the stack's (reassembly, ICMP).
+/// `address` is in one of the cluster's pod networks.
+#[inline(always)]
+pub fn is_pod_address(family: u8, address: &[u8; 16]) -> bool {
+    let bits = if family == FAMILY_IPV4 { 32 } else { 128 };
+    let data = EndpointKey {
+        family,
+        reserved: [0; 3],
+        addr: *address,
+    };
+    WEFT_POD_NETWORKS
+        .get(&Key::new(IP_KEY_FIXED_BITS + bits, data))
+        .is_some()
+}
+
+/// Where the host stack would forward `packet`, which arrived on
+/// `from_ifindex`, if that is into the pod of this node that owns the
+/// destination, or out of another device towards an address of the pod
+/// networks. Fragments and packets whose TTL runs out here are the
+/// stack's (reassembly, ICMP).
 #[inline(never)]
-pub fn local_destination(
-    ctx: &TcContext,
-    packet: &IpPacket,
-    from_ifindex: u32,
-) -> Option<LocalPod> {
+pub fn next_hop(ctx: &TcContext, packet: &IpPacket, from_ifindex: u32) -> Option<NextHop> {
     if packet.fragment != FRAGMENT_NONE || hops_left(ctx, packet.family)? <= 1 {
         return None;
     }
@@ -81,39 +97,57 @@ pub fn local_destination(
     if found != i64::from(BPF_FIB_LKUP_RET_SUCCESS) || params.ifindex == from_ifindex {
         return None;
     }
-    // SAFETY: a value pointer the map lookup just returned.
-    let pod = unsafe { &*WEFT_INTERFACES.get_ptr(params.ifindex)? };
-    let owned = if packet.family == FAMILY_IPV4 {
-        pod.flags & POD_HAS_IPV4 != 0 && same_ipv4(&packet.dst, &pod.ipv4)
-    } else {
-        pod.flags & POD_HAS_IPV6 != 0 && same_address(&packet.dst, &pod.ipv6)
+    let into_pod = match WEFT_INTERFACES.get_ptr(params.ifindex) {
+        Some(pod) => {
+            // SAFETY: a value pointer the map lookup just returned.
+            let pod = unsafe { &*pod };
+            let owned = if packet.family == FAMILY_IPV4 {
+                pod.flags & POD_HAS_IPV4 != 0 && same_ipv4(&packet.dst, &pod.ipv4)
+            } else {
+                pod.flags & POD_HAS_IPV6 != 0 && same_address(&packet.dst, &pod.ipv6)
+            };
+            if !owned {
+                return None;
+            }
+            true
+        }
+        None if is_pod_address(packet.family, &packet.dst) => false,
+        None => return None,
     };
-    owned.then_some(LocalPod {
+    Some(NextHop {
         ifindex: params.ifindex,
+        into_pod,
         src_mac: params.smac,
         dst_mac: params.dmac,
     })
 }
 
-/// Forwards the frame into `to` as the host stack would have: its host
-/// veth's MAC to the pod's, TTL or hop limit one less (with the IPv4
-/// checksum). Returns the TC action.
+/// Forwards the frame to `hop` as the host stack would have: the next
+/// hop's MACs, TTL or hop limit one less (with the IPv4 checksum).
+/// Returns the TC action.
 #[inline(never)]
-pub fn deliver(ctx: &TcContext, family: u8, to: &LocalPod) -> i32 {
-    if rewrite(ctx, family, to).is_none() {
+pub fn deliver(ctx: &TcContext, family: u8, hop: &NextHop) -> i32 {
+    if rewrite(ctx, family, hop).is_none() {
         return TC_ACT_SHOT as i32;
     }
-    // Kernels before 6.15 keep the mark across the netns boundary.
+    // Kernels before 6.15 keep the mark across the netns boundary, and
+    // the node device's exit hook must find no pending verdict.
     mark::clear(ctx);
-    // SAFETY: a helper taking an ifindex; flags must be 0.
-    unsafe { bpf_redirect_peer(to.ifindex, 0) as i32 }
+    // SAFETY: helpers taking an ifindex; flags must be 0.
+    unsafe {
+        if hop.into_pod {
+            bpf_redirect_peer(hop.ifindex, 0) as i32
+        } else {
+            bpf_redirect(hop.ifindex, 0) as i32
+        }
+    }
 }
 
 #[inline(always)]
-fn rewrite(ctx: &TcContext, family: u8, to: &LocalPod) -> Option<()> {
+fn rewrite(ctx: &TcContext, family: u8, hop: &NextHop) -> Option<()> {
     let mut macs = [0u8; 12];
-    macs[..6].copy_from_slice(&to.dst_mac);
-    macs[6..].copy_from_slice(&to.src_mac);
+    macs[..6].copy_from_slice(&hop.dst_mac);
+    macs[6..].copy_from_slice(&hop.src_mac);
     ctx.store(0, &macs, 0).ok()?;
     if family == FAMILY_IPV4 {
         let old: [u8; 2] = ctx.load(IPV4_TTL_AT).ok()?;

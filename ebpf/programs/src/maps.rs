@@ -8,8 +8,8 @@ use aya_ebpf::{
 use weft_ebpf_common::{
     CONFIG_ENTRIES, EVENT_RING_BYTES, EndpointKey, EndpointValue, FlowKey, FlowValue, FragmentKey,
     FragmentPorts, IdentityValue, MAX_ENDPOINTS, MAX_FLOWS, MAX_FRAGMENTED_DATAGRAMS,
-    MAX_IDENTITY_PREFIXES, MAX_INTERFACES, MAX_POLICY_ENTRIES, MAX_SLOTS, PodInterface,
-    PolicyKeyData, PolicyValue, VERDICT_SLOTS,
+    MAX_IDENTITY_PREFIXES, MAX_INTERFACES, MAX_POD_NETWORKS, MAX_POLICY_ENTRIES, MAX_SLOTS,
+    PodInterface, PolicyKeyData, PolicyValue, VERDICT_SLOTS,
 };
 
 #[map]
@@ -33,6 +33,9 @@ pub static WEFT_VERDICTS: PerCpuArray<u64> = PerCpuArray::pinned(VERDICT_SLOTS, 
 
 #[map]
 pub static WEFT_CONFIG: Array<u32> = Array::pinned(CONFIG_ENTRIES, 0);
+
+#[map]
+pub static WEFT_POD_NETWORKS: LpmTrie<EndpointKey, u32> = LpmTrie::pinned(MAX_POD_NETWORKS, 0);
 
 #[map]
 pub static WEFT_IDENTITIES: LpmTrie<EndpointKey, IdentityValue> =

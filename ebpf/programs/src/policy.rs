@@ -8,6 +8,7 @@ use weft_ebpf_common::{
 
 use crate::maps::{WEFT_ENDPOINTS, WEFT_IDENTITIES, WEFT_POLICY};
 use crate::packet::IpPacket;
+use crate::verdict::{self, Verdict};
 
 /// The pinned policy maps. A policy hit is only a value here: the kernel's
 /// LPM lookup does not say which entry matched.
@@ -57,4 +58,25 @@ pub fn decide(direction: u8, own: &[u8; 16], peer: &[u8; 16], packet: &IpPacket)
         peer,
     };
     weft_ebpf_common::decide(&KernelMaps, &query)
+}
+
+/// Decides `packet` in `direction` for the local endpoint at `own`, whose
+/// host veth is `ifindex`; counts and reports the verdict. True: it passes.
+#[inline(always)]
+pub fn passes(
+    direction: u8,
+    own: &[u8; 16],
+    peer: &[u8; 16],
+    packet: &IpPacket,
+    ifindex: u32,
+) -> bool {
+    let decision = decide(direction, own, peer, packet);
+    let taken = Verdict::of(&decision, direction, ifindex);
+    if decision.passes() {
+        verdict::allow(&taken, packet);
+        true
+    } else {
+        verdict::drop(&taken, Some(packet));
+        false
+    }
 }
