@@ -102,6 +102,29 @@ impl Node {
                 ]);
             }
         }
+        // Another node's pods behind a gateway no neighbour entry resolves
+        // yet (direct mode before the first packet to a peer).
+        netns.ip(&[
+            "route",
+            "add",
+            "10.250.2.0/24",
+            "via",
+            "198.18.5.2",
+            "dev",
+            NODE_DEVICE,
+            "onlink",
+        ]);
+        netns.ip(&[
+            "-6",
+            "route",
+            "add",
+            "fd00:250:2::/64",
+            "via",
+            "fd00:5::2",
+            "dev",
+            NODE_DEVICE,
+            "onlink",
+        ]);
         netns.exec_ok(&[
             "sysctl",
             "-qw",
@@ -139,6 +162,13 @@ struct Wiring {
     a_host: u32,
     b_host: u32,
 }
+
+/// A pod on a node behind a gateway (in the pod networks, no identity).
+const BEHIND_GATEWAY: Pod = Pod {
+    ipv4: std::net::Ipv4Addr::new(10, 250, 2, 4),
+    ipv6: std::net::Ipv6Addr::new(0xfd00, 0x250, 2, 0, 0, 0, 0, 4),
+    ..R
+};
 
 /// What a frame leaving for R's node is addressed to: R's node's MAC.
 const R_NODE_MAC_POD: Pod = Pod {
@@ -353,6 +383,22 @@ fn a_flow_to_another_nodes_pod_leaves_by_the_node_device_after_the_senders_egres
             let run = programs.run(FROM_POD_PROGRAM, &refused.frame(FROM_A, SYN), 0);
             assert_eq!(run.action, TC_ACT_SHOT);
             assert_eq!(programs.counted(), [REASON_DROPPED_BY_POLICY]);
+
+            // The kernel resolves the gateway and fills the MACs in.
+            let unresolved = Flow::tcp(A.at(family, 40013), BEHIND_GATEWAY.at(family, 443));
+            let frame = unresolved.frame(FROM_A, SYN);
+            programs.enforce(A, 0);
+            let run = programs.run(FROM_POD_PROGRAM, &frame, 0);
+            programs.enforce(A, ENFORCE_EGRESS);
+            assert_eq!(run.action, TC_ACT_REDIRECT, "an unresolved next hop");
+            assert_eq!(
+                run.frame[..12],
+                frame[..12],
+                "MACs left to the neighbour code"
+            );
+            let hop_field = ETH_HLEN + if family == Family::V4 { 8 } else { 7 };
+            assert_eq!(run.frame[hop_field], 63);
+            programs.counted();
 
             // Out of the pod networks: masquerade is the stack's.
             let world = Flow::tcp(A.at(family, 40012), WORLD.at(family, 443));

@@ -1,14 +1,21 @@
 //! eBPF host routing: a packet between pod IPs goes where the kernel's FIB
 //! would forward it without crossing the host stack: into a pod of this
 //! node (`bpf_redirect_peer`, into its netns) or out of the node device
-//! towards another node's pod (`bpf_redirect`), with the Ethernet header
+//! towards another node's pod (`bpf_redirect`, or `bpf_redirect_neigh`
+//! while the next hop's neighbour is unresolved), with the Ethernet header
 //! and TTL the stack would have given it. The FIB and its neighbours are
 //! the host's, so the routes the plugin and weftd write are the only
 //! table: nothing to keep in step. Any other packet, or any doubt, goes
 //! through the host stack (`None`).
 
-use aya_ebpf::bindings::{BPF_FIB_LKUP_RET_SUCCESS, TC_ACT_SHOT, bpf_fib_lookup};
-use aya_ebpf::helpers::{bpf_fib_lookup as fib_lookup, bpf_redirect, bpf_redirect_peer};
+use aya_ebpf::bindings::{
+    BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS, TC_ACT_SHOT, bpf_check_mtu_ret,
+    bpf_fib_lookup, bpf_redir_neigh,
+};
+use aya_ebpf::helpers::{
+    bpf_check_mtu, bpf_fib_lookup as fib_lookup, bpf_redirect, bpf_redirect_neigh,
+    bpf_redirect_peer,
+};
 use aya_ebpf::maps::lpm_trie::Key;
 use aya_ebpf::programs::TcContext;
 use weft_ebpf_common::{
@@ -35,8 +42,13 @@ pub struct NextHop {
     pub ifindex: u32,
     /// `ifindex` is a pod's host veth and the packet is for that pod.
     pub into_pod: bool,
+    /// The next hop's neighbour is resolved: the frame's MACs are known.
+    resolved: bool,
     src_mac: [u8; 6],
     dst_mac: [u8; 6],
+    /// The next hop's address (the gateway, or the destination on link),
+    /// for the kernel to resolve when `resolved` is false.
+    gateway: [u32; 4],
 }
 
 #[inline(always)]
@@ -94,7 +106,9 @@ pub fn next_hop(ctx: &TcContext, packet: &IpPacket, from_ifindex: u32) -> Option
             0,
         )
     };
-    if found != i64::from(BPF_FIB_LKUP_RET_SUCCESS) || params.ifindex == from_ifindex {
+    let resolved = found == i64::from(BPF_FIB_LKUP_RET_SUCCESS);
+    let unresolved = found == i64::from(BPF_FIB_LKUP_RET_NO_NEIGH);
+    if !(resolved || unresolved) || params.ifindex == from_ifindex {
         return None;
     }
     let into_pod = match WEFT_INTERFACES.get_ptr(params.ifindex) {
@@ -106,25 +120,51 @@ pub fn next_hop(ctx: &TcContext, packet: &IpPacket, from_ifindex: u32) -> Option
             } else {
                 pod.flags & POD_HAS_IPV6 != 0 && same_address(&packet.dst, &pod.ipv6)
             };
-            if !owned {
+            // Pods have permanent neighbours: unresolved is a pod going away.
+            if !owned || !resolved {
                 return None;
             }
             true
         }
-        None if is_pod_address(packet.family, &packet.dst) => false,
+        // The lookup checked the MTU only if the neighbour was resolved.
+        None if is_pod_address(packet.family, &packet.dst)
+            && (resolved || fits(ctx, params.ifindex)) =>
+        {
+            false
+        }
         None => return None,
+    };
+    // SAFETY: the lookup wrote the next hop's address over the destination.
+    let gateway = unsafe {
+        if packet.family == FAMILY_IPV4 {
+            [params.__bindgen_anon_4.ipv4_dst, 0, 0, 0]
+        } else {
+            params.__bindgen_anon_4.ipv6_dst
+        }
     };
     Some(NextHop {
         ifindex: params.ifindex,
         into_pod,
+        resolved,
         src_mac: params.smac,
         dst_mac: params.dmac,
+        gateway,
     })
 }
 
+/// The packet (each of its segments, for GSO) fits `ifindex`'s MTU.
+#[inline(always)]
+fn fits(ctx: &TcContext, ifindex: u32) -> bool {
+    let mut length = 0u32;
+    // SAFETY: the skb of this invocation; length 0 checks the skb itself.
+    let fits = unsafe { bpf_check_mtu(ctx.skb.skb.cast(), ifindex, &mut length, 0, 0) };
+    fits == i64::from(bpf_check_mtu_ret::BPF_MTU_CHK_RET_SUCCESS)
+}
+
 /// Forwards the frame to `hop` as the host stack would have: the next
-/// hop's MACs, TTL or hop limit one less (with the IPv4 checksum).
-/// Returns the TC action.
+/// hop's MACs (the kernel's neighbour code fills them in when unresolved),
+/// TTL or hop limit one less (with the IPv4 checksum). Returns the TC
+/// action.
 #[inline(never)]
 pub fn deliver(ctx: &TcContext, family: u8, hop: &NextHop) -> i32 {
     if rewrite(ctx, family, hop).is_none() {
@@ -133,22 +173,40 @@ pub fn deliver(ctx: &TcContext, family: u8, hop: &NextHop) -> i32 {
     // Kernels before 6.15 keep the mark across the netns boundary, and
     // the node device's exit hook must find no pending verdict.
     mark::clear(ctx);
-    // SAFETY: helpers taking an ifindex; flags must be 0.
+    // SAFETY: helpers taking an ifindex (and a next hop of their size);
+    // flags must be 0.
     unsafe {
         if hop.into_pod {
             bpf_redirect_peer(hop.ifindex, 0) as i32
-        } else {
+        } else if hop.resolved {
             bpf_redirect(hop.ifindex, 0) as i32
+        } else {
+            let mut next: bpf_redir_neigh = core::mem::zeroed();
+            if family == FAMILY_IPV4 {
+                next.nh_family = u32::from(AF_INET);
+                next.__bindgen_anon_1.ipv4_nh = hop.gateway[0];
+            } else {
+                next.nh_family = u32::from(AF_INET6);
+                next.__bindgen_anon_1.ipv6_nh = hop.gateway;
+            }
+            bpf_redirect_neigh(
+                hop.ifindex,
+                &mut next,
+                size_of::<bpf_redir_neigh>() as i32,
+                0,
+            ) as i32
         }
     }
 }
 
 #[inline(always)]
 fn rewrite(ctx: &TcContext, family: u8, hop: &NextHop) -> Option<()> {
-    let mut macs = [0u8; 12];
-    macs[..6].copy_from_slice(&hop.dst_mac);
-    macs[6..].copy_from_slice(&hop.src_mac);
-    ctx.store(0, &macs, 0).ok()?;
+    if hop.resolved {
+        let mut macs = [0u8; 12];
+        macs[..6].copy_from_slice(&hop.dst_mac);
+        macs[6..].copy_from_slice(&hop.src_mac);
+        ctx.store(0, &macs, 0).ok()?;
+    }
     if family == FAMILY_IPV4 {
         let old: [u8; 2] = ctx.load(IPV4_TTL_AT).ok()?;
         let new = [old[0].wrapping_sub(1), old[1]];
