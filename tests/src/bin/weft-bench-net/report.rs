@@ -6,31 +6,48 @@ use std::collections::BTreeMap;
 use crate::compare::{Figures, Settings};
 use crate::offloads::SHOWN;
 
-/// A ratio weft / reference that should reach `at_least`.
+/// A ratio weft / reference that should reach `bound` (at least, or for
+/// round-trip times at most).
 #[derive(Debug, Clone, Copy)]
 pub struct Goal {
     pub metric: Metric,
-    pub at_least: f64,
+    pub bound: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
     Throughput,
     Connections,
+    /// The median round trip: lower is better.
+    RttP50,
 }
 
 impl Goal {
     pub fn throughput(at_least: f64) -> Self {
         Goal {
             metric: Metric::Throughput,
-            at_least,
+            bound: at_least,
         }
     }
 
     pub fn connections(at_least: f64) -> Self {
         Goal {
             metric: Metric::Connections,
-            at_least,
+            bound: at_least,
+        }
+    }
+
+    pub fn rtt_p50(at_most: f64) -> Self {
+        Goal {
+            metric: Metric::RttP50,
+            bound: at_most,
+        }
+    }
+
+    fn met_by(&self, ratio: f64) -> bool {
+        match self.metric {
+            Metric::RttP50 => ratio <= self.bound,
+            Metric::Throughput | Metric::Connections => ratio >= self.bound,
         }
     }
 }
@@ -63,6 +80,7 @@ impl Comparison {
         match metric {
             Metric::Throughput => w.gbits() / r.gbits(),
             Metric::Connections => w.conn_rate() / r.conn_rate(),
+            Metric::RttP50 => w.rtt_us(50.0) / r.rtt_us(50.0),
         }
     }
 }
@@ -118,8 +136,9 @@ fn print_comparison(c: &Comparison) {
         goal_text(c, Metric::Connections)
     );
     println!(
-        "- RTT p50: {:.3}, p99: {:.3} (lower is better)",
-        w.rtt_us(50.0) / r.rtt_us(50.0),
+        "- RTT p50: {:.3}{}, p99: {:.3} (lower is better)",
+        c.ratio(Metric::RttP50),
+        goal_text(c, Metric::RttP50),
         w.rtt_us(99.0) / r.rtt_us(99.0)
     );
     println!();
@@ -131,8 +150,13 @@ fn goal_text(c: &Comparison, metric: Metric) -> String {
         .iter()
         .find(|g| g.metric == metric)
         .map(|g| {
-            let verdict = if ratio >= g.at_least { "met" } else { "MISSED" };
-            format!(" (goal >= {:.2}: {verdict})", g.at_least)
+            let verdict = if g.met_by(ratio) { "met" } else { "MISSED" };
+            let relation = if g.metric == Metric::RttP50 {
+                "<="
+            } else {
+                ">="
+            };
+            format!(" (goal {relation} {:.2}: {verdict})", g.bound)
         })
         .unwrap_or_default()
 }
