@@ -3,7 +3,8 @@
 //! once the call that made it returns.
 //!
 //! [`write_atomic`] replaces one file ([`replace`]: without making the
-//! rename durable). A batch that must prepare every file
+//! rename durable; [`replace_unsynced`]: without syncing anything, for
+//! records only a restart of their own process reads). A batch that must prepare every file
 //! before changing any uses [`stage`] for each, then [`StagedFile::commit`]
 //! and [`sync_dir`] on the directories it touched.
 //!
@@ -34,6 +35,24 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Resu
 /// hold), where one directory fsync per change is time lost.
 pub fn replace(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
     stage(path, contents, mode)?.commit()
+}
+
+/// Replaces `path` with `contents` for its own process's restarts only:
+/// readers never see a partial file (the rename), but nothing is synced,
+/// so after a power loss `path` may hold its old or new content, nothing,
+/// or be gone. For records a reboot makes stale anyway, whose reader skips
+/// what it cannot decode: two fsyncs fewer on every change.
+pub fn replace_unsynced(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
+    staged::stage_with(path, contents, mode, false)?.commit()
+}
+
+/// Removes `path` without making the removal durable (see
+/// [`replace_unsynced`]); a file already gone is fine.
+pub fn remove_unsynced(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Removes `path` and makes the removal durable; a file already gone is fine.
@@ -83,13 +102,16 @@ mod tests {
 
     #[test]
     fn replace_swaps_whole_contents_and_leaves_no_temp_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        replace(&path, b"old", None).unwrap();
-        replace(&path, b"new", Some(0o600)).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"new");
-        assert_eq!(mode_of(&path), 0o600);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        type Replace = fn(&Path, &[u8], Option<u32>) -> io::Result<()>;
+        for replace in [replace as Replace, replace_unsynced] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state.json");
+            replace(&path, b"old", None).unwrap();
+            replace(&path, b"new", Some(0o600)).unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), b"new");
+            assert_eq!(mode_of(&path), 0o600);
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
     }
 
     #[test]
@@ -123,12 +145,14 @@ mod tests {
 
     #[test]
     fn remove_deletes_the_file_and_a_missing_one_is_fine() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gone");
-        remove(&path).unwrap();
-        std::fs::write(&path, b"x").unwrap();
-        remove(&path).unwrap();
-        assert!(!path.exists());
+        for remove in [remove, remove_unsynced] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("gone");
+            remove(&path).unwrap();
+            std::fs::write(&path, b"x").unwrap();
+            remove(&path).unwrap();
+            assert!(!path.exists());
+        }
     }
 
     #[test]
@@ -136,6 +160,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A directory cannot be removed as a file.
         assert!(remove(dir.path()).is_err());
+        assert!(remove_unsynced(dir.path()).is_err());
     }
 
     #[test]

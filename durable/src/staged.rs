@@ -21,6 +21,16 @@ pub struct StagedFile {
 /// `None` leaves the usual default (0o666 less the umask). The target's
 /// directory must exist.
 pub fn stage(target: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<StagedFile> {
+    stage_with(target, contents, mode, true)
+}
+
+/// [`stage`], fsyncing the temp file only when `sync`.
+pub(crate) fn stage_with(
+    target: &Path,
+    contents: &[u8],
+    mode: Option<u32>,
+    sync: bool,
+) -> io::Result<StagedFile> {
     let staged = StagedFile {
         temp: temp_path(target)?,
         target: target.to_owned(),
@@ -38,7 +48,9 @@ pub fn stage(target: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<St
         file.set_permissions(Permissions::from_mode(mode))?;
     }
     file.write_all(contents)?;
-    file.sync_all()?;
+    if sync {
+        file.sync_all()?;
+    }
     Ok(staged)
 }
 

@@ -1,6 +1,10 @@
 //! Endpoints on disk: one JSON file per endpoint under
 //! `<state-dir>/endpoints/`, each replaced atomically, so a restarted weftd
-//! knows the endpoints it had acknowledged.
+//! knows the endpoints it had acknowledged. Nothing is fsynced: the records
+//! serve weftd's restarts, whose files the page cache holds. A power loss
+//! reboots the node, and pod network namespaces never survive a reboot, so
+//! every record is stale then whatever the disk kept; one it cannot
+//! decode is skipped (`Loaded::unreadable`).
 
 use std::path::{Path, PathBuf};
 
@@ -71,18 +75,18 @@ impl EndpointStore {
         std::fs::create_dir_all(&self.dir).map_err(|source| self.io_error(&self.dir, source))
     }
 
-    /// Records `endpoint` durably, replacing the record with the same key.
+    /// Records `endpoint`, replacing the record with the same key.
     pub fn save(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
         let path = self.path_of(&endpoint.key);
         let content = serde_json::to_vec_pretty(endpoint)?;
-        weft_durable::write_atomic(&path, &content, Some(ENDPOINT_FILE_MODE))
+        weft_durable::replace_unsynced(&path, &content, Some(ENDPOINT_FILE_MODE))
             .map_err(|source| self.io_error(&path, source))
     }
 
     /// Forgets the endpoint with `key`; fine when there is no record.
     pub fn remove(&self, key: &EndpointKey) -> Result<(), StoreError> {
         let path = self.path_of(key);
-        weft_durable::remove(&path).map_err(|source| self.io_error(&path, source))
+        weft_durable::remove_unsynced(&path).map_err(|source| self.io_error(&path, source))
     }
 
     /// Reads every endpoint record; a missing directory holds none. Records
