@@ -8,8 +8,15 @@ use std::sync::{Arc, Barrier};
 use ipnet::IpNet;
 use weft_ipam::{AttachmentKey, IpamError, IpamStore};
 
-const STATE_FILE: &str = "allocations.json";
-const TEMP_FILE: &str = ".allocations.json.tmp";
+/// What stores before the per-boot ones wrote.
+const LEGACY_STATE_FILE: &str = "allocations.json";
+
+/// The temp file a write of `store`'s state goes through.
+fn temp_file(store: &IpamStore) -> std::path::PathBuf {
+    let state = store.state_path();
+    let name = state.file_name().unwrap().to_string_lossy();
+    state.with_file_name(format!(".{name}.tmp"))
+}
 
 fn key(id: &str) -> AttachmentKey {
     AttachmentKey {
@@ -169,7 +176,7 @@ fn concurrent_reserves_and_releases_through_one_shared_store() {
 fn corrupt_state_is_reported_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let store = IpamStore::open(dir.path()).unwrap();
-    let state = dir.path().join(STATE_FILE);
+    let state = store.state_path().to_path_buf();
     std::fs::write(&state, b"{\"version\":1,\"attachments\":[").unwrap();
     assert!(matches!(store.list(), Err(IpamError::Corrupt { path, .. }) if path == state));
     assert!(matches!(
@@ -189,14 +196,14 @@ fn corrupt_state_is_reported_and_kept() {
 #[test]
 fn a_leftover_temp_file_alone_means_an_empty_store() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(TEMP_FILE), b"{\"half-writ").unwrap();
     let store = IpamStore::open(dir.path()).unwrap();
+    std::fs::write(temp_file(&store), b"{\"half-writ").unwrap();
     assert_eq!(store.list().unwrap(), vec![]);
     assert_eq!(
         reserve(&store, "10.0.0.0/24", "a").unwrap(),
         [ip("10.0.0.2")]
     );
-    assert!(!dir.path().join(TEMP_FILE).exists());
+    assert!(!temp_file(&store).exists());
 }
 
 #[test]
@@ -204,7 +211,7 @@ fn a_leftover_temp_file_beside_the_state_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let store = IpamStore::open(dir.path()).unwrap();
     let a = reserve(&store, "10.0.0.0/24", "a").unwrap();
-    write_garbage(&dir.path().join(TEMP_FILE));
+    write_garbage(&temp_file(&store));
     assert_eq!(store.get(&key("a")).unwrap().map(|a| a.ips), Some(a));
     assert_eq!(
         reserve(&store, "10.0.0.0/24", "b").unwrap(),
@@ -215,4 +222,65 @@ fn a_leftover_temp_file_beside_the_state_is_ignored() {
 
 fn write_garbage(path: &Path) {
     std::fs::write(path, b"\0\0garbage from a crash mid-write").unwrap();
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "lock")
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_new_boot_starts_empty_and_its_first_write_removes_the_earlier_boots_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = IpamStore::open_for_boot(dir.path(), "boot-1").unwrap();
+    reserve(&before, "10.0.0.0/24", "a").unwrap();
+    let torn = dir.path().join("allocations.boot-0.json");
+    std::fs::write(&torn, b"{\"version\":1,\"attach").unwrap();
+
+    let after = IpamStore::open_for_boot(dir.path(), "boot-2").unwrap();
+    assert_eq!(
+        after.list().unwrap(),
+        vec![],
+        "pods do not survive a reboot"
+    );
+    assert_eq!(
+        reserve(&after, "10.0.0.0/24", "b").unwrap(),
+        [ip("10.0.0.2")]
+    );
+    assert_eq!(files_in(dir.path()), ["allocations.boot-2.json"]);
+}
+
+#[test]
+fn a_store_from_before_per_boot_files_is_adopted_until_the_first_write_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = IpamStore::open_for_boot(dir.path(), "boot-1").unwrap();
+    let a = reserve(&old, "10.0.0.0/24", "a").unwrap();
+    std::fs::rename(old.state_path(), dir.path().join(LEGACY_STATE_FILE)).unwrap();
+
+    let store = IpamStore::open_for_boot(dir.path(), "boot-1").unwrap();
+    assert_eq!(store.get(&key("a")).unwrap().map(|a| a.ips), Some(a));
+    assert_eq!(
+        reserve(&store, "10.0.0.0/24", "b").unwrap(),
+        [ip("10.0.0.3")],
+        "the running pods keep their addresses across the upgrade"
+    );
+    assert_eq!(files_in(dir.path()), ["allocations.boot-1.json"]);
+    assert_eq!(store.list().unwrap().len(), 2);
+}
+
+#[test]
+fn this_kernels_store_is_named_after_its_boot_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = IpamStore::open(dir.path()).unwrap();
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert_eq!(
+        store.state_path(),
+        dir.path()
+            .join(format!("allocations.{}.json", boot_id.trim()))
+    );
 }
