@@ -75,10 +75,9 @@ pub struct DaemonArgs {
     /// links, so they outlive a weftd restart (one per node).
     #[arg(long, default_value = "/sys/fs/bpf/weft", env = "WEFT_BPF_DIR")]
     pub bpf_dir: PathBuf,
-    /// How packets between the pods of this node travel: `ebpf` (flows
-    /// addressed pod IP to pod IP are delivered by Weft's programs past the
-    /// host stack; needs Linux 5.10, else `kernel` with a log line saying
-    /// why) or `kernel` (the host stack routes everything).
+    /// How packets between pods travel: `ebpf` (flows addressed pod IP to
+    /// pod IP are delivered by Weft's programs past the host stack) or
+    /// `kernel` (the host stack routes everything).
     #[arg(long, value_enum, default_value_t = HostRouting::Ebpf, env = "WEFT_HOST_ROUTING")]
     pub host_routing: HostRouting,
 }
@@ -119,7 +118,6 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub run_dir: PathBuf,
     pub bpf_dir: PathBuf,
-    /// As asked for; the kernel may not support it (see `bpf::host_routing_here`).
     pub host_routing: HostRouting,
     pub mtu: Option<u32>,
     pub metrics_addr: Option<SocketAddr>,

@@ -49,12 +49,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let readiness = Arc::new(Readiness::new("starting"));
     let store = EndpointStore::new(config.endpoints_dir());
     let recorded = load_endpoints(&store)?;
-    let (host_routing, fallback) = bpf::host_routing_here(config.host_routing);
-    if let Some(reason) = fallback {
-        tracing::warn!(%reason, "host routing: the kernel's");
-    }
+    tracing::info!(host_routing = ?config.host_routing, "routing between pods");
     let host_routing = bpf::HostRoutingSettings {
-        on: host_routing == bpf::HostRouting::Ebpf,
+        on: config.host_routing == bpf::HostRouting::Ebpf,
         pod_networks: config
             .cluster
             .as_ref()

@@ -18,7 +18,7 @@ pub use bpffs::ensure_bpffs;
 pub use datapath::Datapath;
 pub use error::BpfError;
 pub use events::EventRing;
-pub use host_routing::{HostRouting, HostRoutingSettings, effective_here as host_routing_here};
+pub use host_routing::{HostRouting, HostRoutingSettings};
 pub use map_shapes::MapShape;
 pub use pins::remove_pins;
 pub use test_run::{TEST_RUN_IFINDEX, TestPacket, TestRunOutcome};
