@@ -12,8 +12,11 @@
 //! The suite runs on both datastores, each in a lab of its own: `dir` (the
 //! lab writes the YAML store every weftd watches) and `kubernetes` (every
 //! change goes through the real API server with kubectl, the kubelet
-//! stand-ins wire the pods, and weftd watches the API server). The body is
-//! the same: only `weft-lab` commands touch the cluster.
+//! stand-ins wire the pods, and weftd watches the API server). On `dir` it
+//! also runs in direct mode and with `--host-routing kernel`, so every path
+//! a packet between pods can take (redirected over VXLAN or the underlay,
+//! or through the host stack) meets the same verdicts. The body is the
+//! same: only `weft-lab` commands touch the cluster.
 
 mod common;
 
@@ -802,21 +805,42 @@ fn reset(lab: &TestLab, case: &Case, model: &str) {
 #[test]
 #[ignore = "needs root: run by `make test` as root"]
 fn the_upstream_netpol_model_holds_on_the_dir_datastore() {
-    the_upstream_netpol_model_holds("c", "dir");
+    the_upstream_netpol_model_holds("c", "dir", &[]);
 }
 
 #[test]
 #[ignore = "needs root: run by `make test` as root"]
 fn the_upstream_netpol_model_holds_on_the_kubernetes_datastore() {
-    the_upstream_netpol_model_holds("ck", "kubernetes");
+    the_upstream_netpol_model_holds("ck", "kubernetes", &[]);
 }
 
-/// Every case on a lab of `datastore`, named with `tag`.
-fn the_upstream_netpol_model_holds(tag: &str, datastore: &str) {
-    let lab = TestLab::up(
-        tag,
-        &["--nodes", "3", "--mode", "vxlan", "--datastore", datastore],
-    );
+/// Host routing takes other paths across nodes in direct mode (the
+/// underlay, neighbours resolved by the kernel) than over VXLAN.
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn the_upstream_netpol_model_holds_in_direct_mode() {
+    the_upstream_netpol_model_holds("cd", "dir", &["--mode", "direct"]);
+}
+
+/// The same verdicts when every packet goes through the host stack.
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn the_upstream_netpol_model_holds_with_the_kernels_host_routing() {
+    the_upstream_netpol_model_holds("cr", "dir", &["--host-routing", "kernel"]);
+}
+
+/// Every case on a 3-node lab of `datastore` (vxlan unless `args` say
+/// otherwise), named with `tag`.
+fn the_upstream_netpol_model_holds(tag: &str, datastore: &str, args: &[&str]) {
+    let mode: &[&str] = if args.contains(&"--mode") {
+        &[]
+    } else {
+        &["--mode", "vxlan"]
+    };
+    let mut up = vec!["--nodes", "3", "--datastore", datastore];
+    up.extend_from_slice(mode);
+    up.extend_from_slice(args);
+    let lab = TestLab::up(tag, &up);
     let model = model_yaml();
     lab.apply(&model);
     let status = lab.status();
