@@ -50,6 +50,8 @@ pub enum Request {
     Identities,
     /// The compiled policy of local pod "namespace/name" (a `Report`).
     EndpointPolicy { pod: String },
+    /// The endpoints weftd serves (an `Endpoints`).
+    Endpoints,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +80,10 @@ pub enum Response {
     /// What weftctl prints for an inspection request.
     Report {
         report: serde_json::Value,
+    },
+    /// The endpoints weftd serves, as the plugin added them.
+    Endpoints {
+        endpoints: Vec<Endpoint>,
     },
 }
 

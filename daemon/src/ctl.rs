@@ -60,7 +60,7 @@ pub fn status_text(response: &Response) -> (String, bool) {
             false,
         ),
         Response::Error { message, .. } => (format!("weftd error: {message}\n"), false),
-        Response::Ok | Response::Report { .. } => (
+        Response::Ok | Response::Report { .. } | Response::Endpoints { .. } => (
             "weftd answered something other than a status\n".into(),
             false,
         ),

@@ -383,6 +383,48 @@ fn endpoints_survive_a_restart_and_sigterm_removes_only_the_socket() {
 
 #[test]
 #[ignore = "needs root: run by `make test` as root"]
+fn weftctl_asks_weftd_and_says_so_when_it_cannot() {
+    let dirs = Dirs::new();
+    let weftd = Weftd::start(&dirs, &["--metrics-addr", "off"]);
+    assert_eq!(add(&dirs, endpoint("a", "10.244.1.2/32")), Response::Ok);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run_dir = dirs.run.to_str().unwrap();
+    let asked = |args: &[&str]| {
+        Command::new(WEFTCTL)
+            .args(["--run-dir", run_dir, "--state-dir"])
+            .arg(elsewhere.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let listed = asked(&["endpoints", "-o", "json"]);
+    assert!(listed.status.success(), "{listed:?}");
+    let listed: Vec<Endpoint> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(
+        listed,
+        vec![endpoint("a", "10.244.1.2/32")],
+        "weftd's endpoints, whatever --state-dir says"
+    );
+
+    let status = weftd.stop_with(Signal::SIGTERM);
+    assert!(status.success(), "{status}");
+    for command in [&["endpoints"][..], &["status"], &["identities"]] {
+        let down = asked(command);
+        assert!(!down.status.success(), "{command:?}: {down:?}");
+        let said = String::from_utf8_lossy(&down.stderr);
+        assert!(
+            said.contains("weftd does not answer at") && said.contains(run_dir),
+            "{command:?}: {said}"
+        );
+    }
+    let offline = weftctl(&dirs, &["endpoints", "--offline", "-o", "json"]);
+    assert!(offline.status.success(), "{offline:?}");
+    let recorded: Vec<Endpoint> = serde_json::from_slice(&offline.stdout).unwrap();
+    assert_eq!(recorded, vec![endpoint("a", "10.244.1.2/32")]);
+}
+
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn many_parallel_adds_are_all_recorded() {
     let dirs = Dirs::new();
     let _weftd = Weftd::start(&dirs, &["--metrics-addr", "off"]);

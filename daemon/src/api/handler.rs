@@ -64,7 +64,10 @@ impl RequestHandler {
         };
         let result = match response {
             Response::Error { .. } => ApiResult::error,
-            Response::Ok | Response::Status { .. } | Response::Report { .. } => ApiResult::ok,
+            Response::Ok
+            | Response::Status { .. }
+            | Response::Report { .. }
+            | Response::Endpoints { .. } => ApiResult::ok,
         };
         self.metrics.count_request(op, result);
         response
@@ -83,6 +86,11 @@ impl RequestHandler {
             Request::Observe { .. } => Err(invalid_request(
                 "observe streams events: the socket server serves it",
             )),
+            Request::Endpoints => {
+                return Response::Endpoints {
+                    endpoints: self.endpoints.endpoints(),
+                };
+            }
             Request::Identities => return self.report(|compiled| Some(identities_view(compiled))),
             Request::EndpointPolicy { pod } => {
                 return self.report(|compiled| endpoint_policy_view(compiled, &pod));
@@ -113,7 +121,7 @@ fn op_of(request: &Request) -> ApiOp {
         Request::EndpointDel { .. } => ApiOp::endpoint_del,
         Request::Status => ApiOp::status,
         Request::Observe { .. } => ApiOp::observe,
-        Request::Identities | Request::EndpointPolicy { .. } => ApiOp::inspect,
+        Request::Identities | Request::EndpointPolicy { .. } | Request::Endpoints => ApiOp::inspect,
     }
 }
 

@@ -1,15 +1,19 @@
 //! `weftctl`: inspect the weftd of this node: endpoints, readiness,
 //! identities, an endpoint's compiled policy, and a live stream of verdicts.
+//! Every command asks the running weftd over its API socket, so what it
+//! prints is what weftd serves; one that cannot reach weftd says so and
+//! exits non-zero. Only `endpoints --offline` reads weftd's files instead,
+//! for a post-mortem.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use weft_api::{Request, Response};
+use weft_api::{Endpoint, Request, Response};
 use weftd::ctl::{endpoints_table, flow_line, status_text};
 use weftd::endpoints::store::{EndpointStore, endpoints_dir};
 use weftd::policy::observe::ObservedFlow;
@@ -22,7 +26,7 @@ struct Cli {
     /// weftd's run dir (holds the API socket).
     #[arg(long, default_value = "/run/weft", global = true)]
     run_dir: PathBuf,
-    /// weftd's state dir (holds the endpoint records).
+    /// weftd's state dir (holds the endpoint records), for `--offline`.
     #[arg(long, default_value = "/var/lib/weft", global = true)]
     state_dir: PathBuf,
     #[command(subcommand)]
@@ -31,10 +35,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// List the endpoints weftd has recorded.
+    /// List the endpoints weftd serves.
     Endpoints {
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
         output: Output,
+        /// Read the endpoint records in --state-dir instead of asking
+        /// weftd (for when it is down).
+        #[arg(long)]
+        offline: bool,
     },
     /// Ask weftd whether it is ready; exits non-zero when it is not.
     Status,
@@ -65,15 +73,18 @@ fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let mut stdout = std::io::stdout().lock();
     match cli.command {
-        Command::Endpoints { output } => {
-            let dir = endpoints_dir(&cli.state_dir);
-            let loaded = EndpointStore::new(dir).load()?;
-            for skipped in &loaded.unreadable {
-                eprintln!("weftctl: skipped {skipped}");
-            }
+        Command::Endpoints { output, offline } => {
+            let endpoints = if offline {
+                recorded_endpoints(&cli.state_dir)?
+            } else {
+                match ask(&cli.run_dir, &Request::Endpoints)? {
+                    Response::Endpoints { endpoints } => endpoints,
+                    other => return Ok(refused(&other)),
+                }
+            };
             let text = match output {
-                Output::Table => endpoints_table(&loaded.endpoints),
-                Output::Json => serde_json::to_string_pretty(&loaded.endpoints)? + "\n",
+                Output::Table => endpoints_table(&endpoints),
+                Output::Json => serde_json::to_string_pretty(&endpoints)? + "\n",
             };
             stdout.write_all(text.as_bytes())?;
             Ok(ExitCode::SUCCESS)
@@ -88,9 +99,7 @@ fn main() -> anyhow::Result<ExitCode> {
             output,
         } => observe(&cli.run_dir, allows, pod.as_deref(), output, &mut stdout),
         Command::Status => {
-            let socket = cli.run_dir.join(weft_api::SOCKET_FILE);
-            let response = weft_api::call(&socket, &Request::Status, STATUS_TIMEOUT)
-                .context("asking weftd for its status")?;
+            let response = ask(&cli.run_dir, &Request::Status)?;
             let (text, ready) = status_text(&response);
             stdout.write_all(text.as_bytes())?;
             Ok(if ready {
@@ -102,27 +111,48 @@ fn main() -> anyhow::Result<ExitCode> {
     }
 }
 
-fn report(
-    run_dir: &std::path::Path,
-    request: &Request,
-    out: &mut impl Write,
-) -> anyhow::Result<ExitCode> {
+/// weftd's reply to `request`; an error that names the socket when weftd
+/// cannot be reached.
+fn ask(run_dir: &Path, request: &Request) -> anyhow::Result<Response> {
     let socket = run_dir.join(weft_api::SOCKET_FILE);
-    match weft_api::call(&socket, request, STATUS_TIMEOUT).context("asking weftd")? {
+    weft_api::call(&socket, request, STATUS_TIMEOUT).with_context(|| {
+        format!(
+            "weftd does not answer at {} (is it running, and is --run-dir its run dir?)",
+            socket.display()
+        )
+    })
+}
+
+/// Says why weftd's reply is not the one asked for; the exit code.
+fn refused(reply: &Response) -> ExitCode {
+    match reply {
+        Response::Error { message, .. } => eprintln!("weftctl: {message}"),
+        other => eprintln!("weftctl: unexpected reply from weftd: {other:?}"),
+    }
+    ExitCode::FAILURE
+}
+
+/// The endpoint records weftd keeps in `state_dir`, unreadable ones named.
+fn recorded_endpoints(state_dir: &Path) -> anyhow::Result<Vec<Endpoint>> {
+    let loaded = EndpointStore::new(endpoints_dir(state_dir)).load()?;
+    for skipped in &loaded.unreadable {
+        eprintln!("weftctl: skipped {skipped}");
+    }
+    Ok(loaded.endpoints)
+}
+
+fn report(run_dir: &Path, request: &Request, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    match ask(run_dir, request)? {
         Response::Report { report } => {
             out.write_all((serde_json::to_string_pretty(&report)? + "\n").as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
-        Response::Error { message, .. } => {
-            eprintln!("weftctl: {message}");
-            Ok(ExitCode::FAILURE)
-        }
-        other => anyhow::bail!("unexpected reply from weftd: {other:?}"),
+        other => Ok(refused(&other)),
     }
 }
 
 fn observe(
-    run_dir: &std::path::Path,
+    run_dir: &Path,
     allows: bool,
     pod: Option<&str>,
     output: Output,
