@@ -2,18 +2,20 @@
 //! over weftd's unix socket: one JSON request line, one JSON response line,
 //! one connection per call (the plugin uses the blocking client here; weftd
 //! decodes the same types). The node-network file weftd publishes for the
-//! plugin, and the pod MTU bounds both check.
+//! plugin, the pod MTU bounds both check, and the node status weftctl shows.
 
 mod client;
 mod messages;
 mod mtu;
 mod node_network;
+mod node_status;
 mod revisions;
 
 pub use client::{ApiError, call};
 pub use messages::{Endpoint, EndpointKey, ErrorKind, Request, Response};
 pub use mtu::{MtuOutOfRange, check_mtu};
 pub use node_network::{NODE_NETWORK_FILE, NodeNetwork, NodeNetworkError};
+pub use node_status::{NodeStatus, ReconcilerState};
 pub use revisions::{AppliedRevisions, RevisionKind};
 
 /// File name of the endpoint API socket inside weftd's run directory.

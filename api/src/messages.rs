@@ -52,6 +52,8 @@ pub enum Request {
     EndpointPolicy { pod: String },
     /// The endpoints weftd serves (an `Endpoints`).
     Endpoints,
+    /// The node's health (a `NodeStatus`), for `weftctl status`.
+    NodeStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +86,10 @@ pub enum Response {
     /// The endpoints weftd serves, as the plugin added them.
     Endpoints {
         endpoints: Vec<Endpoint>,
+    },
+    /// Boxed: a status is much larger than every other reply.
+    NodeStatus {
+        status: Box<crate::NodeStatus>,
     },
 }
 

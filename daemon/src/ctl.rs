@@ -1,6 +1,6 @@
 //! What `weftctl` prints (pure: endpoints and replies in, text out).
 
-use weft_api::{Endpoint, Response};
+use weft_api::{Endpoint, NodeStatus};
 
 use crate::policy::observe::ObservedFlow;
 
@@ -44,27 +44,50 @@ fn endpoint_row(endpoint: &Endpoint) -> [String; 6] {
     ]
 }
 
-/// The text for a Status reply and whether it means "ready".
-pub fn status_text(response: &Response) -> (String, bool) {
-    match response {
-        Response::Status { ready: true, .. } => ("ready\n".into(), true),
-        Response::Status {
-            ready: false,
-            reason,
-            ..
-        } => (
-            format!(
-                "not ready: {}\n",
-                reason.as_deref().unwrap_or("no reason given")
-            ),
-            false,
+/// `weftctl status`: one labelled line per fact, reconcilers and drops
+/// listed after.
+pub fn node_status_text(status: &NodeStatus) -> String {
+    let ready = match &status.not_ready {
+        None => "yes".to_owned(),
+        Some(reason) => format!("no: {reason}"),
+    };
+    let cidrs: Vec<String> = status.pod_cidrs.iter().map(ToString::to_string).collect();
+    let mut lines = vec![
+        (
+            "node",
+            format!("{} (weftd {})", status.node, status.version),
         ),
-        Response::Error { message, .. } => (format!("weftd error: {message}\n"), false),
-        Response::Ok | Response::Report { .. } | Response::Endpoints { .. } => (
-            "weftd answered something other than a status\n".into(),
-            false,
+        ("ready", ready),
+        ("pod CIDRs", or_none(cidrs.join(", "))),
+        (
+            "pod MTU",
+            status.mtu.map_or("-".into(), |mtu| mtu.to_string()),
         ),
+        ("host routing", status.host_routing.clone()),
+        ("endpoints", status.endpoints.to_string()),
+    ];
+    for reconciler in &status.reconcilers {
+        let state = match (&reconciler.error, reconciler.converged) {
+            (Some(error), _) => format!("failing: {error}"),
+            (None, true) => "converged".to_owned(),
+            (None, false) => "not converged yet".to_owned(),
+        };
+        lines.push(("reconciler", format!("{}: {state}", reconciler.name)));
     }
+    let drops: Vec<String> = status
+        .drops
+        .iter()
+        .map(|(reason, count)| format!("{reason} {count}"))
+        .collect();
+    lines.push(("drops", or_none(drops.join(", "))));
+    lines
+        .into_iter()
+        .map(|(label, value)| format!("{label:<13} {value}\n"))
+        .collect()
+}
+
+fn or_none(text: String) -> String {
+    if text.is_empty() { "none".into() } else { text }
 }
 
 /// One line of `weftctl observe`: verdict, direction, who, what.
@@ -100,8 +123,50 @@ pub fn flow_line(flow: &ObservedFlow) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use weft_api::ReconcilerState;
+
     use super::*;
     use crate::endpoints::registry::tests::endpoint;
+
+    #[test]
+    fn node_status_lists_every_fact_reconciler_and_drop() {
+        let status = NodeStatus {
+            node: "n1".into(),
+            version: "0.1.0".into(),
+            not_ready: Some("masquerade has not converged yet: nft: busy".into()),
+            reconcilers: vec![
+                ReconcilerState {
+                    name: "masquerade".into(),
+                    converged: false,
+                    error: Some("nft: busy".into()),
+                },
+                ReconcilerState {
+                    name: "overlay".into(),
+                    converged: true,
+                    error: None,
+                },
+            ],
+            pod_cidrs: vec!["10.244.1.0/24".parse().unwrap()],
+            mtu: Some(1450),
+            host_routing: "ebpf".into(),
+            endpoints: 3,
+            drops: BTreeMap::from([("policy".into(), 12), ("spoofed-ip".into(), 1)]),
+        };
+        assert_eq!(
+            node_status_text(&status),
+            "node          n1 (weftd 0.1.0)\n\
+             ready         no: masquerade has not converged yet: nft: busy\n\
+             pod CIDRs     10.244.1.0/24\n\
+             pod MTU       1450\n\
+             host routing  ebpf\n\
+             endpoints     3\n\
+             reconciler    masquerade: failing: nft: busy\n\
+             reconciler    overlay: converged\n\
+             drops         policy 12, spoofed-ip 1\n"
+        );
+    }
 
     #[test]
     fn table_aligns_columns() {
@@ -114,28 +179,6 @@ mod tests {
             "CONTAINER       IFNAME  POD            IPS          HOST-IF             MAC\n\
              a               eth0    default/pod-a  10.0.0.2/32  wefta               02:00:00:00:00:01\n\
              container-long  eth0    -              10.0.0.3/32  weftcontainer-long  02:00:00:00:00:01\n"
-        );
-    }
-
-    #[test]
-    fn status_text_says_why_not_ready() {
-        assert_eq!(
-            status_text(&Response::Status {
-                ready: true,
-                reason: None,
-                applied_revision: None,
-                applied_revisions: None,
-            }),
-            ("ready\n".into(), true)
-        );
-        assert_eq!(
-            status_text(&Response::Status {
-                ready: false,
-                reason: Some("starting".into()),
-                applied_revision: None,
-                applied_revisions: None,
-            }),
-            ("not ready: starting\n".into(), false)
         );
     }
 

@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use weft_api::NodeNetwork;
 
 use crate::api::handler::RequestHandler;
+use crate::api::node_status::NodeFacts;
 use crate::api::server::{self as api_server, ApiSocket};
 use crate::bpf;
 use crate::config::Config;
@@ -49,7 +50,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let readiness = Arc::new(Readiness::new("starting"));
     let store = EndpointStore::new(config.endpoints_dir());
     let recorded = load_endpoints(&store)?;
-    tracing::info!(host_routing = ?config.host_routing, "routing between pods");
+    tracing::info!(host_routing = %config.host_routing, "routing between pods");
     let host_routing = bpf::HostRoutingSettings {
         on: config.host_routing == bpf::HostRouting::Ebpf,
         pod_networks: config
@@ -109,7 +110,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(veth_reaper::run(reaper_netlink, veth_reaper.clone()));
     let handler = Arc::new(
         RequestHandler::new(endpoints, readiness.clone(), metrics.clone(), veth_reaper)
-            .with_policy(enforcer.clone(), observe),
+            .with_policy(enforcer.clone(), observe)
+            .with_node(NodeFacts {
+                node: config.node_name.clone(),
+                host_routing: config.host_routing.to_string(),
+                node_network: config.node_network_path(),
+            }),
     );
     let runner = RunnerSettings {
         readiness: readiness.clone(),

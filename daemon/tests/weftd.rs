@@ -378,7 +378,19 @@ fn endpoints_survive_a_restart_and_sigterm_removes_only_the_socket() {
     assert!(table.contains("default/pod-b"), "{table}");
     let status = weftctl(&dirs, &["status"]);
     assert!(status.status.success(), "{status:?}");
-    assert_eq!(String::from_utf8(status.stdout).unwrap(), "ready\n");
+    let text = String::from_utf8(status.stdout).unwrap();
+    assert!(text.contains("\nready         yes\n"), "{text}");
+    assert!(text.contains("\nendpoints     1\n"), "{text}");
+    assert!(text.contains("\npod CIDRs     10.244.1.0/24\n"), "{text}");
+
+    let json = weftctl(&dirs, &["status", "-o", "json"]);
+    assert!(json.status.success(), "{json:?}");
+    let status: weft_api::NodeStatus = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(status.is_healthy(), "{status:?}");
+    assert_eq!(
+        (status.endpoints, status.host_routing.as_str()),
+        (1, "ebpf")
+    );
 }
 
 #[test]

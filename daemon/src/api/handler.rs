@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use weft_api::{Endpoint, ErrorKind, Request, Response};
 
+use crate::api::node_status::{NodeFacts, node_status};
 use crate::endpoints::EndpointService;
 use crate::endpoints::service::EndpointError;
 use crate::metrics::{ApiOp, ApiResult, Metrics};
@@ -22,6 +23,7 @@ pub struct RequestHandler {
     /// Woken after every EndpointDel: the plugin retired a veth to delete.
     veth_reaper: Arc<Notify>,
     policy: Option<(Arc<PolicyEnforcer>, Arc<ObserveHub>)>,
+    node: Option<NodeFacts>,
 }
 
 impl RequestHandler {
@@ -37,6 +39,15 @@ impl RequestHandler {
             metrics,
             veth_reaper,
             policy: None,
+            node: None,
+        }
+    }
+
+    /// Serves `NodeStatus` requests about the node of `facts`.
+    pub fn with_node(self, facts: NodeFacts) -> Self {
+        Self {
+            node: Some(facts),
+            ..self
         }
     }
 
@@ -67,7 +78,8 @@ impl RequestHandler {
             Response::Ok
             | Response::Status { .. }
             | Response::Report { .. }
-            | Response::Endpoints { .. } => ApiResult::ok,
+            | Response::Endpoints { .. }
+            | Response::NodeStatus { .. } => ApiResult::ok,
         };
         self.metrics.count_request(op, result);
         response
@@ -91,6 +103,20 @@ impl RequestHandler {
                     endpoints: self.endpoints.endpoints(),
                 };
             }
+            Request::NodeStatus => match &self.node {
+                Some(facts) => {
+                    let counts = self
+                        .policy
+                        .as_ref()
+                        .and_then(|(enforcer, _)| enforcer.verdict_counts().ok());
+                    let endpoints = self.endpoints.endpoints().len();
+                    let status = node_status(facts, &self.readiness, endpoints, counts);
+                    return Response::NodeStatus {
+                        status: Box::new(status),
+                    };
+                }
+                None => Err(invalid_request("this weftd reports no node status")),
+            },
             Request::Identities => return self.report(|compiled| Some(identities_view(compiled))),
             Request::EndpointPolicy { pod } => {
                 return self.report(|compiled| endpoint_policy_view(compiled, &pod));
@@ -121,7 +147,10 @@ fn op_of(request: &Request) -> ApiOp {
         Request::EndpointDel { .. } => ApiOp::endpoint_del,
         Request::Status => ApiOp::status,
         Request::Observe { .. } => ApiOp::observe,
-        Request::Identities | Request::EndpointPolicy { .. } | Request::Endpoints => ApiOp::inspect,
+        Request::Identities
+        | Request::EndpointPolicy { .. }
+        | Request::Endpoints
+        | Request::NodeStatus => ApiOp::inspect,
     }
 }
 

@@ -2,4 +2,5 @@
 //! each request line (the message types are crate weft-api).
 
 pub mod handler;
+pub mod node_status;
 pub mod server;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use weft_api::{Endpoint, Request, Response};
-use weftd::ctl::{endpoints_table, flow_line, status_text};
+use weftd::ctl::{endpoints_table, flow_line, node_status_text};
 use weftd::endpoints::store::{EndpointStore, endpoints_dir};
 use weftd::policy::observe::ObservedFlow;
 
@@ -44,8 +44,13 @@ enum Command {
         #[arg(long)]
         offline: bool,
     },
-    /// Ask weftd whether it is ready; exits non-zero when it is not.
-    Status,
+    /// The node's health: who it is, readiness, pod CIDRs and MTU, host
+    /// routing, endpoints, each reconciler, drops by reason. Exits non-zero
+    /// unless weftd is ready and no reconciler is failing.
+    Status {
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// The identities of this node's compiled policy (JSON).
     Identities,
     /// The compiled policy of a local pod, NAMESPACE/NAME (JSON).
@@ -98,11 +103,17 @@ fn main() -> anyhow::Result<ExitCode> {
             pod,
             output,
         } => observe(&cli.run_dir, allows, pod.as_deref(), output, &mut stdout),
-        Command::Status => {
-            let response = ask(&cli.run_dir, &Request::Status)?;
-            let (text, ready) = status_text(&response);
+        Command::Status { output } => {
+            let status = match ask(&cli.run_dir, &Request::NodeStatus)? {
+                Response::NodeStatus { status } => status,
+                other => return Ok(refused(&other)),
+            };
+            let text = match output {
+                Output::Table => node_status_text(&status),
+                Output::Json => serde_json::to_string_pretty(&status)? + "\n",
+            };
             stdout.write_all(text.as_bytes())?;
-            Ok(if ready {
+            Ok(if status.is_healthy() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -15,6 +15,15 @@ pub enum HostRouting {
     Kernel,
 }
 
+impl std::fmt::Display for HostRouting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HostRouting::Ebpf => "ebpf",
+            HostRouting::Kernel => "kernel",
+        })
+    }
+}
+
 /// What the programs are told (see `Datapath::set_host_routing`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostRoutingSettings {
