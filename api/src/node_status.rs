@@ -25,6 +25,9 @@ pub struct NodeStatus {
     /// `ebpf` or `kernel` (weftd's `--host-routing`).
     pub host_routing: String,
     pub endpoints: usize,
+    /// Endpoints' host veths missing a pod program, and what is missing.
+    #[serde(default)]
+    pub missing_programs: Vec<String>,
     /// Packets the datapath dropped since its counters began, per reason
     /// that dropped any.
     pub drops: BTreeMap<String, u64>,
@@ -43,9 +46,11 @@ pub struct ReconcilerState {
 }
 
 impl NodeStatus {
-    /// Ready to serve pods, with every reconciler's last pass a success.
+    /// Ready to serve pods, every pod program in place, and every
+    /// reconciler's last pass a success.
     pub fn is_healthy(&self) -> bool {
         self.not_ready.is_none()
+            && self.missing_programs.is_empty()
             && self
                 .reconcilers
                 .iter()
@@ -71,6 +76,7 @@ mod tests {
             mtu: Some(1450),
             host_routing: "ebpf".into(),
             endpoints: 2,
+            missing_programs: vec![],
             drops: BTreeMap::from([("policy".into(), 3)]),
         }
     }
@@ -86,6 +92,11 @@ mod tests {
         let mut failing = status();
         failing.reconcilers[0].error = Some("nft: busy".into());
         assert!(!failing.is_healthy(), "converged once, failing now");
+        let detached = NodeStatus {
+            missing_programs: vec!["weft1234: no ingress program".into()],
+            ..status()
+        };
+        assert!(!detached.is_healthy());
     }
 
     #[test]

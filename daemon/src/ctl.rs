@@ -66,6 +66,9 @@ pub fn node_status_text(status: &NodeStatus) -> String {
         ("host routing", status.host_routing.clone()),
         ("endpoints", status.endpoints.to_string()),
     ];
+    for missing in &status.missing_programs {
+        lines.push(("MISSING", missing.clone()));
+    }
     for reconciler in &status.reconcilers {
         let state = match (&reconciler.error, reconciler.converged) {
             (Some(error), _) => format!("failing: {error}"),
@@ -152,6 +155,7 @@ mod tests {
             mtu: Some(1450),
             host_routing: "ebpf".into(),
             endpoints: 3,
+            missing_programs: vec!["weft1234: no ingress program".into()],
             drops: BTreeMap::from([("policy".into(), 12), ("spoofed-ip".into(), 1)]),
         };
         assert_eq!(
@@ -162,6 +166,7 @@ mod tests {
              pod MTU       1450\n\
              host routing  ebpf\n\
              endpoints     3\n\
+             MISSING       weft1234: no ingress program\n\
              reconciler    masquerade: failing: nft: busy\n\
              reconciler    overlay: converged\n\
              drops         policy 12, spoofed-ip 1\n"

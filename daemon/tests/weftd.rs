@@ -437,6 +437,30 @@ fn weftctl_asks_weftd_and_says_so_when_it_cannot() {
 
 #[test]
 #[ignore = "needs root: run by `make test` as root"]
+fn status_names_a_pod_veth_whose_program_was_detached_and_exits_non_zero() {
+    let dirs = Dirs::new();
+    let _weftd = Weftd::start(&dirs, &["--metrics-addr", "off"]);
+    assert_eq!(add(&dirs, endpoint("d", "10.244.1.2/32")), Response::Ok);
+    let healthy = weftctl(&dirs, &["status"]);
+    assert!(healthy.status.success(), "{healthy:?}");
+
+    dirs.node
+        .exec_ok(&["tc", "filter", "del", "dev", "wfd", "ingress"]);
+    let detached = weftctl(&dirs, &["status"]);
+    assert!(!detached.status.success(), "{detached:?}");
+    let text = String::from_utf8(detached.stdout).unwrap();
+    assert!(
+        text.contains("MISSING       wfd: no ingress program\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("egress"),
+        "the egress filter is still there: {text}"
+    );
+}
+
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
 fn many_parallel_adds_are_all_recorded() {
     let dirs = Dirs::new();
     let _weftd = Weftd::start(&dirs, &["--metrics-addr", "off"]);

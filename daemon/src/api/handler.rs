@@ -7,8 +7,9 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use weft_api::{Endpoint, ErrorKind, Request, Response};
 
-use crate::api::node_status::{NodeFacts, node_status};
+use crate::api::node_status::{DatapathState, NodeFacts, node_status};
 use crate::endpoints::EndpointService;
+use crate::endpoints::attachments::veths_without_programs;
 use crate::endpoints::service::EndpointError;
 use crate::metrics::{ApiOp, ApiResult, Metrics};
 use crate::policy::PolicyEnforcer;
@@ -105,12 +106,15 @@ impl RequestHandler {
             }
             Request::NodeStatus => match &self.node {
                 Some(facts) => {
-                    let counts = self
-                        .policy
-                        .as_ref()
-                        .and_then(|(enforcer, _)| enforcer.verdict_counts().ok());
-                    let endpoints = self.endpoints.endpoints().len();
-                    let status = node_status(facts, &self.readiness, endpoints, counts);
+                    let endpoints = self.endpoints.endpoints();
+                    let datapath = DatapathState {
+                        verdict_counts: self
+                            .policy
+                            .as_ref()
+                            .and_then(|(enforcer, _)| enforcer.verdict_counts().ok()),
+                        missing_programs: missing_programs(&endpoints),
+                    };
+                    let status = node_status(facts, &self.readiness, endpoints.len(), datapath);
                     return Response::NodeStatus {
                         status: Box::new(status),
                     };
@@ -152,6 +156,23 @@ fn op_of(request: &Request) -> ApiOp {
         | Request::Endpoints
         | Request::NodeStatus => ApiOp::inspect,
     }
+}
+
+/// The host veths of `endpoints` missing a pod program (see
+/// `veths_without_programs`); called on a blocking thread of weftd's runtime.
+fn missing_programs(endpoints: &[Endpoint]) -> Vec<String> {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return vec!["cannot check the pod programs outside weftd's runtime".into()];
+    };
+    runtime.block_on(async {
+        match rtnetlink::new_connection() {
+            Ok((connection, handle, _)) => {
+                tokio::spawn(connection);
+                veths_without_programs(&handle, endpoints).await
+            }
+            Err(e) => vec![format!("cannot check the pod programs: {e}")],
+        }
+    })
 }
 
 /// The reply to a request that fails the same way however often it is sent.

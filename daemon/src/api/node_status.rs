@@ -20,13 +20,20 @@ pub struct NodeFacts {
     pub node_network: PathBuf,
 }
 
-/// The node's status now; `verdict_counts` are the datapath's packets per
-/// reason, when it has a policy datapath.
+/// What the node's datapath says: its verdict counters (packets per
+/// reason), and the host veths that miss a pod program.
+#[derive(Debug, Default)]
+pub struct DatapathState {
+    pub verdict_counts: Option<Vec<u64>>,
+    pub missing_programs: Vec<String>,
+}
+
+/// The node's status now.
 pub fn node_status(
     facts: &NodeFacts,
     readiness: &Readiness,
     endpoints: usize,
-    verdict_counts: Option<Vec<u64>>,
+    datapath: DatapathState,
 ) -> NodeStatus {
     let reconcilers = readiness
         .reconcilers()
@@ -50,7 +57,11 @@ pub fn node_status(
         mtu: network.and_then(|n| n.mtu),
         host_routing: facts.host_routing.clone(),
         endpoints,
-        drops: verdict_counts.map(|c| drops(&c)).unwrap_or_default(),
+        missing_programs: datapath.missing_programs,
+        drops: datapath
+            .verdict_counts
+            .map(|c| drops(&c))
+            .unwrap_or_default(),
     }
 }
 
@@ -94,7 +105,7 @@ mod tests {
             node_network: PathBuf::from("/nonexistent/node-network.json"),
         };
         let readiness = Readiness::new("joining the cluster");
-        let status = node_status(&facts, &readiness, 0, None);
+        let status = node_status(&facts, &readiness, 0, DatapathState::default());
         assert_eq!(status.not_ready.as_deref(), Some("joining the cluster"));
         assert!(status.pod_cidrs.is_empty());
         assert!(status.drops.is_empty());

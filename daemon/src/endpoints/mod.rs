@@ -1,7 +1,9 @@
 //! The pod interfaces this node serves: the registry (pure), their durable
 //! records, the service that records, programs and acknowledges ADD and DEL,
-//! and the reaper that deletes the host veths DEL retired.
+//! the reaper that deletes the host veths DEL retired, and the check that
+//! their programs are attached.
 
+pub mod attachments;
 pub mod key_locks;
 pub mod programmer;
 pub mod registry;
