@@ -3,6 +3,7 @@
 //! kube-proxy's DNAT: the real destination is known there, and the source
 //! pod comes from the slot because masquerade may have rewritten the source.
 
+use aya_ebpf::bindings::TC_ACT_SHOT;
 use aya_ebpf::programs::TcContext;
 use weft_ebpf_common::{
     DIRECTION_EGRESS, FAMILY_IPV4, POD_HAS_IPV4, POD_HAS_IPV6, PodInterface,
@@ -12,7 +13,7 @@ use weft_ebpf_common::{
 use crate::maps::WEFT_SLOTS;
 use crate::mark;
 use crate::packet::{IpPacket, widen};
-use crate::policy::decide;
+use crate::policy::passes;
 use crate::verdict::{self, Verdict};
 
 pub enum Pending {
@@ -41,13 +42,10 @@ pub fn settle(ctx: &TcContext, packet: &IpPacket) -> Pending {
         let unknown = Verdict::early(REASON_DROPPED_UNKNOWN_ENDPOINT, DIRECTION_EGRESS, ifindex);
         return Pending::Dropped(verdict::drop(&unknown, Some(packet)));
     };
-    let decision = decide(DIRECTION_EGRESS, &own, &packet.dst, packet);
-    let settled = Verdict::of(&decision, DIRECTION_EGRESS, ifindex);
-    if decision.passes() {
-        verdict::allow(&settled, packet);
+    if passes(DIRECTION_EGRESS, &own, &packet.dst, packet, ifindex) {
         Pending::Allowed
     } else {
-        Pending::Dropped(verdict::drop(&settled, Some(packet)))
+        Pending::Dropped(TC_ACT_SHOT as i32)
     }
 }
 

@@ -3,7 +3,11 @@
 //! receiving pod's ingress policy. New flows that pass go into conntrack, so their replies
 //! pass the sender's side (also when a direction is not enforced).
 
-use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
+use aya_ebpf::{
+    bindings::{TC_ACT_OK, TC_ACT_SHOT},
+    macros::classifier,
+    programs::TcContext,
+};
 use weft_ebpf_common::{
     DIRECTION_INGRESS, FAMILY_IPV6, FLOW_PATH_STACK, REASON_ALLOWED_ESTABLISHED,
     REASON_DROPPED_FRAGMENT, REASON_DROPPED_IPV6_EXTENSIONS, REASON_DROPPED_UNKNOWN_ENDPOINT,
@@ -14,7 +18,7 @@ use crate::address::{is_ipv6_link_local, is_ipv6_multicast};
 use crate::maps::WEFT_INTERFACES;
 use crate::packet::{self, IpPacket, Kind};
 use crate::pending_egress::{self, Pending};
-use crate::policy::decide;
+use crate::policy::passes;
 use crate::verdict::{self, Verdict};
 use crate::{conntrack, fragments, mark};
 
@@ -61,12 +65,9 @@ pub fn weft_to_pod(ctx: TcContext) -> i32 {
         mark::clear(&ctx);
         return TC_ACT_OK;
     }
-    let decision = decide(DIRECTION_INGRESS, &ip.dst, &ip.src, ip);
-    let ingress = Verdict::of(&decision, DIRECTION_INGRESS, ifindex);
-    if !decision.passes() {
-        return verdict::drop(&ingress, Some(ip));
+    if !passes(DIRECTION_INGRESS, &ip.dst, &ip.src, ip, ifindex) {
+        return TC_ACT_SHOT as i32;
     }
-    verdict::allow(&ingress, ip);
     conntrack::remember(ip, FLOW_PATH_STACK);
     mark::clear(&ctx);
     TC_ACT_OK
