@@ -8,6 +8,8 @@
 mod conntrack;
 #[path = "datapath_programs/fragments.rs"]
 mod fragments;
+#[path = "datapath_programs/full_maps.rs"]
+mod full_maps;
 #[path = "datapath_programs/host_routing.rs"]
 mod host_routing;
 #[path = "datapath_programs/icmp_errors.rs"]

@@ -50,6 +50,11 @@ pub enum BpfError {
         expected: super::map_shapes::MapShape,
         found: super::map_shapes::MapShape,
     },
+    #[error(
+        "the policy maps are full: {not_stored} entries not stored; {starved} isolated \
+         endpoints are allowed nothing until there is room"
+    )]
+    MapsFull { not_stored: String, starved: usize },
     #[error("the event ring was already taken")]
     EventsTaken,
 }
@@ -76,6 +81,18 @@ pub(super) fn is_missing(error: &aya::maps::MapError) -> bool {
         aya::maps::MapError::SyscallError(syscall) => {
             syscall.io_error.kind() == std::io::ErrorKind::NotFound
         }
+        _ => false,
+    }
+}
+
+/// The map had no room for a new entry: E2BIG from a full hash map,
+/// ENOSPC from a full LPM trie.
+pub(super) fn is_full(error: &aya::maps::MapError) -> bool {
+    match error {
+        aya::maps::MapError::SyscallError(syscall) => matches!(
+            syscall.io_error.raw_os_error(),
+            Some(libc_errno) if libc_errno == nix::libc::E2BIG || libc_errno == nix::libc::ENOSPC
+        ),
         _ => false,
     }
 }

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use weft_api::{Endpoint, EndpointKey};
 use weft_datastore::ClusterSnapshot;
-use weft_policy::maps::{EndpointValue, endpoint_key};
+use weft_policy::maps::{EndpointValue, PROFILE_NONE, endpoint_key};
 use weft_policy::{
     AddressEntries, ClusterInputs, EndpointScope, MapContents, ObjectName, PreparedCluster, prepare,
 };
@@ -24,7 +24,7 @@ pub type Endpoints = BTreeMap<EndpointKey, Endpoint>;
 
 /// The entry of an endpoint no policy selects.
 const UNSELECTED: EndpointValue = EndpointValue {
-    profile: 0,
+    profile: PROFILE_NONE,
     flags: 0,
 };
 

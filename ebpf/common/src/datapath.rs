@@ -173,7 +173,10 @@ pub const REASON_DROPPED_IPV6_EXTENSIONS: u32 = 9;
 /// A later fragment of a datagram whose first fragment was not seen: its
 /// ports, and so its verdict, are unknown.
 pub const REASON_DROPPED_FRAGMENT: u32 = 10;
-pub const REASON_COUNT: u32 = 11;
+/// A new flow policy allowed whose conntrack entry could not be stored:
+/// without it, its replies would meet policy as new flows.
+pub const REASON_DROPPED_CONNTRACK_FULL: u32 = 11;
+pub const REASON_COUNT: u32 = 12;
 /// Capacity of [`VERDICT_COUNTER_MAP`]: room for reasons to come, so that
 /// adding one keeps the pinned map's shape.
 pub const VERDICT_SLOTS: u32 = 32;

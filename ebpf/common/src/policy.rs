@@ -51,6 +51,11 @@ pub const FAMILY_IPV6: u8 = 6;
 pub const ENFORCE_INGRESS: u32 = 1;
 /// `EndpointValue::flags`: policies isolate the pod for egress.
 pub const ENFORCE_EGRESS: u32 = 2;
+/// `EndpointValue::profile` with no policy entry at all (profiles are
+/// numbered from 1): an endpoint under it is allowed nothing in the
+/// directions it is isolated in. Unselected endpoints have it, and so do
+/// isolated ones whose own profile the policy map had no room for.
+pub const PROFILE_NONE: u32 = 0;
 /// `PolicyValue::flags`: the entry allows (the only kind NetworkPolicy has).
 pub const POLICY_ALLOW: u32 = 1;
 

@@ -12,12 +12,14 @@
 use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
 use aya_ebpf::programs::TcContext;
 use weft_ebpf_common::{
-    CONFIG_POLICY_GENERATION, FlowKey, FlowValue, advance, is_alive, same_address, start,
+    CONFIG_POLICY_GENERATION, FlowKey, FlowValue, REASON_DROPPED_CONNTRACK_FULL, advance, is_alive,
+    same_address, start,
 };
 
 use crate::maps::{WEFT_CONFIG, WEFT_CONNTRACK};
 use crate::packet::IpPacket;
 use crate::transport::quoted_flow;
+use crate::verdict;
 
 #[inline(always)]
 fn flow(packet: &IpPacket) -> FlowKey {
@@ -142,18 +144,20 @@ fn is_related(ctx: &TcContext, error: &IpPacket, at: usize) -> Option<u8> {
 /// Remembers the packet's flow as allowed by today's policy, taking
 /// `path` (`FLOW_PATH_*`): a new entry, or the flow's entry moved on. A
 /// full table evicts the least recently used flow (LRU), which then needs
-/// policy again.
+/// policy again. False when a new flow's entry could not be stored: the
+/// caller drops the packet (see [`stored_or_dropped`]).
 #[inline(never)]
-pub fn remember(packet: &IpPacket, path: u8) {
+pub fn remember(packet: &IpPacket, path: u8) -> bool {
     let now_ns = now();
     let key = flow(packet);
     let generation = generation();
     let Some(entry) = live(&key, now_ns) else {
-        if let Some(entry) = start(&packet.flow_packet(), generation, now_ns) {
-            let entry = FlowValue { path, ..entry };
-            let _ = WEFT_CONNTRACK.insert(&key, entry, 0);
-        }
-        return;
+        return match start(&packet.flow_packet(), generation, now_ns) {
+            Some(entry) => WEFT_CONNTRACK
+                .insert(&key, FlowValue { path, ..entry }, 0)
+                .is_ok(),
+            None => true,
+        };
     };
     let unchanged = entry.generation == generation && entry.path == path;
     let entry = FlowValue {
@@ -173,4 +177,17 @@ pub fn remember(packet: &IpPacket, path: u8) {
         }
         Some(None) => {}
     }
+    true
+}
+
+/// [`remember`], counting a flow it could not store as dropped: allowed
+/// without an entry, its replies would meet policy as new flows. Whether
+/// the packet may go on.
+#[inline(always)]
+pub fn stored_or_dropped(packet: &IpPacket, path: u8) -> bool {
+    let stored = remember(packet, path);
+    if !stored {
+        verdict::count(REASON_DROPPED_CONNTRACK_FULL);
+    }
+    stored
 }

@@ -105,7 +105,9 @@ fn open_redirected(ctx: &TcContext, ip: &IpPacket, ifindex: u32, hop: &NextHop) 
     {
         return TC_ACT_SHOT as i32;
     }
-    conntrack::remember(ip, FLOW_PATH_REDIRECT);
+    if !conntrack::stored_or_dropped(ip, FLOW_PATH_REDIRECT) {
+        return TC_ACT_SHOT as i32;
+    }
     host_routing::deliver(ctx, ip.family, hop)
 }
 

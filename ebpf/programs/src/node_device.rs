@@ -50,8 +50,10 @@ pub fn weft_node_exit(ctx: TcContext) -> i32 {
     let ip = &frame.ip;
     match pending_egress::settle(&ctx, ip) {
         Pending::Dropped(action) => return action,
-        Pending::Allowed => conntrack::remember(ip, FLOW_PATH_STACK),
-        Pending::None => {}
+        Pending::Allowed if !conntrack::stored_or_dropped(ip, FLOW_PATH_STACK) => {
+            return TC_ACT_SHOT as i32;
+        }
+        Pending::Allowed | Pending::None => {}
     }
     mark::clear(&ctx);
     TC_ACT_OK
@@ -108,6 +110,8 @@ fn admit_redirected(ctx: &TcContext, ip: &IpPacket, hop: &NextHop) -> i32 {
     if !passes(DIRECTION_INGRESS, &ip.dst, &ip.src, ip, hop.ifindex) {
         return TC_ACT_SHOT as i32;
     }
-    conntrack::remember(ip, FLOW_PATH_REDIRECT);
+    if !conntrack::stored_or_dropped(ip, FLOW_PATH_REDIRECT) {
+        return TC_ACT_SHOT as i32;
+    }
     host_routing::deliver(ctx, ip.family, hop)
 }

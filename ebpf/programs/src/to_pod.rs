@@ -68,7 +68,9 @@ pub fn weft_to_pod(ctx: TcContext) -> i32 {
     if !passes(DIRECTION_INGRESS, &ip.dst, &ip.src, ip, ifindex) {
         return TC_ACT_SHOT as i32;
     }
-    conntrack::remember(ip, FLOW_PATH_STACK);
+    if !conntrack::stored_or_dropped(ip, FLOW_PATH_STACK) {
+        return TC_ACT_SHOT as i32;
+    }
     mark::clear(&ctx);
     TC_ACT_OK
 }
