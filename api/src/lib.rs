@@ -15,7 +15,10 @@ pub use client::{ApiError, call};
 pub use messages::{Endpoint, EndpointKey, ErrorKind, Request, Response};
 pub use mtu::{MtuOutOfRange, check_mtu};
 pub use node_network::{NODE_NETWORK_FILE, NodeNetwork, NodeNetworkError};
-pub use node_status::{NodeStatus, ReconcilerState};
+pub use node_status::{
+    DatastoreStatus, MAP_PRESSURE_PERCENT, MapFill, NetworkStatus, NodeStatus, PeerStatus,
+    PolicySummary, Probe, ReconcilerState,
+};
 pub use revisions::{AppliedRevisions, RevisionKind};
 
 /// File name of the endpoint API socket inside weftd's run directory.

@@ -52,8 +52,12 @@ pub enum Request {
     EndpointPolicy { pod: String },
     /// The endpoints weftd serves (an `Endpoints`).
     Endpoints,
-    /// The node's health (a `NodeStatus`), for `weftctl status`.
-    NodeStatus,
+    /// The node's health (a `NodeStatus`), for `weftctl status`; with
+    /// `verbose`, each peer is probed too.
+    NodeStatus {
+        #[serde(default)]
+        verbose: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

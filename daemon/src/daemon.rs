@@ -26,14 +26,20 @@ use crate::metrics::Metrics;
 use crate::node::claim_releaser::release_claims_of_deleted_nodes;
 use crate::node::cluster_store::ClusterStore;
 use crate::node::conflist::{ConflistInputs, render_conflist};
+use crate::node::datastore_health::DatastoreHealth;
 use crate::node::join::join_cluster;
 use crate::node::mtu::pod_mtu;
 use crate::node::reconcilers::{NodeReconcilers, RESYNC_EVERY, start_node_reconcilers};
 use crate::node::skipped_objects::log_skipped_objects;
+use crate::overlay::OverlayView;
 use crate::policy::PolicyEnforcer;
 use crate::policy::observe::ObserveHub;
 use crate::readiness::Readiness;
 use crate::reconcile::{Backoff, RunnerSettings};
+
+/// How often the eBPF maps' entries are counted: a full conntrack table
+/// takes a fraction of a second of one core to walk.
+const MAP_USAGE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// kubelet and the runtime read the conflist; it holds no secrets.
 const CONFLIST_MODE: u32 = 0o644;
@@ -83,6 +89,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let counters = enforcer.clone();
     metrics.set_verdict_source(Arc::new(move || counters.verdict_counts().ok()));
+    let sampled = metrics.clone();
+    tokio::spawn(bpf::watch_map_usage(
+        config.bpf_dir.clone(),
+        MAP_USAGE_EVERY,
+        move |sample| sampled.set_map_usage(sample),
+    ));
     let endpoints = Arc::new(EndpointService::new(
         EndpointRegistry::from_endpoints(recorded),
         store,
@@ -108,14 +120,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(reaper_connection);
     let veth_reaper = Arc::new(Notify::new());
     tokio::spawn(veth_reaper::run(reaper_netlink, veth_reaper.clone()));
+    let facts = NodeFacts {
+        node: config.node_name.clone(),
+        host_routing: config.host_routing.to_string(),
+        node_network: config.node_network_path(),
+        overlay: OverlayView::default(),
+        datastore: DatastoreHealth::default(),
+    };
     let handler = Arc::new(
         RequestHandler::new(endpoints, readiness.clone(), metrics.clone(), veth_reaper)
             .with_policy(enforcer.clone(), observe)
-            .with_node(NodeFacts {
-                node: config.node_name.clone(),
-                host_routing: config.host_routing.to_string(),
-                node_network: config.node_network_path(),
-            }),
+            .with_node(facts.clone()),
     );
     let runner = RunnerSettings {
         readiness: readiness.clone(),
@@ -130,7 +145,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }));
 
     let outcome = tokio::select! {
-        network = node_network(&config, netlink, &runner, enforcer) => match network {
+        network = node_network(&config, netlink, &runner, enforcer, &facts) => match network {
             Ok(mtu) => {
                 // Ready before the conflist appears: whoever sees the
                 // conflist (kubelet, a test) must find weftd ready.
@@ -162,6 +177,7 @@ async fn node_network(
     handle: rtnetlink::Handle,
     runner: &RunnerSettings,
     enforcer: Arc<PolicyEnforcer>,
+    status: &NodeFacts,
 ) -> anyhow::Result<u32> {
     let Some(cluster) = &config.cluster else {
         let mtu = resolve_mtu(config.mtu, &handle).await;
@@ -175,6 +191,7 @@ async fn node_network(
         .set_not_ready("listing the cluster from the datastore");
     let store = ClusterStore::open(&cluster.datastore).await?;
     let watch = store.watch().await?;
+    status.datastore.follow(store.clone(), &watch);
     runner.readiness.set_not_ready("joining the cluster");
     let mut snapshots = watch.snapshots.clone();
     if let Some(revisions) = &watch.revisions {
@@ -200,6 +217,7 @@ async fn node_network(
         cluster: cluster.clone(),
         store: store.clone(),
         enforcer,
+        overlay_view: status.overlay.clone(),
     };
     runner
         .readiness

@@ -1,6 +1,6 @@
 //! weftd's Prometheus metrics: the registry and the handles the tasks update.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -12,6 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use weft_api::MapFill;
 
 /// Which API operation a request asked for ("invalid" when it did not decode).
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -49,6 +50,11 @@ pub enum ReconcileResult {
 pub struct ReconcileLabels {
     pub reconciler: &'static str,
     pub result: ReconcileResult,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MapLabel {
+    pub map: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -112,6 +118,10 @@ pub struct Metrics {
     reconcile_seconds: Family<ReconcilerLabel, Histogram, fn() -> Histogram>,
     policy_compile_seconds: Histogram,
     verdicts: VerdictCounters,
+    map_entries: Family<MapLabel, Gauge>,
+    map_capacity: Family<MapLabel, Gauge>,
+    /// The latest sample of the maps' fill, for `weftctl status`.
+    map_fill: Arc<Mutex<Vec<MapFill>>>,
 }
 
 impl Default for Metrics {
@@ -152,6 +162,18 @@ impl Default for Metrics {
         );
         let verdicts = VerdictCounters::default();
         registry.register_collector(Box::new(verdicts.clone()));
+        let map_entries = Family::<MapLabel, Gauge>::default();
+        registry.register(
+            "weft_bpf_map_entries",
+            "Entries in each eBPF map of the datapath (hash and LPM maps), sampled",
+            map_entries.clone(),
+        );
+        let map_capacity = Family::<MapLabel, Gauge>::default();
+        registry.register(
+            "weft_bpf_map_capacity",
+            "Capacity of each eBPF map of the datapath (hash and LPM maps)",
+            map_capacity.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             endpoints,
@@ -160,6 +182,9 @@ impl Default for Metrics {
             reconcile_seconds,
             policy_compile_seconds,
             verdicts,
+            map_entries,
+            map_capacity,
+            map_fill: Arc::default(),
         }
     }
 }
@@ -200,6 +225,33 @@ impl Metrics {
         let _ = self.verdicts.0.set(source);
     }
 
+    /// A new sample of the eBPF maps' fill.
+    pub fn set_map_usage(&self, sample: Vec<MapFill>) {
+        for fill in &sample {
+            let label = MapLabel {
+                map: fill.map.clone(),
+            };
+            self.map_entries
+                .get_or_create(&label)
+                .set(i64::from(fill.entries));
+            self.map_capacity
+                .get_or_create(&label)
+                .set(i64::from(fill.capacity));
+        }
+        *self
+            .map_fill
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = sample;
+    }
+
+    /// The latest sample of the eBPF maps' fill (empty before the first).
+    pub fn map_usage(&self) -> Vec<MapFill> {
+        self.map_fill
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     /// The OpenMetrics text exposition of every metric.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut text = String::new();
@@ -230,6 +282,27 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("weft_policy_verdicts"), "{text}");
+    }
+
+    #[test]
+    fn exposes_each_maps_entries_and_capacity_and_keeps_the_latest_sample() {
+        let metrics = Metrics::default();
+        let sample = vec![MapFill {
+            map: "WEFT_CONNTRACK".into(),
+            entries: 12,
+            capacity: 262_144,
+        }];
+        metrics.set_map_usage(sample.clone());
+        let text = metrics.encode().unwrap();
+        assert!(
+            text.contains("weft_bpf_map_entries{map=\"WEFT_CONNTRACK\"} 12\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("weft_bpf_map_capacity{map=\"WEFT_CONNTRACK\"} 262144\n"),
+            "{text}"
+        );
+        assert_eq!(metrics.map_usage(), sample);
     }
 
     #[test]

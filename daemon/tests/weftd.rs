@@ -18,6 +18,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 use weft_api::{Endpoint, EndpointKey, ErrorKind, NodeNetwork, Request, Response};
+use weft_ebpf_common::{FragmentKey, FragmentPorts};
 use weft_tests::{Netns, unique_name};
 
 const WEFTD: &str = env!("CARGO_BIN_EXE_weftd");
@@ -79,11 +80,16 @@ impl Weftd {
     /// only once the API socket serves). A conflist left by an earlier run is
     /// removed first so that its appearance means this run serves.
     fn start(dirs: &Dirs, extra: &[&str]) -> Self {
+        Self::start_with_stderr(dirs, extra, Stdio::inherit())
+    }
+
+    /// [`Weftd::start`] with its log going to `stderr`.
+    fn start_with_stderr(dirs: &Dirs, extra: &[&str], stderr: impl Into<Stdio>) -> Self {
         if dirs.conflist().exists() {
             std::fs::remove_file(dirs.conflist()).unwrap();
         }
         let child = weftd_command(dirs, "10.244.1.0/24", extra)
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut weftd = Weftd { child: Some(child) };
@@ -457,6 +463,66 @@ fn status_names_a_pod_veth_whose_program_was_detached_and_exits_non_zero() {
         !text.contains("egress"),
         "the egress filter is still there: {text}"
     );
+}
+
+/// Fills the fragment map (the smallest counted one) past 80% behind
+/// weftd's back: the next sample shows in /metrics and `weftctl status`,
+/// and the log warns once.
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn map_pressure_shows_in_metrics_status_and_the_log() {
+    let dirs = Dirs::new();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let log_path = dirs.state.with_file_name("weftd.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let _weftd = Weftd::start_with_stderr(&dirs, &["--metrics-addr", &addr.to_string()], log);
+    let metric = |name: &str| {
+        let (_, metrics) = http_get(&dirs, addr, "/metrics");
+        let prefix = format!("{name}{{map=\"WEFT_FRAGMENTS\"}} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix).map(str::to_owned))
+    };
+    wait_until("the first map sample", || {
+        metric("weft_bpf_map_capacity").is_some()
+    });
+    assert_eq!(metric("weft_bpf_map_capacity").as_deref(), Some("8192"));
+    assert_eq!(metric("weft_bpf_map_entries").as_deref(), Some("0"));
+
+    let pinned = aya::maps::MapData::from_pin(dirs.bpf.join("WEFT_FRAGMENTS")).unwrap();
+    let mut fragments = aya::maps::HashMap::<_, FragmentKey, FragmentPorts>::try_from(
+        aya::maps::Map::from_map_data(pinned).unwrap(),
+    )
+    .unwrap();
+    let filled = 8192 * 85 / 100;
+    for n in 0..filled {
+        let key = FragmentKey {
+            family: 4,
+            protocol: 17,
+            id: u32::try_from(n).unwrap().to_be_bytes(),
+            ..FragmentKey::default()
+        };
+        fragments.insert(key, FragmentPorts::default(), 0).unwrap();
+    }
+    let filled_text = filled.to_string();
+    let within = Duration::from_secs(15);
+    let deadline = Instant::now() + within;
+    while metric("weft_bpf_map_entries").as_deref() != Some(filled_text.as_str()) {
+        assert!(Instant::now() < deadline, "no sample of {filled} entries");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = weftctl(&dirs, &["status"]);
+    let text = String::from_utf8(status.stdout).unwrap();
+    assert!(
+        text.contains("map           WEFT_FRAGMENTS 6963 of 8192 (84%) FILLING UP\n"),
+        "{text}"
+    );
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    let warnings: Vec<&str> = logged
+        .lines()
+        .filter(|line| line.contains("eBPF map is 84% full") && line.contains("WEFT_FRAGMENTS"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{logged}");
 }
 
 #[test]

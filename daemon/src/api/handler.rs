@@ -5,11 +5,10 @@
 use std::sync::Arc;
 
 use tokio::sync::Notify;
-use weft_api::{Endpoint, ErrorKind, Request, Response};
+use weft_api::{Endpoint, ErrorKind, NodeStatus, Request, Response};
 
-use crate::api::node_status::{DatapathState, NodeFacts, node_status};
+use crate::api::node_status::{DatapathState, LiveState, NodeFacts, live_state, node_status};
 use crate::endpoints::EndpointService;
-use crate::endpoints::attachments::veths_without_programs;
 use crate::endpoints::service::EndpointError;
 use crate::metrics::{ApiOp, ApiResult, Metrics};
 use crate::policy::PolicyEnforcer;
@@ -104,19 +103,10 @@ impl RequestHandler {
                     endpoints: self.endpoints.endpoints(),
                 };
             }
-            Request::NodeStatus => match &self.node {
+            Request::NodeStatus { verbose } => match &self.node {
                 Some(facts) => {
-                    let endpoints = self.endpoints.endpoints();
-                    let datapath = DatapathState {
-                        verdict_counts: self
-                            .policy
-                            .as_ref()
-                            .and_then(|(enforcer, _)| enforcer.verdict_counts().ok()),
-                        missing_programs: missing_programs(&endpoints),
-                    };
-                    let status = node_status(facts, &self.readiness, endpoints.len(), datapath);
                     return Response::NodeStatus {
-                        status: Box::new(status),
+                        status: Box::new(self.node_status(facts, verbose)),
                     };
                 }
                 None => Err(invalid_request("this weftd reports no node status")),
@@ -131,6 +121,39 @@ impl RequestHandler {
 }
 
 impl RequestHandler {
+    /// The node's status; the live parts are read on weftd's runtime
+    /// (this runs on one of its blocking threads).
+    fn node_status(&self, facts: &NodeFacts, verbose: bool) -> NodeStatus {
+        let endpoints = self.endpoints.endpoints();
+        let enforcer = self.policy.as_ref().map(|(enforcer, _)| enforcer);
+        let node_devices = enforcer.map(|e| e.node_devices()).unwrap_or_default();
+        let datapath = DatapathState {
+            verdict_counts: enforcer.and_then(|e| e.verdict_counts().ok()),
+            missing_programs: vec![],
+            maps: self.metrics.map_usage(),
+            policy: enforcer.and_then(|e| e.summary()),
+        };
+        let live = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.block_on(async {
+                match rtnetlink::new_connection() {
+                    Ok((connection, handle, _)) => {
+                        tokio::spawn(connection);
+                        live_state(facts, &handle, &endpoints, &node_devices, verbose).await
+                    }
+                    Err(e) => LiveState {
+                        missing_programs: vec![format!("cannot check the programs: {e}")],
+                        ..LiveState::default()
+                    },
+                }
+            }),
+            Err(_) => LiveState {
+                missing_programs: vec!["cannot check the programs outside weftd's runtime".into()],
+                ..LiveState::default()
+            },
+        };
+        node_status(facts, &self.readiness, endpoints.len(), datapath, live)
+    }
+
     fn report(
         &self,
         view: impl FnOnce(&weft_policy::CompiledPolicy) -> Option<serde_json::Value>,
@@ -154,25 +177,8 @@ fn op_of(request: &Request) -> ApiOp {
         Request::Identities
         | Request::EndpointPolicy { .. }
         | Request::Endpoints
-        | Request::NodeStatus => ApiOp::inspect,
+        | Request::NodeStatus { .. } => ApiOp::inspect,
     }
-}
-
-/// The host veths of `endpoints` missing a pod program (see
-/// `veths_without_programs`); called on a blocking thread of weftd's runtime.
-fn missing_programs(endpoints: &[Endpoint]) -> Vec<String> {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return vec!["cannot check the pod programs outside weftd's runtime".into()];
-    };
-    runtime.block_on(async {
-        match rtnetlink::new_connection() {
-            Ok((connection, handle, _)) => {
-                tokio::spawn(connection);
-                veths_without_programs(&handle, endpoints).await
-            }
-            Err(e) => vec![format!("cannot check the pod programs: {e}")],
-        }
-    })
 }
 
 /// The reply to a request that fails the same way however often it is sent.

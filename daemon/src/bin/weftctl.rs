@@ -44,12 +44,17 @@ enum Command {
         #[arg(long)]
         offline: bool,
     },
-    /// The node's health: who it is, readiness, pod CIDRs and MTU, host
-    /// routing, endpoints, each reconciler, drops by reason. Exits non-zero
-    /// unless weftd is ready and no reconciler is failing.
+    /// The node's health: who it is, readiness, the datastore, pod CIDRs
+    /// and MTU, the network to each peer, host routing, endpoints, policy,
+    /// programs, each reconciler, map fill, drops by reason. Exits non-zero
+    /// unless it is all healthy.
     Status {
         #[arg(short, long, value_enum, default_value_t = Output::Table)]
         output: Output,
+        /// Also send each peer's VTEP (vxlan) or underlay IP (direct) an
+        /// ICMP echo, through the tunnel, and say how it answered.
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// The identities of this node's compiled policy (JSON).
     Identities,
@@ -103,8 +108,8 @@ fn main() -> anyhow::Result<ExitCode> {
             pod,
             output,
         } => observe(&cli.run_dir, allows, pod.as_deref(), output, &mut stdout),
-        Command::Status { output } => {
-            let status = match ask(&cli.run_dir, &Request::NodeStatus)? {
+        Command::Status { output, verbose } => {
+            let status = match ask(&cli.run_dir, &Request::NodeStatus { verbose })? {
                 Response::NodeStatus { status } => status,
                 other => return Ok(refused(&other)),
             };

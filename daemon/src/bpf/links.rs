@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use aya::programs::links::{FdLink, Link};
 use aya::programs::tc::{NlOptions, SchedClassifierLink, TcAttachOptions, TcHandle};
-use aya::programs::{ProgramError, TcAttachType, tc};
+use aya::programs::{ProgramError, SchedClassifier, TcAttachType, tc};
 use weft_ebpf_common::{FROM_POD_PROGRAM, NODE_ENTRY_PROGRAM, NODE_EXIT_PROGRAM, TO_POD_PROGRAM};
 
 use super::BpfError;
@@ -171,6 +171,27 @@ impl Datapath {
 }
 
 /// Weft's filter on a pod veth's hook (it may not exist).
+/// The node devices among `ifnames` that miss a node program on tcx,
+/// with what is missing (a device recreated since weftd attached to it
+/// lost its links).
+pub fn node_devices_without_programs(ifnames: &[String]) -> Vec<String> {
+    let hooks = [
+        ("ingress", TcAttachType::Ingress, NODE_ENTRY_PROGRAM),
+        ("egress", TcAttachType::Egress, NODE_EXIT_PROGRAM),
+    ];
+    let mut missing = Vec::new();
+    for ifname in ifnames {
+        for (hook, direction, program) in hooks {
+            match SchedClassifier::query_tcx(ifname, direction) {
+                Ok((_, attached)) if attached.iter().any(|p| p.name_as_str() == Some(program)) => {}
+                Ok(_) => missing.push(format!("{ifname}: no {hook} program ({program})")),
+                Err(error) => missing.push(format!("{ifname}: {error}")),
+            }
+        }
+    }
+    missing
+}
+
 fn pod_filter(ifname: &str, direction: TcAttachType) -> std::io::Result<SchedClassifierLink> {
     SchedClassifierLink::attached(
         ifname,

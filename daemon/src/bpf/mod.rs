@@ -10,6 +10,7 @@ mod events;
 mod host_routing;
 mod links;
 mod map_shapes;
+mod map_usage;
 mod pins;
 mod policy_maps;
 mod test_run;
@@ -19,7 +20,9 @@ pub use datapath::Datapath;
 pub use error::BpfError;
 pub use events::EventRing;
 pub use host_routing::{HostRouting, HostRoutingSettings};
+pub use links::node_devices_without_programs;
 pub use map_shapes::MapShape;
+pub use map_usage::{map_usage, watch_map_usage};
 pub use pins::remove_pins;
 pub use test_run::{TEST_RUN_IFINDEX, TestPacket, TestRunOutcome};
 

@@ -33,6 +33,9 @@ pub struct DatastoreWatch {
     /// The highest revisions the latest snapshot stands for, where changes
     /// Weft does not keep advance them without a snapshot (`kubernetes`).
     pub revisions: Option<watch::Receiver<Revisions>>,
+    /// The watch's last failure, until it takes an update again
+    /// (`kubernetes`; a directory's watch does not fail that way).
+    pub failure: Option<watch::Receiver<Option<String>>>,
     pub task: JoinHandle<()>,
 }
 
@@ -73,6 +76,7 @@ impl ClusterStore {
                 Ok(DatastoreWatch {
                     snapshots,
                     revisions: None,
+                    failure: None,
                     task,
                 })
             }
@@ -83,8 +87,38 @@ impl ClusterStore {
                 Ok(DatastoreWatch {
                     snapshots: watch.snapshots,
                     revisions: Some(watch.revisions),
+                    failure: Some(watch.failure),
                     task: watch.task,
                 })
+            }
+        }
+    }
+
+    /// `kubernetes` or `directory`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Dir(_) => "directory",
+            Self::Kubernetes(_) => "kubernetes",
+        }
+    }
+
+    /// Whether the datastore answers now: the API server's /version, or
+    /// the directory's metadata.
+    pub async fn probe(&self) -> anyhow::Result<()> {
+        match self {
+            Self::Dir(store) => {
+                let root = store.root().to_path_buf();
+                tokio::fs::metadata(&root)
+                    .await
+                    .with_context(|| format!("reading {}", root.display()))?;
+                Ok(())
+            }
+            Self::Kubernetes(client) => {
+                client
+                    .apiserver_version()
+                    .await
+                    .context("asking the API server for its version")?;
+                Ok(())
             }
         }
     }

@@ -8,6 +8,7 @@ pub mod claim_release;
 pub mod claim_releaser;
 pub mod cluster_store;
 pub mod conflist;
+pub mod datastore_health;
 pub mod join;
 pub mod kube_writes;
 pub mod mtu;

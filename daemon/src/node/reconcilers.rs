@@ -15,7 +15,9 @@ use crate::config::ClusterConfig;
 use crate::node::cluster_store::ClusterStore;
 use crate::node::join::JoinedNode;
 use crate::node::publication::PublicationReconciler;
-use crate::overlay::{HookedExits, MasqueradeReconciler, OverlayReconciler, OverlaySettings};
+use crate::overlay::{
+    HookedExits, MasqueradeReconciler, OverlayReconciler, OverlaySettings, OverlayView,
+};
 use crate::policy::{PolicyEnforcer, PolicyReconciler};
 use crate::reconcile::{RunnerSettings, spawn_reconciler, spawn_reconciler_on_first_news};
 
@@ -29,6 +31,8 @@ pub struct NodeReconcilers {
     pub cluster: ClusterConfig,
     pub store: ClusterStore,
     pub enforcer: Arc<PolicyEnforcer>,
+    /// Where the overlay reconciler shows its inputs to `weftctl status`.
+    pub overlay_view: OverlayView,
 }
 
 /// Spawns every reconciler; they run until the snapshot watch ends.
@@ -43,6 +47,7 @@ pub fn start_node_reconcilers(
         cluster,
         store,
         enforcer,
+        overlay_view,
     } = node;
     let (hooked_exits, hooked_news) = watch::channel(Arc::new(HookedExits::new()));
     spawn_reconciler(
@@ -67,6 +72,7 @@ pub fn start_node_reconcilers(
             settings: OverlaySettings::new(cluster.mode, cluster.cluster_cidrs.clone()),
             cluster: cluster.clone(),
             handle: netlink_handle("the overlay")?,
+            view: overlay_view,
         },
         snapshots.clone(),
         settings.clone(),

@@ -28,6 +28,20 @@ pub struct DesiredNetwork {
     pub fdb: Vec<FdbEntry>,
     /// Peers left out, and why (for the log).
     pub skipped: Vec<SkippedPeer>,
+    /// Each peer planned, with the entries above that reach it.
+    pub peers: Vec<PlannedPeer>,
+}
+
+/// One peer and how this node reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedPeer {
+    pub name: String,
+    pub underlay_ip: IpAddr,
+    /// Through the VXLAN device (else routed to its underlay IP).
+    pub encapsulated: bool,
+    pub route: Route,
+    pub neighbour: Option<Neighbour>,
+    pub fdb: Option<FdbEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,11 +100,12 @@ pub fn desired_network(
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
     for peer in sorted {
         match plan_peer(local, peer, settings, &claimed) {
-            Ok(entries) => {
-                claimed.push((&peer.name, entries.route.destination));
-                desired.routes.push(entries.route);
-                desired.neighbours.extend(entries.neighbour);
-                desired.fdb.extend(entries.fdb);
+            Ok(planned) => {
+                claimed.push((&peer.name, planned.route.destination));
+                desired.routes.push(planned.route.clone());
+                desired.neighbours.extend(planned.neighbour.clone());
+                desired.fdb.extend(planned.fdb.clone());
+                desired.peers.push(planned);
             }
             Err(reason) => desired.skipped.push(SkippedPeer {
                 name: peer.name.clone(),
@@ -135,18 +150,12 @@ fn vxlan_device(local: &LocalNode, settings: &OverlaySettings) -> VxlanDevice {
     }
 }
 
-struct PeerEntries {
-    route: Route,
-    neighbour: Option<Neighbour>,
-    fdb: Option<FdbEntry>,
-}
-
 fn plan_peer(
     local: &LocalNode,
     peer: &PeerNode,
     settings: &OverlaySettings,
     claimed: &[(&str, IpNet)],
-) -> Result<PeerEntries, SkipReason> {
+) -> Result<PlannedPeer, SkipReason> {
     let cidr = overlay_cidr(&peer.pod_cidrs).ok_or(SkipReason::NoPodCidr)?;
     if let Some((owner, _)) = claimed.iter().find(|(_, other)| overlaps(cidr, *other)) {
         return Err(SkipReason::PodCidrOverlaps((*owner).to_owned()));
@@ -163,7 +172,10 @@ fn plan_peer(
         if underlay_ip.is_ipv4() != cidr.addr().is_ipv4() {
             return Err(SkipReason::UnderlayFamily);
         }
-        return Ok(PeerEntries {
+        return Ok(PlannedPeer {
+            name: peer.name.clone(),
+            underlay_ip,
+            encapsulated: false,
             route: Route {
                 destination: cidr,
                 next_hop: NextHop::Gateway {
@@ -179,7 +191,10 @@ fn plan_peer(
 
     let mac = peer.vtep_mac.ok_or(SkipReason::NoVtepMac)?;
     let vtep = vtep_address(cidr);
-    Ok(PeerEntries {
+    Ok(PlannedPeer {
+        name: peer.name.clone(),
+        underlay_ip,
+        encapsulated: true,
         route: Route {
             destination: cidr,
             next_hop: NextHop::Gateway {

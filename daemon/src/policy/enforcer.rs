@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use weft_api::{Endpoint, ErrorKind};
+use weft_api::{Endpoint, ErrorKind, PolicySummary};
 use weft_datastore::ClusterSnapshot;
 use weft_policy::{Changes, CompiledPolicy, MapChanges, MapContents, diff};
 
@@ -167,6 +167,34 @@ impl PolicyEnforcer {
             state.node_devices.insert(ifname.to_owned());
         }
         Ok(())
+    }
+
+    /// The node devices this weftd attached the node programs to.
+    pub fn node_devices(&self) -> Vec<String> {
+        self.state().node_devices.iter().cloned().collect()
+    }
+
+    /// Sizes of the policy in effect, for `weftctl status`; `None` before
+    /// the first compile.
+    pub fn summary(&self) -> Option<PolicySummary> {
+        let state = self.state();
+        let compiled = &state.prepared.as_ref()?.cluster.compiled;
+        let policies: BTreeSet<_> = compiled
+            .endpoints
+            .values()
+            .flat_map(|e| e.ingress_policies.iter().chain(&e.egress_policies))
+            .collect();
+        Some(PolicySummary {
+            policies: policies.len(),
+            identities: compiled.identities.len(),
+            profiles: compiled.profiles.len(),
+            isolated_endpoints: state
+                .applied
+                .endpoints
+                .values()
+                .filter(|endpoint| endpoint.flags != 0)
+                .count(),
+        })
     }
 
     /// The last compiled policy (for weftctl). Pods wired since show their

@@ -46,6 +46,8 @@ pub struct KubeWatch {
     /// keeps advance them without a new snapshot). Sent after the snapshot
     /// that holds them.
     pub revisions: watch::Receiver<Revisions>,
+    /// The watches' last failure, until one of them takes an update again.
+    pub failure: watch::Receiver<Option<String>>,
     pub task: JoinHandle<()>,
 }
 
@@ -54,11 +56,13 @@ impl KubeWatch {
     pub async fn start(client: Client) -> Result<Self, WatchError> {
         let updates = updates(client);
         let (ready_tx, ready_rx) = oneshot::channel();
-        let task = tokio::spawn(run(updates, ready_tx));
+        let (failure_tx, failure) = watch::channel(None);
+        let task = tokio::spawn(run(updates, ready_tx, failure_tx));
         let (snapshots, revisions) = ready_rx.await.map_err(|_| WatchError::EndedBeforeSync)?;
         Ok(Self {
             snapshots,
             revisions,
+            failure,
             task,
         })
     }
@@ -95,6 +99,7 @@ fn updates(client: Client) -> BoxStream<'static, Result<WatchUpdate, watcher::Er
 async fn run(
     mut updates: BoxStream<'static, Result<WatchUpdate, watcher::Error>>,
     ready: oneshot::Sender<Published>,
+    failure: watch::Sender<Option<String>>,
 ) {
     let mut cache = ClusterCache::default();
     let mut ready = Some(ready);
@@ -116,10 +121,10 @@ async fn run(
         match update {
             Some(None) => break,
             Some(Some(first)) => {
-                pending |= follow(&mut cache, first);
+                pending |= follow(&mut cache, first, &failure);
                 // Coalesce a burst: take everything already waiting.
                 while let Some(Some(next)) = updates.next().now_or_never() {
-                    pending |= follow(&mut cache, next);
+                    pending |= follow(&mut cache, next, &failure);
                 }
             }
             // The pause after the last snapshot is over.
@@ -176,9 +181,14 @@ fn timed_snapshot(cache: &ClusterCache) -> (ClusterSnapshot, Duration) {
     (snapshot, started.elapsed() * PUBLISH_PAUSE_FACTOR)
 }
 
-fn follow(cache: &mut ClusterCache, update: Result<WatchUpdate, watcher::Error>) -> bool {
+fn follow(
+    cache: &mut ClusterCache,
+    update: Result<WatchUpdate, watcher::Error>,
+    failure: &watch::Sender<Option<String>>,
+) -> bool {
     match update {
         Ok(update) => {
+            failure.send_if_modified(|failed| failed.take().is_some());
             if let Some(kind) = update.starts_list() {
                 if cache.has_listed(kind) {
                     tracing::info!(kind = kind.as_str(), "relisting");
@@ -190,6 +200,7 @@ fn follow(cache: &mut ClusterCache, update: Result<WatchUpdate, watcher::Error>)
         }
         Err(error) => {
             tracing::warn!(%error, "a Kubernetes watch failed; it retries with backoff");
+            failure.send_replace(Some(error.to_string()));
             false
         }
     }
