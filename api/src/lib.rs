@@ -2,8 +2,10 @@
 //! over weftd's unix socket: one JSON request line, one JSON response line,
 //! one connection per call (the plugin uses the blocking client here; weftd
 //! decodes the same types). The node-network file weftd publishes for the
-//! plugin, the pod MTU bounds both check, and the node status weftctl shows.
+//! plugin, the pod MTU bounds both check, the node status weftctl shows,
+//! and the protocol version every component reports.
 
+mod build_info;
 mod client;
 mod messages;
 mod mtu;
@@ -11,6 +13,7 @@ mod node_network;
 mod node_status;
 mod revisions;
 
+pub use build_info::{API_VERSION, BuildInfo, Incompatible, compatibility};
 pub use client::{ApiError, call};
 pub use messages::{Endpoint, EndpointKey, ErrorKind, Request, Response};
 pub use mtu::{MtuOutOfRange, check_mtu};

@@ -58,6 +58,8 @@ pub enum Request {
         #[serde(default)]
         verbose: bool,
     },
+    /// weftd's build (a `Version`), for `weftctl version`.
+    Version,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +77,10 @@ pub enum Response {
         /// one against another (`kubernetes`); absent from an older weftd.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         applied_revisions: Option<AppliedRevisions>,
+        /// weftd's `API_VERSION`, so the plugin refuses to run against a
+        /// weftd of another protocol; absent from a weftd older than it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        api: Option<u32>,
     },
     Error {
         /// Absent in an older weftd's reply: `Internal`, which the plugin
@@ -94,6 +100,10 @@ pub enum Response {
     /// Boxed: a status is much larger than every other reply.
     NodeStatus {
         status: Box<crate::NodeStatus>,
+    },
+    /// weftd's build.
+    Version {
+        weftd: crate::BuildInfo,
     },
 }
 
@@ -148,15 +158,16 @@ mod tests {
                 reason: Some("starting".into()),
                 applied_revision: None,
                 applied_revisions: None,
+                api: None,
             }
         );
     }
 
     #[test]
-    fn a_status_carries_the_applied_revisions_per_kind() {
+    fn a_status_carries_the_applied_revisions_per_kind_and_the_api() {
         // The enum's rename_all names variants only: the fields of Status
         // keep their snake_case names, the kinds inside are camelCase.
-        let line = r#"{"result":"status","ready":true,"reason":null,"applied_revision":9,"applied_revisions":{"nodes":2,"namespaces":3,"pods":9,"networkPolicies":7}}"#;
+        let line = r#"{"result":"status","ready":true,"reason":null,"applied_revision":9,"applied_revisions":{"nodes":2,"namespaces":3,"pods":9,"networkPolicies":7},"api":1}"#;
         let resp = Response::Status {
             ready: true,
             reason: None,
@@ -167,9 +178,28 @@ mod tests {
                 pods: 9,
                 network_policies: 7,
             }),
+            api: Some(1),
         };
         assert_eq!(serde_json::from_str::<Response>(line).unwrap(), resp);
         assert_eq!(serde_json::to_string(&resp).unwrap(), line);
+    }
+
+    #[test]
+    fn version_replies_carry_weftds_build() {
+        let line =
+            r#"{"result":"version","weftd":{"version":"0.1.0","api":1,"ebpfObjectSha256":"ab"}}"#;
+        let resp = Response::Version {
+            weftd: crate::BuildInfo {
+                ebpf_object_sha256: Some("ab".into()),
+                ..crate::BuildInfo::new("0.1.0")
+            },
+        };
+        assert_eq!(serde_json::to_string(&resp).unwrap(), line);
+        assert_eq!(serde_json::from_str::<Response>(line).unwrap(), resp);
+        assert_eq!(
+            serde_json::to_string(&Request::Version).unwrap(),
+            r#"{"op":"version"}"#
+        );
     }
 
     #[test]

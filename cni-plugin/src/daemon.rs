@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use weft_api::{ApiError, Endpoint, EndpointKey, ErrorKind, Request, Response};
+use weft_api::{API_VERSION, ApiError, Endpoint, EndpointKey, ErrorKind, Request, Response};
 
 use crate::error::{CniError, ErrorCode};
 
@@ -76,6 +76,13 @@ fn refusal(kind: ErrorKind) -> CniError {
     CniError::new(code, msg)
 }
 
+/// The API of a weftd whose Status carries no `api`: the field came with
+/// API 1, so a weftd without it speaks that one. Today that is compatible;
+/// once the API moves on, such a weftd is refused like any other mismatch.
+const API_BEFORE_THE_FIELD: u32 = 1;
+
+/// A weftd that speaks another API makes the plugin unavailable (50), ready
+/// or not: every ADD would be misread.
 fn status_outcome(reply: Result<Response, ApiError>) -> Result<(), CniError> {
     let not_available = |details: String| {
         Err(
@@ -84,6 +91,15 @@ fn status_outcome(reply: Result<Response, ApiError>) -> Result<(), CniError> {
         )
     };
     match reply {
+        Ok(Response::Status { api, .. }) if api.unwrap_or(API_BEFORE_THE_FIELD) != API_VERSION => {
+            let api = api.unwrap_or(API_BEFORE_THE_FIELD);
+            Err(CniError::new(
+                ErrorCode::PluginNotAvailable,
+                format!(
+                    "weftd speaks API {api}, this plugin API {API_VERSION}: install the plugin of weftd's release"
+                ),
+            ))
+        }
         Ok(Response::Status { ready: true, .. }) => Ok(()),
         Ok(Response::Status {
             ready: false,
@@ -178,6 +194,7 @@ mod tests {
             reason: None,
             applied_revision: None,
             applied_revisions: None,
+            api: None,
         };
         assert_eq!(
             add_outcome(Ok(status)).unwrap_err().code,
@@ -193,6 +210,7 @@ mod tests {
                 reason: None,
                 applied_revision: None,
                 applied_revisions: None,
+                api: None,
             })),
             Ok(())
         );
@@ -201,6 +219,7 @@ mod tests {
             reason: Some("syncing".into()),
             applied_revision: None,
             applied_revisions: None,
+            api: None,
         }))
         .unwrap_err();
         assert_eq!(not_ready.code, ErrorCode::PluginNotAvailable);
@@ -211,5 +230,33 @@ mod tests {
                 ErrorCode::PluginNotAvailable
             );
         }
+    }
+
+    #[test]
+    fn status_refuses_a_weftd_of_another_api_and_accepts_an_older_one_without() {
+        let status = |api| {
+            status_outcome(Ok(Response::Status {
+                ready: true,
+                reason: None,
+                applied_revision: None,
+                applied_revisions: None,
+                api,
+            }))
+        };
+        let mixed = status(Some(API_VERSION + 1)).unwrap_err();
+        assert_eq!(mixed.code, ErrorCode::PluginNotAvailable);
+        assert_eq!(mixed.code.code(), 50);
+        assert!(
+            mixed
+                .msg
+                .contains(&format!("weftd speaks API {}", API_VERSION + 1))
+                && mixed
+                    .msg
+                    .contains(&format!("this plugin API {API_VERSION}")),
+            "{}",
+            mixed.msg
+        );
+        assert_eq!(status(Some(API_VERSION)), Ok(()));
+        assert_eq!(status(None), Ok(()), "a weftd older than the field");
     }
 }

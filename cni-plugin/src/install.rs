@@ -15,7 +15,7 @@ const PLUGIN_MODE: u32 = 0o755;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    #[error("usage: weft install DIR (copies this binary to DIR/weft)")]
+    #[error("usage: weft install DIR (copies this binary to DIR/weft) or weft version")]
     Usage,
     #[error("reading {path}: {source}")]
     Read {

@@ -7,6 +7,7 @@
 //! verify, naming, version, error); `netlink`, `daemon` and `logging` are
 //! the shell.
 
+pub mod build_info;
 pub mod cni_args;
 pub mod commands;
 pub mod daemon;

@@ -1,7 +1,8 @@
 //! `weft`, the CNI plugin binary: reads the CNI environment and stdin,
 //! prints the result or error JSON, exits non-zero on error. Logs go to
 //! stderr and the netconf's `logFile`, never to stdout. Without
-//! CNI_COMMAND, `weft install DIR` installs the binary into a CNI bin dir.
+//! CNI_COMMAND, `weft install DIR` installs the binary into a CNI bin dir
+//! and `weft version` prints its build as JSON.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -16,6 +17,9 @@ static PANIC_REPORTED: AtomicBool = AtomicBool::new(false);
 fn main() -> ExitCode {
     if std::env::var_os("CNI_COMMAND").is_none() {
         let args: Vec<String> = std::env::args().skip(1).collect();
+        if weft_cni::build_info::version_request(&args) {
+            return version();
+        }
         if let Some(request) = weft_cni::install::install_request(&args) {
             return install(request);
         }
@@ -56,6 +60,19 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn version() -> ExitCode {
+    match serde_json::to_string(&weft_cni::build_info::plugin_build()) {
+        Ok(line) => {
+            let _ = writeln!(std::io::stdout(), "{line}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "weft: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

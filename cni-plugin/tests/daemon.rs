@@ -88,6 +88,7 @@ fn status_follows_weftd_readiness() {
             reason: (!ready).then(|| "syncing".to_string()),
             applied_revision: None,
             applied_revisions: None,
+            api: None,
         });
         let conf = node
             .conf(

@@ -11,6 +11,10 @@ use weft_api::{MtuOutOfRange, check_mtu};
 use crate::bpf::HostRouting;
 use crate::overlay::NetworkMode;
 
+/// Where weftd serves /metrics unless told otherwise (also where `weftctl
+/// bugtool` looks for it).
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9968";
+
 /// Command line of `weftd`. Every flag can also come from its `WEFT_*`
 /// environment variable (the DaemonSet's ConfigMap sets them); a flag wins.
 #[derive(Debug, Clone, Parser)]
@@ -69,7 +73,7 @@ pub struct DaemonArgs {
     #[arg(long, env = "WEFT_MTU")]
     pub mtu: Option<u32>,
     /// Address of the /healthz, /readyz and /metrics server; "" or "off" disables it.
-    #[arg(long, default_value = "127.0.0.1:9968", env = "WEFT_METRICS_ADDR")]
+    #[arg(long, default_value = DEFAULT_METRICS_ADDR, env = "WEFT_METRICS_ADDR")]
     pub metrics_addr: String,
     /// bpffs directory where the policy datapath pins its maps and program
     /// links, so they outlive a weftd restart (one per node).

@@ -5,6 +5,8 @@
 
 pub mod api;
 pub mod bpf;
+pub mod bugtool;
+pub mod build_info;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
@@ -15,5 +17,7 @@ pub mod metrics;
 pub mod node;
 pub mod overlay;
 pub mod policy;
+pub mod probe;
 pub mod readiness;
 pub mod reconcile;
+pub mod versions;

@@ -191,6 +191,7 @@ impl Readiness {
             reason,
             applied_revision: applied.map(|a| a.revision),
             applied_revisions: applied.map(|a| applied::wire(a.kinds)),
+            api: Some(weft_api::API_VERSION),
         }
     }
 
@@ -257,6 +258,7 @@ mod tests {
                 reason: Some("starting".into()),
                 applied_revision: None,
                 applied_revisions: None,
+                api: Some(weft_api::API_VERSION),
             }
         );
         readiness.set_started();
@@ -378,6 +380,7 @@ mod tests {
                     pods: 31,
                     network_policies: 10,
                 }),
+                api: Some(weft_api::API_VERSION),
             }
         );
         // Status-only pod bumps change nothing kept: pods rise, nothing else.

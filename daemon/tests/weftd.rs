@@ -321,6 +321,7 @@ fn endpoint_api_adds_deletes_and_survives_bad_requests() {
             reason: None,
             applied_revision: None,
             applied_revisions: None,
+            api: Some(weft_api::API_VERSION),
         }
     );
     assert_eq!(add(&dirs, endpoint("a", "10.244.1.2/32")), Response::Ok);
@@ -592,6 +593,7 @@ fn a_stale_socket_file_is_replaced() {
             reason: None,
             applied_revision: None,
             applied_revisions: None,
+            api: Some(weft_api::API_VERSION),
         }
     );
 }
@@ -620,6 +622,7 @@ fn a_second_weftd_does_not_steal_a_live_socket() {
             reason: None,
             applied_revision: None,
             applied_revisions: None,
+            api: Some(weft_api::API_VERSION),
         }
     );
     let network = NodeNetwork::load(&dirs.run.join("node-network.json")).unwrap();
@@ -638,4 +641,202 @@ fn a_bad_cidr_fails_before_touching_the_node() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("did you mean 10.244.1.0/24"), "{stderr}");
     assert!(!dirs.run.exists() && !dirs.conf.exists());
+}
+
+/// `weftctl` run inside weftd's network namespace, so that what it reads
+/// of the node (routes, interfaces, the metrics address) is weftd's.
+fn weftctl_in_node(dirs: &Dirs, args: &[&str]) -> Output {
+    let mut command = Command::new(WEFTCTL);
+    command
+        .arg("--run-dir")
+        .arg(&dirs.run)
+        .arg("--state-dir")
+        .arg(&dirs.state)
+        .args(args);
+    let node = dirs.node.file();
+    // SAFETY: setns is async-signal-safe; the closure uses only its fd.
+    unsafe {
+        command.pre_exec(move || {
+            setns(node.as_fd(), CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+        });
+    }
+    command.output().unwrap()
+}
+
+/// An executable script at `dir`/weft that prints `stdout`.
+fn fake_plugin(dir: &Path, stdout: &str) {
+    let path = dir.join("weft");
+    std::fs::write(&path, format!("#!/bin/sh\necho '{stdout}'\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn weftctl_version_names_each_component_and_refuses_a_mix() {
+    let dirs = Dirs::new();
+    let weftd = Weftd::start(&dirs, &["--metrics-addr", "off"]);
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(weft_tests::binary("weft"), bin.path().join("weft")).unwrap();
+    let bin_dir = bin.path().to_str().unwrap();
+
+    let json = weftctl(&dirs, &["version", "-o", "json", "--cni-bin-dir", bin_dir]);
+    assert!(json.status.success(), "{json:?}");
+    let versions: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let hash = versions["weftd"]["ebpfObjectSha256"].as_str().unwrap();
+    assert!(
+        hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{versions}"
+    );
+    for component in ["weftctl", "weftd", "plugin"] {
+        assert_eq!(
+            versions[component]["api"],
+            weft_api::API_VERSION,
+            "{versions}"
+        );
+    }
+    assert_eq!(versions["compatible"], true, "{versions}");
+    let table = weftctl(&dirs, &["version", "--cni-bin-dir", bin_dir]);
+    assert!(table.status.success(), "{table:?}");
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        text.contains(&format!("eBPF object sha256 {hash}\n")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{bin_dir}/weft\n")), "{text}");
+
+    let other = tempfile::tempdir().unwrap();
+    fake_plugin(other.path(), r#"{"version":"9.0.0","api":999}"#);
+    let mixed = weftctl(
+        &dirs,
+        &["version", "--cni-bin-dir", other.path().to_str().unwrap()],
+    );
+    assert!(!mixed.status.success(), "{mixed:?}");
+    let text = String::from_utf8(mixed.stdout).unwrap();
+    assert!(
+        text.contains("MIXED    plugin speaks API 999, the others API 1\n"),
+        "{text}"
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let missing = weftctl(
+        &dirs,
+        &["version", "--cni-bin-dir", empty.path().to_str().unwrap()],
+    );
+    assert!(!missing.status.success(), "{missing:?}");
+    let text = String::from_utf8(missing.stdout).unwrap();
+    assert!(text.contains("plugin   unknown: no plugin at "), "{text}");
+
+    assert!(weftd.stop_with(Signal::SIGTERM).success());
+    let down = weftctl(&dirs, &["version", "--cni-bin-dir", bin_dir]);
+    assert!(!down.status.success(), "{down:?}");
+    let text = String::from_utf8(down.stdout).unwrap();
+    assert!(
+        text.contains("weftd    unknown: weftd does not answer at")
+            && text.contains(dirs.socket().to_str().unwrap()),
+        "{text}"
+    );
+}
+
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn weftctl_bugtool_collects_the_node_and_leaves_secrets_out() {
+    let dirs = Dirs::new();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _weftd = Weftd::start(&dirs, &["--metrics-addr", &addr]);
+    let mut pod = endpoint("bt", "10.244.1.2/32");
+    pod.host_ifname = "weftbt".into();
+    assert_eq!(add(&dirs, pod), Response::Ok);
+
+    let files = tempfile::tempdir().unwrap();
+    let conf = files.path().join("net.d");
+    std::fs::create_dir(&conf).unwrap();
+    let plugin_log = files.path().join("weft-cni.log");
+    std::fs::write(
+        &plugin_log,
+        "ADD weftbt ok\nGET /api/v1/pods Authorization: Bearer abc.def\n",
+    )
+    .unwrap();
+    let conflist = serde_json::json!({
+        "cniVersion": "1.1.0",
+        "name": "weft",
+        "plugins": [{"type": "weft", "kubeconfig": "/secret/path", "logFile": plugin_log}],
+    });
+    std::fs::write(conf.join("10-weft.conflist"), conflist.to_string()).unwrap();
+    std::fs::write(
+        conf.join("99-other.conflist"),
+        r#"{"plugins":[{"type":"bridge"}]}"#,
+    )
+    .unwrap();
+    let weftd_log = files.path().join("weftd.log");
+    std::fs::write(&weftd_log, "watch ?token=hunter2-xyz&x=1 failed\n").unwrap();
+    let report = files.path().join("report");
+    let args = [
+        "bugtool",
+        report.to_str().unwrap(),
+        "--cni-conf-dir",
+        conf.to_str().unwrap(),
+        "--metrics-addr",
+        &addr,
+        "--log-file",
+        weftd_log.to_str().unwrap(),
+    ];
+
+    let collected = weftctl_in_node(&dirs, &args);
+    assert!(collected.status.success(), "{collected:?}");
+    let status = read_json(&report.join("status.json"));
+    assert_eq!(status["node"], "node-a", "{status}");
+    let read = |file: &str| std::fs::read_to_string(report.join(file)).unwrap();
+    let manifest = read("MANIFEST.txt");
+    for file in [
+        "status.json",
+        "version.json",
+        "endpoints.json",
+        "metrics.txt",
+        "routes.txt",
+        "links.txt",
+        "tc-weftbt-ingress.txt",
+        "tc-weftbt-egress.txt",
+        "conflist-10-weft.conflist",
+    ] {
+        assert!(
+            manifest
+                .lines()
+                .any(|line| line.starts_with("ok") && line.contains(&format!(" {file} "))),
+            "{file} not collected: {manifest}"
+        );
+    }
+    assert!(manifest.contains(" nft.txt "), "{manifest}");
+    assert!(!read("routes.txt").is_empty());
+    assert!(read("metrics.txt").contains("weft_endpoints 1\n"));
+    assert!(read("tc-weftbt-ingress.txt").contains("bpf"));
+    assert!(!report.join("conflist-99-other.conflist").exists());
+    let copied = read_json(&report.join("conflist-10-weft.conflist"));
+    assert_eq!(copied["plugins"][0]["kubeconfig"], "[redacted]");
+    let plugin_log_copy = read(&format!(
+        "log-{}",
+        plugin_log
+            .to_str()
+            .unwrap()
+            .trim_start_matches('/')
+            .replace('/', "-")
+    ));
+    assert!(
+        plugin_log_copy.contains("ADD weftbt ok\n")
+            && plugin_log_copy.contains("Bearer [redacted]"),
+        "{plugin_log_copy}"
+    );
+    for entry in std::fs::read_dir(&report).unwrap() {
+        let path = entry.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        for secret in ["/secret/path", "abc.def", "hunter2-xyz"] {
+            assert!(!text.contains(secret), "{secret} in {}", path.display());
+        }
+    }
+
+    let again = weftctl_in_node(&dirs, &args);
+    assert!(!again.status.success(), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("is not empty"),
+        "{again:?}"
+    );
 }

@@ -161,6 +161,7 @@ mod tests {
             reason: (!ready).then(|| "claiming a pod CIDR".into()),
             applied_revision,
             applied_revisions: None,
+            api: None,
         })
     }
 
@@ -171,6 +172,7 @@ mod tests {
             reason: None,
             applied_revision: Some(applied.pods),
             applied_revisions: Some(applied),
+            api: None,
         })
     }
 

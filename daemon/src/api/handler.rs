@@ -8,6 +8,7 @@ use tokio::sync::Notify;
 use weft_api::{Endpoint, ErrorKind, NodeStatus, Request, Response};
 
 use crate::api::node_status::{DatapathState, LiveState, NodeFacts, live_state, node_status};
+use crate::build_info::weftd_build;
 use crate::endpoints::EndpointService;
 use crate::endpoints::service::EndpointError;
 use crate::metrics::{ApiOp, ApiResult, Metrics};
@@ -79,7 +80,8 @@ impl RequestHandler {
             | Response::Status { .. }
             | Response::Report { .. }
             | Response::Endpoints { .. }
-            | Response::NodeStatus { .. } => ApiResult::ok,
+            | Response::NodeStatus { .. }
+            | Response::Version { .. } => ApiResult::ok,
         };
         self.metrics.count_request(op, result);
         response
@@ -111,6 +113,11 @@ impl RequestHandler {
                 }
                 None => Err(invalid_request("this weftd reports no node status")),
             },
+            Request::Version => {
+                return Response::Version {
+                    weftd: weftd_build().clone(),
+                };
+            }
             Request::Identities => return self.report(|compiled| Some(identities_view(compiled))),
             Request::EndpointPolicy { pod } => {
                 return self.report(|compiled| endpoint_policy_view(compiled, &pod));
@@ -177,7 +184,8 @@ fn op_of(request: &Request) -> ApiOp {
         Request::Identities
         | Request::EndpointPolicy { .. }
         | Request::Endpoints
-        | Request::NodeStatus { .. } => ApiOp::inspect,
+        | Request::NodeStatus { .. }
+        | Request::Version => ApiOp::inspect,
     }
 }
 
@@ -264,8 +272,19 @@ mod tests {
                 reason: None,
                 applied_revision: None,
                 applied_revisions: None,
+                api: Some(weft_api::API_VERSION),
             }
         );
+    }
+
+    #[test]
+    fn version_is_weftds_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handler, _, _) = handler(&dir);
+        match handler.handle_line(r#"{"op":"version"}"#) {
+            Response::Version { weftd } => assert_eq!(&weftd, weftd_build()),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Every command asks the running weftd over its API socket, so what it
 //! prints is what weftd serves; one that cannot reach weftd says so and
 //! exits non-zero. Only `endpoints --offline` reads weftd's files instead,
-//! for a post-mortem.
+//! for a post-mortem. `version` also runs the installed plugin, and
+//! `bugtool` collects weftd's answers and the node's state into a directory.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -14,9 +15,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use weft_api::{Endpoint, Request, Response};
+use weftd::bugtool;
+use weftd::config::{DEFAULT_METRICS_ADDR, parse_metrics_addr};
 use weftd::ctl::{endpoints_table, flow_line, node_status_text};
 use weftd::endpoints::store::{EndpointStore, endpoints_dir};
 use weftd::policy::observe::ObservedFlow;
+use weftd::versions;
 
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -60,6 +64,34 @@ enum Command {
     Identities,
     /// The compiled policy of a local pod, NAMESPACE/NAME (JSON).
     Policy { pod: String },
+    /// The builds of weftctl, weftd and the installed plugin. Exits
+    /// non-zero unless all three are found and speak the same API.
+    Version {
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        /// Where the runtime finds the `weft` plugin.
+        #[arg(long, default_value = "/opt/cni/bin")]
+        cni_bin_dir: PathBuf,
+    },
+    /// Write what a bug report needs into DIR (new or empty), secrets left
+    /// out: weftd's status, endpoints, identities and metrics, the node's
+    /// links, addresses, routes, neighbours, FDB, nft table and tc filters,
+    /// the Weft conflists and recent logs. Exits non-zero when weftd did
+    /// not answer (the rest is still collected).
+    Bugtool {
+        dir: PathBuf,
+        /// Where the Weft conflists (and the plugin's logFile) are found.
+        #[arg(long, default_value = "/etc/cni/net.d")]
+        cni_conf_dir: PathBuf,
+        #[arg(long, default_value = "/opt/cni/bin")]
+        cni_bin_dir: PathBuf,
+        /// weftd's metrics server ("off": it has none).
+        #[arg(long, default_value = DEFAULT_METRICS_ADDR)]
+        metrics_addr: String,
+        /// A log to include (its last lines); repeat for more.
+        #[arg(long = "log-file")]
+        log_files: Vec<PathBuf>,
+    },
     /// Stream policy verdicts: drops, and allowed new flows with --allows.
     Observe {
         /// Also show allowed new flows.
@@ -108,6 +140,52 @@ fn main() -> anyhow::Result<ExitCode> {
             pod,
             output,
         } => observe(&cli.run_dir, allows, pod.as_deref(), output, &mut stdout),
+        Command::Version {
+            output,
+            cni_bin_dir,
+        } => {
+            let versions =
+                versions::collect(&|request| ask_text(&cli.run_dir, request), &cni_bin_dir);
+            let text = match output {
+                Output::Table => versions.table(),
+                Output::Json => serde_json::to_string_pretty(&versions.json())? + "\n",
+            };
+            stdout.write_all(text.as_bytes())?;
+            Ok(if versions.problems().is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Bugtool {
+            dir,
+            cni_conf_dir,
+            cni_bin_dir,
+            metrics_addr,
+            log_files,
+        } => {
+            let options = bugtool::Options {
+                cni_conf_dir,
+                cni_bin_dir,
+                metrics_addr: parse_metrics_addr(&metrics_addr)?,
+                log_files,
+                state_dir: cli.state_dir.clone(),
+            };
+            let entries =
+                bugtool::collect(&dir, &options, &|request| ask_text(&cli.run_dir, request))?;
+            let failed = entries.iter().filter(|(_, ok, _)| !ok).count();
+            eprintln!(
+                "weftctl: wrote {} files to {} ({failed} failed, see MANIFEST.txt)",
+                entries.len() + 1,
+                dir.display()
+            );
+            Ok(if bugtool::weftd_answered(&entries) {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("weftctl: weftd did not answer: see status.json");
+                ExitCode::FAILURE
+            })
+        }
         Command::Status { output, verbose } => {
             let status = match ask(&cli.run_dir, &Request::NodeStatus { verbose })? {
                 Response::NodeStatus { status } => status,
@@ -137,6 +215,12 @@ fn ask(run_dir: &Path, request: &Request) -> anyhow::Result<Response> {
             socket.display()
         )
     })
+}
+
+/// `ask` with its error as the text weftctl prints, for the commands that
+/// report it and go on.
+fn ask_text(run_dir: &Path, request: &Request) -> Result<Response, String> {
+    ask(run_dir, request).map_err(|error| format!("{error}: {}", error.root_cause()))
 }
 
 /// Says why weftd's reply is not the one asked for; the exit code.
