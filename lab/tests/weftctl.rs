@@ -3,7 +3,9 @@
 //! every entry in place, the maps and the policy, and exits 0; `--verbose`
 //! gets an answer from each peer's VTEP through the tunnel; with an FDB
 //! entry deleted behind weftd's back, `status` names it, the probe of that
-//! peer goes unanswered, and it exits non-zero.
+//! peer goes unanswered, and it exits non-zero. `version` finds weftctl,
+//! the node's weftd and the lab's plugin speaking one API, and `bugtool`,
+//! run in the node's netns, collects the node without its kubeconfig.
 
 mod common;
 
@@ -65,6 +67,23 @@ fn weftctl_status_reports_a_healthy_node_and_names_what_breaks() {
         );
     }
 
+    let versions = weftctl(
+        &lab,
+        "n1",
+        &["version", "-o", "json", "--cni-bin-dir", &bin_dir()],
+    );
+    assert!(versions.status.success(), "{versions:?}");
+    let versions = json(&versions);
+    assert_eq!(
+        versions["weftd"]["api"], versions["plugin"]["api"],
+        "{versions}"
+    );
+    assert!(
+        versions["weftd"]["ebpfObjectSha256"].is_string(),
+        "{versions}"
+    );
+    bugtool_collects_the_node(&lab);
+
     // The overlay reconciler puts the entry back on its next pass, so the
     // deletion is repeated until a status run finds it gone.
     let n2 = node_underlay_ip(&lab.status(), "n2").to_string();
@@ -112,6 +131,82 @@ fn weftctl_status_reports_a_healthy_node_and_names_what_breaks() {
         "{text}"
     );
     lab.down_leaves_nothing();
+}
+
+/// `weftctl bugtool` in n1's netns, as an operator on the node runs it.
+fn bugtool_collects_the_node(lab: &TestLab) {
+    let out = tempfile::tempdir().expect("a temp dir");
+    let dir = out.path().join("n1");
+    let node = lab.dir().join("nodes").join("n1");
+    let (weftctl, run_dir, conf_dir, log, dir_arg) = (
+        path_text(&weftctl_bin()),
+        path_text(&node.join("run")),
+        path_text(&node.join("net.d")),
+        path_text(&node.join("weftd.log")),
+        path_text(&dir),
+    );
+    lab.ok(&[
+        "exec",
+        "--node",
+        "n1",
+        "--",
+        &weftctl,
+        "--run-dir",
+        &run_dir,
+        "bugtool",
+        &dir_arg,
+        "--cni-conf-dir",
+        &conf_dir,
+        "--cni-bin-dir",
+        &bin_dir(),
+        "--metrics-addr",
+        "off",
+        "--log-file",
+        &log,
+    ]);
+    let read = |file: &str| {
+        std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+    };
+    let status: Value = serde_json::from_str(&read("status.json")).expect("status.json");
+    assert_eq!(status["node"], "n1");
+    assert!(
+        read("routes.txt").contains("dev weft.vxlan"),
+        "n1's own routes"
+    );
+    assert!(read("nft.txt").contains("table inet weft"));
+    assert!(read("MANIFEST.txt").contains("status.json"));
+    // weftd's credentials: the private key its kubeconfig names.
+    let kubeconfig = std::fs::read_to_string(node.join("kubeconfig")).expect("n1's kubeconfig");
+    let key_path = kubeconfig
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("client-key: "))
+        .expect("the kubeconfig names a client key");
+    let key = std::fs::read_to_string(key_path.trim()).expect("the client key");
+    let secrets: Vec<&str> = key
+        .lines()
+        .filter(|line| !line.starts_with("-----") && !line.is_empty())
+        .collect();
+    assert!(!secrets.is_empty(), "a PEM key has a body");
+    for entry in std::fs::read_dir(&dir).expect("the bugtool dir") {
+        let path = entry.expect("an entry").path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret),
+                "{} holds a kubeconfig secret",
+                path.display()
+            );
+        }
+    }
+}
+
+fn path_text(path: &Path) -> String {
+    path.to_str().expect("a UTF-8 path").to_owned()
+}
+
+/// Where the lab's plugin is: beside weft-lab.
+fn bin_dir() -> String {
+    path_text(Path::new(common::LAB_BIN).parent().expect("the build dir"))
 }
 
 fn weftctl(lab: &TestLab, node: &str, args: &[&str]) -> Output {
