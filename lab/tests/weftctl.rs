@@ -11,9 +11,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::{CONVERGE, TestLab, node_underlay_ip, wait_until};
 use serde_json::Value;
+
+/// weftd's resync period twice over, and a margin.
+const TWO_RESYNCS: Duration = Duration::from_secs(70);
 
 #[test]
 #[ignore = "needs root: run by `make test` as root"]
@@ -130,6 +134,37 @@ fn weftctl_status_reports_a_healthy_node_and_names_what_breaks() {
         n3_line.contains("entries ok") && n3_line.contains("answered in"),
         "{text}"
     );
+
+    // A VXLAN device deleted and made again loses its tcx links: status
+    // says what is missing until the overlay has made the device again
+    // and the policy reconciler has put the node programs on the new one
+    // (each within a resync, 30 s).
+    lab.ok(&[
+        "exec",
+        "--node",
+        "n1",
+        "--",
+        "ip",
+        "link",
+        "del",
+        "weft.vxlan",
+    ]);
+    let broken = weftctl(&lab, "n1", &["status"]);
+    let text = String::from_utf8_lossy(&broken.stdout);
+    assert!(!broken.status.success(), "{text}");
+    assert!(
+        text.contains("PROBLEM       weft.vxlan is missing")
+            || text.contains("MISSING       weft.vxlan: no ingress program"),
+        "{text}"
+    );
+    wait_until("n1 healthy with a new weft.vxlan", TWO_RESYNCS, || {
+        let out = weftctl(&lab, "n1", &["status"]);
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stdout).into_owned())
+        }
+    });
     lab.down_leaves_nothing();
 }
 

@@ -170,7 +170,6 @@ impl Datapath {
     }
 }
 
-/// Weft's filter on a pod veth's hook (it may not exist).
 /// The node devices among `ifnames` that miss a node program on tcx,
 /// with what is missing (a device recreated since weftd attached to it
 /// lost its links).
@@ -192,6 +191,7 @@ pub fn node_devices_without_programs(ifnames: &[String]) -> Vec<String> {
     missing
 }
 
+/// Weft's filter on a pod veth's hook (it may not exist).
 fn pod_filter(ifname: &str, direction: TcAttachType) -> std::io::Result<SchedClassifierLink> {
     SchedClassifierLink::attached(
         ifname,

@@ -64,8 +64,11 @@ struct EnforcerState {
     slots: SlotTable,
     /// Pod names by address (cluster pods and local endpoints), for events.
     pod_names: Arc<BTreeMap<IpAddr, String>>,
-    /// Node devices whose links this weftd attached (once per run).
-    node_devices: BTreeSet<String>,
+    /// Node devices whose links this weftd attached, with the ifindex
+    /// they had then: a device deleted and created again under its name
+    /// (weft.vxlan after its settings changed, an underlay a network
+    /// manager recreated) lost its links and gets them again.
+    node_devices: BTreeMap<String, u32>,
 }
 
 impl PolicyEnforcer {
@@ -127,7 +130,7 @@ impl PolicyEnforcer {
                 endpoints,
                 slots,
                 pod_names: Arc::default(),
-                node_devices: BTreeSet::new(),
+                node_devices: BTreeMap::new(),
             }),
         };
         if standalone {
@@ -151,7 +154,7 @@ impl PolicyEnforcer {
         self.put_in_effect(&snapshot)?;
         let mut state = self.state();
         for name in state.datapath.pinned_link_names()? {
-            if !state.node_devices.contains(&name) {
+            if !state.node_devices.contains_key(&name) {
                 state.datapath.detach_node_device(&name)?;
             }
         }
@@ -159,19 +162,27 @@ impl PolicyEnforcer {
     }
 
     /// Attaches the node programs to `ifname` (weft.vxlan, the underlay)
-    /// unless this run already did.
+    /// unless this run already did to the device that has the name now.
     pub fn attach_node_device(&self, ifname: &str) -> Result<(), EnforcerError> {
         let mut state = self.state();
-        if !state.node_devices.contains(ifname) {
+        let ifindex =
+            state
+                .datapath
+                .interface_index(ifname)
+                .map_err(|source| EnforcerError::Interface {
+                    ifname: ifname.to_owned(),
+                    source,
+                })?;
+        if state.node_devices.get(ifname) != Some(&ifindex) {
             state.datapath.attach_node_device(ifname)?;
-            state.node_devices.insert(ifname.to_owned());
+            state.node_devices.insert(ifname.to_owned(), ifindex);
         }
         Ok(())
     }
 
     /// The node devices this weftd attached the node programs to.
     pub fn node_devices(&self) -> Vec<String> {
-        self.state().node_devices.iter().cloned().collect()
+        self.state().node_devices.keys().cloned().collect()
     }
 
     /// Sizes of the policy in effect, for `weftctl status`; `None` before

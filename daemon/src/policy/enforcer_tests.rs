@@ -209,10 +209,33 @@ fn a_sync_retried_after_a_write_cut_short_removes_the_old_profile() {
 fn a_sync_drops_the_node_links_this_run_did_not_attach() {
     let fake = FakeDatapath::default();
     fake.node().linked.insert("old0".into());
+    fake.node().ifindexes.insert("eth0".into(), 2);
     let enforcer = start(&fake, &[], false);
     enforcer.attach_node_device("eth0").unwrap();
     sync(&enforcer, CLUSTER).unwrap();
     assert_eq!(fake.node().linked.iter().collect::<Vec<_>>(), ["eth0"]);
+}
+
+#[test]
+fn a_node_device_created_again_under_its_name_gets_its_programs_again() {
+    let fake = FakeDatapath::default();
+    fake.node().ifindexes.insert("weft.vxlan".into(), 7);
+    let enforcer = start(&fake, &[], false);
+    enforcer.attach_node_device("weft.vxlan").unwrap();
+    // Deleted (its links go with it) and created again: a new ifindex.
+    fake.node().linked.clear();
+    fake.node().ifindexes.insert("weft.vxlan".into(), 8);
+    enforcer.attach_node_device("weft.vxlan").unwrap();
+    assert_eq!(
+        fake.node().linked.iter().collect::<Vec<_>>(),
+        ["weft.vxlan"]
+    );
+    fake.node().linked.clear();
+    enforcer.attach_node_device("weft.vxlan").unwrap();
+    assert!(
+        fake.node().linked.is_empty(),
+        "the same device is attached once per run"
+    );
 }
 
 #[test]
