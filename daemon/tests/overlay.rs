@@ -222,7 +222,7 @@ impl Node {
         PeerNode {
             name: self.name.clone(),
             pod_cidrs: vec![self.pod_cidr],
-            underlay_ip: Some(IpAddr::V4(self.underlay_ip)),
+            underlay_ips: vec![IpAddr::V4(self.underlay_ip)],
             vtep_mac: Some(vtep_mac(&self.name)),
         }
     }

@@ -318,7 +318,7 @@ mod tests {
         let (_dir, store) = store_with_nodes(&["n1"]);
         let publication = NodePublication {
             claimed_pod_cidrs: Some(vec![net("10.244.0.0/24")]),
-            underlay_ip: "198.18.0.11".parse().unwrap(),
+            underlay_ips: vec!["198.18.0.11".parse().unwrap()],
             vtep_mac: [0x0e, 0, 0, 0, 0, 1],
         };
         publish_node(&store, "n1", &publication).unwrap();

@@ -14,7 +14,7 @@ use weft_datastore::{ClusterSnapshot, Node};
 
 use crate::config::ClusterConfig;
 use crate::node::cluster_store::ClusterStore;
-use crate::node::mtu::VXLAN_OVERHEAD;
+use crate::node::mtu::vxlan_overhead;
 use crate::node::node_object::node_pod_cidrs;
 use crate::overlay::{LocalNode, NetworkMode, local_node_from_interface};
 
@@ -96,7 +96,9 @@ pub async fn join_cluster(
     let local = discover_local_node(handle, node_name, &pod_cidrs, cluster).await?;
     let pod_mtu = match cluster.mode {
         NetworkMode::Direct => local.underlay_mtu,
-        NetworkMode::Vxlan | NetworkMode::Auto => local.underlay_mtu - VXLAN_OVERHEAD,
+        NetworkMode::Vxlan | NetworkMode::Auto => local
+            .underlay_mtu
+            .saturating_sub(vxlan_overhead(local.underlay_ip)),
     };
     Ok(JoinedNode {
         pod_cidrs,

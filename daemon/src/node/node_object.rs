@@ -12,8 +12,12 @@ use crate::overlay::{PeerNode, format_mac, parse_mac};
 
 /// Pod CIDRs weftd claimed for the node (when `spec.podCIDRs` is empty).
 pub const POD_CIDRS_ANNOTATION: &str = "weft.dev/pod-cidrs";
-/// The node's underlay address, where VXLAN and direct routes point.
+/// The node's primary underlay address, where VXLAN and direct routes point.
 pub const UNDERLAY_IP_ANNOTATION: &str = "weft.dev/underlay-ip";
+/// Every underlay address of the node, one per family, the primary first:
+/// direct routes of a family's pod CIDR point at that family's. A weftd
+/// that reads only the single address still finds the primary there.
+pub const UNDERLAY_IPS_ANNOTATION: &str = "weft.dev/underlay-ips";
 /// The MAC of the node's VXLAN device.
 pub const VTEP_MAC_ANNOTATION: &str = "weft.dev/vtep-mac";
 
@@ -59,9 +63,26 @@ pub fn peer_nodes(nodes: &BTreeMap<String, Node>, local: &str) -> Vec<PeerNode> 
         .map(|(name, node)| PeerNode {
             name: name.clone(),
             pod_cidrs: node_pod_cidrs(node),
-            underlay_ip: annotation(node, UNDERLAY_IP_ANNOTATION).and_then(|a| a.parse().ok()),
+            underlay_ips: underlay_ips(node),
             vtep_mac: annotation(node, VTEP_MAC_ANNOTATION).and_then(|m| parse_mac(m).ok()),
         })
+        .collect()
+}
+
+/// The node's underlay addresses: the list it publishes, else (a weftd
+/// from before the list) its single address. Unparsable entries are skipped.
+fn underlay_ips(node: &Node) -> Vec<IpAddr> {
+    let listed: Vec<IpAddr> = annotation(node, UNDERLAY_IPS_ANNOTATION)
+        .into_iter()
+        .flat_map(|list| list.split(','))
+        .filter_map(|ip| ip.trim().parse().ok())
+        .collect();
+    if !listed.is_empty() {
+        return listed;
+    }
+    annotation(node, UNDERLAY_IP_ANNOTATION)
+        .and_then(|ip| ip.parse().ok())
+        .into_iter()
         .collect()
 }
 
@@ -70,17 +91,24 @@ pub fn peer_nodes(nodes: &BTreeMap<String, Node>, local: &str) -> Vec<PeerNode> 
 pub struct NodePublication {
     /// Only claimed CIDRs are published; `spec.podCIDRs` speak for themselves.
     pub claimed_pod_cidrs: Option<Vec<IpNet>>,
-    pub underlay_ip: IpAddr,
+    /// One per family, the primary first.
+    pub underlay_ips: Vec<IpAddr>,
     pub vtep_mac: [u8; 6],
 }
 
 /// `node` with the publication's annotations, or `None` when it already
 /// carries exactly them (so an unchanged node is never rewritten).
 pub fn publish_on(node: &Node, publication: &NodePublication) -> Option<Node> {
-    let mut wanted = vec![
-        (UNDERLAY_IP_ANNOTATION, publication.underlay_ip.to_string()),
-        (VTEP_MAC_ANNOTATION, format_mac(&publication.vtep_mac)),
-    ];
+    let all: Vec<String> = publication
+        .underlay_ips
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut wanted = vec![(VTEP_MAC_ANNOTATION, format_mac(&publication.vtep_mac))];
+    if let Some(primary) = all.first() {
+        wanted.push((UNDERLAY_IP_ANNOTATION, primary.clone()));
+        wanted.push((UNDERLAY_IPS_ANNOTATION, all.join(",")));
+    }
     if let Some(cidrs) = &publication.claimed_pod_cidrs {
         wanted.push((POD_CIDRS_ANNOTATION, format_cidr_list(cidrs)));
     }
@@ -167,18 +195,38 @@ mod tests {
                 ],
             ),
             node("n3", &[], &[(UNDERLAY_IP_ANNOTATION, "not-an-ip")]),
+            node(
+                "n4",
+                &["10.244.4.0/24", "fd00:10:244:4::/64"],
+                &[
+                    (UNDERLAY_IP_ANNOTATION, "198.18.0.14"),
+                    (UNDERLAY_IPS_ANNOTATION, "198.18.0.14,fd00:198:18::14"),
+                ],
+            ),
         ]
         .into_iter()
         .map(|n| (n.metadata.name.clone().unwrap(), n))
         .collect();
         let peers = peer_nodes(&nodes, "n1");
-        assert_eq!(peers.len(), 2);
+        assert_eq!(peers.len(), 3);
         assert_eq!(peers[0].name, "n2");
-        assert_eq!(peers[0].underlay_ip, Some("198.18.0.12".parse().unwrap()));
-        assert_eq!(peers[0].vtep_mac, Some([0x0e, 0, 0, 0, 0, 2]));
         assert_eq!(
-            peers[1].underlay_ip, None,
+            peers[0].underlay_ips,
+            ["198.18.0.12".parse::<IpAddr>().unwrap()],
+            "a weftd that published one address"
+        );
+        assert_eq!(peers[0].vtep_mac, Some([0x0e, 0, 0, 0, 0, 2]));
+        assert!(
+            peers[1].underlay_ips.is_empty(),
             "unparsable annotations are not published yet"
+        );
+        assert_eq!(
+            peers[2].underlay_ip(false),
+            Some("fd00:198:18::14".parse().unwrap())
+        );
+        assert_eq!(
+            peers[2].underlay_ip(true),
+            Some("198.18.0.14".parse().unwrap())
         );
     }
 
@@ -186,7 +234,10 @@ mod tests {
     fn publishing_rewrites_only_what_changed() {
         let publication = NodePublication {
             claimed_pod_cidrs: Some(vec!["10.244.1.0/24".parse().unwrap()]),
-            underlay_ip: "198.18.0.11".parse().unwrap(),
+            underlay_ips: vec![
+                "198.18.0.11".parse().unwrap(),
+                "fd00:198:18::11".parse().unwrap(),
+            ],
             vtep_mac: [0x0e, 1, 2, 3, 4, 5],
         };
         let bare = node("n1", &[], &[("keep", "me")]);
@@ -195,6 +246,11 @@ mod tests {
         assert_eq!(annotations["keep"], "me");
         assert_eq!(annotations[POD_CIDRS_ANNOTATION], "10.244.1.0/24");
         assert_eq!(annotations[VTEP_MAC_ANNOTATION], "0e:01:02:03:04:05");
+        assert_eq!(annotations[UNDERLAY_IP_ANNOTATION], "198.18.0.11");
+        assert_eq!(
+            annotations[UNDERLAY_IPS_ANNOTATION],
+            "198.18.0.11,fd00:198:18::11"
+        );
         assert_eq!(publish_on(&published, &publication), None);
     }
 }

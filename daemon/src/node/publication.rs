@@ -49,7 +49,7 @@ impl Reconciler for PublicationReconciler {
         .await?;
         let publication = NodePublication {
             claimed_pod_cidrs: self.claimed_pod_cidrs.clone(),
-            underlay_ip: local.underlay_ip,
+            underlay_ips: local.underlay_ips(),
             vtep_mac: vtep_mac(&self.node_name),
         };
         let wrote = self
@@ -60,7 +60,7 @@ impl Reconciler for PublicationReconciler {
         if !wrote {
             return Ok(());
         }
-        tracing::info!(underlay_ip = %local.underlay_ip, "published this node on its Node object");
+        tracing::info!(underlay_ips = ?local.underlay_ips(), "published this node on its Node object");
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use netlink_packet_route::AddressFamily;
-use netlink_packet_route::address::AddressMessage;
+use netlink_packet_route::address::{AddressHeaderFlags, AddressMessage};
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
@@ -288,9 +288,15 @@ async fn update_device(
 }
 
 async fn add_address(handle: &Handle, index: u32, address: IpNet) -> Result<(), OverlayError> {
-    handle
+    let mut request = handle
         .address()
-        .add(index, address.addr(), address.prefix_len())
+        .add(index, address.addr(), address.prefix_len());
+    if address.addr().is_ipv6() {
+        // A VTEP address is this node's by construction; duplicate address
+        // detection would keep it tentative, unusable, for a second.
+        request.message_mut().header.flags |= AddressHeaderFlags::Nodad;
+    }
+    request
         .execute()
         .await
         .map_err(netlink(format!("adding {address}")))

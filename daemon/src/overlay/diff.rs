@@ -400,7 +400,7 @@ mod tests {
     fn a_new_underlay_ip_moves_only_the_fdb_entry() {
         let before = desired(&three_peers(), NetworkMode::Vxlan);
         let mut peers = three_peers();
-        peers[0].underlay_ip = Some("198.18.0.22".parse().unwrap());
+        peers[0].underlay_ips = vec!["198.18.0.22".parse().unwrap()];
         let after = desired(&peers, NetworkMode::Vxlan);
         let plan = diff(&after, &observed_as_applied(&before));
         assert_eq!(
@@ -446,7 +446,7 @@ mod tests {
     fn in_auto_a_peer_moving_into_the_subnet_switches_from_vxlan_to_direct() {
         let before = desired(&three_peers(), NetworkMode::Auto);
         let mut peers = three_peers();
-        peers[1].underlay_ip = Some("198.18.0.13".parse().unwrap());
+        peers[1].underlay_ips = vec!["198.18.0.13".parse().unwrap()];
         let after = desired(&peers, NetworkMode::Auto);
         let plan = diff(&after, &observed_as_applied(&before));
         assert_eq!(

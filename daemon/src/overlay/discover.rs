@@ -1,9 +1,9 @@
 //! Finding this node's underlay: the named interface, else the one of the
-//! default route, else the first interface with a global IPv4 address; and
-//! its IPv4 address, subnet and MTU. The choice is pure; one function asks
-//! the kernel.
+//! default route (IPv4's, else IPv6's), else the first interface with a
+//! global address; and its addresses (IPv4 first: the primary, and IPv6),
+//! subnets and MTU. The choice is pure; one function asks the kernel.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use futures::TryStreamExt;
 use ipnet::IpNet;
@@ -22,8 +22,11 @@ use super::parse::{address_net, link_name};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Underlay {
     pub ifname: String,
-    /// Its address with the subnet's prefix length, e.g. 198.18.0.11/24.
+    /// Its primary address with the subnet's prefix length, e.g.
+    /// 198.18.0.11/24: IPv4 when it has one.
     pub address: IpNet,
+    /// Its IPv6 address beside an IPv4 primary one.
+    pub second: Option<IpNet>,
     pub mtu: u32,
 }
 
@@ -43,27 +46,37 @@ pub async fn local_node_from_interface(
         .try_collect()
         .await
         .map_err(netlink("listing addresses"))?;
-    let routes: Vec<RouteMessage> = handle
+    let mut routes: Vec<RouteMessage> = handle
         .route()
         .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
         .execute()
         .try_collect()
         .await
-        .map_err(netlink("listing routes"))?;
+        .map_err(netlink("listing IPv4 routes"))?;
+    let v6_routes: Vec<RouteMessage> = handle
+        .route()
+        .get(RouteMessageBuilder::<Ipv6Addr>::new().build())
+        .execute()
+        .try_collect()
+        .await
+        .map_err(netlink("listing IPv6 routes"))?;
+    // IPv4's default route first: it names the underlay when both exist.
+    routes.extend(v6_routes);
     let underlay = choose_underlay(&links, &addresses, &routes, underlay_ifname)?;
     Ok(LocalNode {
         name: node_name.to_owned(),
         pod_cidrs,
         underlay_ip: underlay.address.addr(),
         underlay_net: underlay.address.trunc(),
+        second_underlay: underlay.second,
         underlay_ifname: underlay.ifname,
         underlay_mtu: underlay.mtu,
     })
 }
 
 /// The underlay among these links: `wanted` if given, else the interface of
-/// the default IPv4 route, else the non-loopback interface with the lowest
-/// index that has a global IPv4 address.
+/// the first default route in `routes`, else the non-loopback interface
+/// with the lowest index that has a global address.
 pub fn choose_underlay(
     links: &[LinkMessage],
     addresses: &[AddressMessage],
@@ -80,12 +93,18 @@ pub fn choose_underlay(
             .ok_or(OverlayError::NoUnderlayInterface)?,
     };
     let ifname = link_name(link).unwrap_or_default().to_owned();
-    let address = global_ipv4(addresses, link.header.index)
-        .ok_or_else(|| OverlayError::NoUnderlayAddress(ifname.clone()))?;
+    let v4 = global_address(addresses, link.header.index, true);
+    let v6 = global_address(addresses, link.header.index, false);
+    let (address, second) = match (v4, v6) {
+        (Some(v4), v6) => (v4, v6),
+        (None, Some(v6)) => (v6, None),
+        (None, None) => return Err(OverlayError::NoUnderlayAddress(ifname)),
+    };
     let mtu = link_mtu(link).ok_or_else(|| OverlayError::NoUnderlayMtu(ifname.clone()))?;
     Ok(Underlay {
         ifname,
         address,
+        second,
         mtu,
     })
 }
@@ -105,21 +124,29 @@ fn first_link_with_address<'a>(
     links
         .iter()
         .filter(|link| !link.header.flags.contains(LinkFlags::Loopback))
-        .filter(|link| global_ipv4(addresses, link.header.index).is_some())
+        .filter(|link| {
+            global_address(addresses, link.header.index, true).is_some()
+                || global_address(addresses, link.header.index, false).is_some()
+        })
         .min_by_key(|link| link.header.index)
 }
 
-/// The first primary, global IPv4 address of the interface.
-fn global_ipv4(addresses: &[AddressMessage], index: u32) -> Option<IpNet> {
+/// The interface's first global address of one family: not secondary
+/// (for IPv6, the same bit: not temporary), not deprecated.
+fn global_address(addresses: &[AddressMessage], index: u32, ipv4: bool) -> Option<IpNet> {
     addresses
         .iter()
         .filter(|address| {
             address.header.index == index
                 && address.header.scope == AddressScope::Universe
                 && !address.header.flags.contains(AddressHeaderFlags::Secondary)
+                && !address
+                    .header
+                    .flags
+                    .contains(AddressHeaderFlags::Deprecated)
         })
         .filter_map(address_net)
-        .find(|net| matches!(net.addr(), IpAddr::V4(_)))
+        .find(|net| net.addr().is_ipv4() == ipv4)
 }
 
 #[cfg(test)]
@@ -188,6 +215,7 @@ mod tests {
             Underlay {
                 ifname: "eth1".into(),
                 address: "198.19.0.11/16".parse().unwrap(),
+                second: None,
                 mtu: 9000,
             }
         );
@@ -201,12 +229,28 @@ mod tests {
     }
 
     #[test]
-    fn else_the_first_interface_with_a_global_ipv4_address() {
+    fn else_the_first_interface_with_a_global_address_ipv4_as_primary() {
         let (links, addresses) = node();
         let underlay = choose_underlay(&links, &addresses, &[], None).unwrap();
         assert_eq!(underlay.ifname, "eth0");
         assert_eq!(underlay.address, "198.18.0.11/24".parse::<IpNet>().unwrap());
+        assert_eq!(underlay.second, Some("fd00::2/64".parse().unwrap()));
         assert_eq!(underlay.mtu, 1500);
+    }
+
+    #[test]
+    fn an_ipv6_only_underlay_has_its_ipv6_address_as_primary() {
+        let links = vec![link(1, "lo", 65536), link(2, "eth0", 1500)];
+        let addresses = [
+            address(2, "fe80::1/64", AddressScope::Link),
+            address(2, "fd00:198:18::11/64", AddressScope::Universe),
+        ];
+        let underlay = choose_underlay(&links, &addresses, &[], None).unwrap();
+        assert_eq!(
+            underlay.address,
+            "fd00:198:18::11/64".parse::<IpNet>().unwrap()
+        );
+        assert_eq!(underlay.second, None);
     }
 
     #[test]

@@ -51,8 +51,20 @@ impl fmt::Display for NetworkMode {
 pub struct PeerNode {
     pub name: String,
     pub pod_cidrs: Vec<IpNet>,
-    pub underlay_ip: Option<IpAddr>,
+    /// Its underlay addresses, at most one per family; the first is its
+    /// primary one (its VXLAN tunnel's source).
+    pub underlay_ips: Vec<IpAddr>,
     pub vtep_mac: Option<[u8; 6]>,
+}
+
+impl PeerNode {
+    /// Its underlay address of one family (an unspecified one is none).
+    pub fn underlay_ip(&self, ipv4: bool) -> Option<IpAddr> {
+        self.underlay_ips
+            .iter()
+            .copied()
+            .find(|ip| ip.is_ipv4() == ipv4 && !ip.is_unspecified())
+    }
 }
 
 /// This node: its pod CIDRs and the underlay interface it reaches the others through.
@@ -60,11 +72,34 @@ pub struct PeerNode {
 pub struct LocalNode {
     pub name: String,
     pub pod_cidrs: Vec<IpNet>,
+    /// The primary underlay address: IPv4 when the interface has one. The
+    /// VXLAN tunnel's source.
     pub underlay_ip: IpAddr,
     /// The subnet of the underlay interface (`auto` goes direct inside it).
     pub underlay_net: IpNet,
+    /// The underlay interface's address of the other family, with its
+    /// subnet: direct routes of that family's pod CIDRs go through it.
+    pub second_underlay: Option<IpNet>,
     pub underlay_ifname: String,
     pub underlay_mtu: u32,
+}
+
+impl LocalNode {
+    /// Its underlay address of one family, with its subnet.
+    pub fn underlay(&self, ipv4: bool) -> Option<IpNet> {
+        let primary = IpNet::new(self.underlay_ip, self.underlay_net.prefix_len()).ok();
+        primary
+            .into_iter()
+            .chain(self.second_underlay)
+            .find(|net| net.addr().is_ipv4() == ipv4)
+    }
+
+    /// Every underlay address, the primary first (what it publishes).
+    pub fn underlay_ips(&self) -> Vec<IpAddr> {
+        std::iter::once(self.underlay_ip)
+            .chain(self.second_underlay.map(|net| net.addr()))
+            .collect()
+    }
 }
 
 pub const DEFAULT_VNI: u32 = 1;

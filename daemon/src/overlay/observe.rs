@@ -2,7 +2,7 @@
 //! VXLAN device, Weft's routes and the device's neighbours and FDB entries.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use futures::TryStreamExt;
 use netlink_packet_route::AddressFamily;
@@ -26,13 +26,22 @@ pub struct Observation {
 pub async fn observe(handle: &Handle, device: &str) -> Result<Observation, OverlayError> {
     let links = list_links(handle).await?;
     let names = link_names(&links);
-    let routes = handle
+    let mut routes = handle
         .route()
         .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
         .execute()
         .try_collect::<Vec<_>>()
         .await
-        .map_err(netlink("listing routes"))?;
+        .map_err(netlink("listing IPv4 routes"))?;
+    routes.extend(
+        handle
+            .route()
+            .get(RouteMessageBuilder::<Ipv6Addr>::new().build())
+            .execute()
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(netlink("listing IPv6 routes"))?,
+    );
     let mut network = ObservedNetwork {
         routes: routes.iter().filter_map(|r| own_route(r, &names)).collect(),
         ..ObservedNetwork::default()
@@ -50,8 +59,9 @@ pub async fn observe(handle: &Handle, device: &str) -> Result<Observation, Overl
             .await
             .map_err(netlink(format!("listing the addresses of {device}")))?;
         network.device = Some(observed_device(link, &names, &addresses));
-        network.neighbours = list_neighbours(handle, AddressFamily::Inet)
-            .await?
+        let mut neighbours = list_neighbours(handle, AddressFamily::Inet).await?;
+        neighbours.extend(list_neighbours(handle, AddressFamily::Inet6).await?);
+        network.neighbours = neighbours
             .iter()
             .filter_map(|n| device_neighbour(n, index))
             .collect();

@@ -190,15 +190,24 @@ fn route_ip(address: &RouteAddress) -> Option<IpAddr> {
     }
 }
 
-/// An IPv4 neighbour entry on the device `ifindex`.
+/// A neighbour entry on the device `ifindex` Weft could own: IPv4, or
+/// IPv6 but for the link-local and multicast ones the kernel keeps itself.
 pub fn device_neighbour(message: &NeighbourMessage, ifindex: u32) -> Option<ObservedNeighbour> {
-    if message.header.ifindex != ifindex || message.header.family != AddressFamily::Inet {
+    let family = message.header.family;
+    if message.header.ifindex != ifindex
+        || (family != AddressFamily::Inet && family != AddressFamily::Inet6)
+    {
         return None;
     }
     let address = message.attributes.iter().find_map(|attr| match attr {
         NeighbourAttribute::Destination(address) => neighbour_ip(address),
         _ => None,
     })?;
+    if let IpAddr::V6(ip) = address
+        && (ip.is_unicast_link_local() || ip.is_multicast())
+    {
+        return None;
+    }
     Some(ObservedNeighbour {
         address,
         mac: lladdr(message),

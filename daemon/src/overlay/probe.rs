@@ -14,12 +14,13 @@ use super::state::NextHop;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The address probed for each planned peer, by name: its route's gateway.
+/// The address probed for each planned peer, by name: the gateway of its
+/// first route (IPv4's when it has one).
 pub fn probe_targets(desired: &DesiredNetwork) -> BTreeMap<String, IpAddr> {
     desired
         .peers
         .iter()
-        .filter_map(|peer| match &peer.route.next_hop {
+        .filter_map(|peer| match &peer.routes.first()?.route.next_hop {
             NextHop::Gateway { address, .. } => Some((peer.name.clone(), *address)),
             _ => None,
         })

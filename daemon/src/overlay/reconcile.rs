@@ -10,7 +10,7 @@ use super::diff::{PlanSummary, diff};
 use super::error::OverlayError;
 use super::model::{LocalNode, OverlaySettings, PeerNode};
 use super::observe::observe;
-use super::sysctl::enable_ipv4_forwarding;
+use super::sysctl::{enable_ipv4_forwarding, enable_ipv6_forwarding};
 
 /// Converges the calling thread's network namespace (weftd runs in the
 /// node's) to the node network for `peers`, and returns what it changed.
@@ -22,6 +22,9 @@ pub async fn reconcile(
 ) -> Result<PlanSummary, OverlayError> {
     if enable_ipv4_forwarding()? {
         tracing::info!("turned on IPv4 forwarding");
+    }
+    if local.pod_cidrs.iter().any(|cidr| cidr.addr().is_ipv6()) && enable_ipv6_forwarding()? {
+        tracing::info!("turned on IPv6 forwarding");
     }
     let desired = desired_network(local, peers, settings);
     for skipped in &desired.skipped {

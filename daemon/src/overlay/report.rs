@@ -18,28 +18,49 @@ pub fn network_report(
     desired: &DesiredNetwork,
     observed: &ObservedNetwork,
 ) -> NetworkStatus {
+    let left_out = |name: &str| -> Option<String> {
+        let reasons: Vec<String> = desired
+            .skipped
+            .iter()
+            .filter(|skipped| skipped.name == name)
+            .map(ToString::to_string)
+            .collect();
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    };
     let mut peers: Vec<PeerStatus> = desired
         .peers
         .iter()
         .map(|peer| PeerStatus {
             name: peer.name.clone(),
             underlay_ip: Some(peer.underlay_ip),
-            path: Some(if peer.encapsulated { "vxlan" } else { "direct" }.to_owned()),
-            pod_cidrs: vec![peer.route.destination],
+            path: Some(peer_path(peer).to_owned()),
+            pod_cidrs: peer.routes.iter().map(|r| r.route.destination).collect(),
             missing: missing_entries(peer, observed),
-            skipped: None,
+            skipped: left_out(&peer.name),
             probe: None,
         })
-        .chain(desired.skipped.iter().map(|skipped| PeerStatus {
-            name: skipped.name.clone(),
+        .collect();
+    let planned: Vec<&str> = peers.iter().map(|p| p.name.as_str()).collect();
+    let mut wholly_left_out: Vec<&str> = desired
+        .skipped
+        .iter()
+        .map(|skipped| skipped.name.as_str())
+        .filter(|name| !planned.contains(name))
+        .collect();
+    wholly_left_out.dedup();
+    let wholly_left_out: Vec<PeerStatus> = wholly_left_out
+        .into_iter()
+        .map(|name| PeerStatus {
+            name: name.to_owned(),
             underlay_ip: None,
             path: None,
             pod_cidrs: vec![],
             missing: vec![],
-            skipped: Some(skipped.reason.to_string()),
+            skipped: left_out(name),
             probe: None,
-        }))
+        })
         .collect();
+    peers.extend(wholly_left_out);
     peers.sort_by(|a, b| a.name.cmp(&b.name));
     NetworkStatus {
         mode: mode.to_string(),
@@ -51,12 +72,25 @@ pub fn network_report(
     }
 }
 
+/// `vxlan` or `direct` when every pod CIDR of the peer goes that way
+/// (`auto` may route one family directly and tunnel the other).
+fn peer_path(peer: &PlannedPeer) -> &'static str {
+    let tunnelled = peer.routes.iter().filter(|r| r.encapsulated).count();
+    match tunnelled {
+        0 => "direct",
+        n if n == peer.routes.len() => "vxlan",
+        _ => "vxlan+direct",
+    }
+}
+
 fn missing_entries(peer: &PlannedPeer, observed: &ObservedNetwork) -> Vec<String> {
     let mut missing = Vec::new();
-    if !observed.routes.contains(&peer.route) {
-        missing.push(format!("route {}", route_text(&peer.route)));
+    for planned in &peer.routes {
+        if !observed.routes.contains(&planned.route) {
+            missing.push(format!("route {}", route_text(&planned.route)));
+        }
     }
-    if let Some(wanted) = &peer.neighbour {
+    for wanted in &peer.neighbours {
         let held = observed
             .neighbours
             .iter()
@@ -160,7 +194,7 @@ mod tests {
         assert!(report.peers[0].is_healthy());
         assert_eq!(
             report.peers[2].skipped.as_deref(),
-            Some("no VTEP MAC published")
+            Some("10.244.4.0/24: no VTEP MAC published")
         );
     }
 

@@ -1,5 +1,6 @@
-//! Kernel settings the node network needs: IPv4 forwarding, in the network
-//! namespace of the calling thread (/proc/sys/net follows the caller's).
+//! Kernel settings the node network needs: IPv4 forwarding, and IPv6
+//! forwarding where pods have IPv6 addresses, in the network namespace of
+//! the calling thread (/proc/sys/net follows the caller's).
 
 use std::path::Path;
 
@@ -7,9 +8,18 @@ use super::error::OverlayError;
 
 const IPV4_FORWARDING: &str = "/proc/sys/net/ipv4/ip_forward";
 
+const IPV6_FORWARDING: &str = "/proc/sys/net/ipv6/conf/all/forwarding";
+
 /// Turns IPv4 forwarding on unless it already is; true if it changed.
 pub fn enable_ipv4_forwarding() -> Result<bool, OverlayError> {
     ensure_value(Path::new(IPV4_FORWARDING), "1")
+}
+
+/// Turns IPv6 forwarding on unless it already is; true if it changed.
+/// (The node then ignores router advertisements unless an interface's
+/// `accept_ra` is 2, as on any IPv6 router.)
+pub fn enable_ipv6_forwarding() -> Result<bool, OverlayError> {
+    ensure_value(Path::new(IPV6_FORWARDING), "1")
 }
 
 /// Writes `value` to the sysctl file unless it already holds it.

@@ -18,6 +18,7 @@ pub fn local() -> LocalNode {
         pod_cidrs: vec![net("10.244.1.0/24")],
         underlay_ip: "198.18.0.11".parse().unwrap(),
         underlay_net: net("198.18.0.0/24"),
+        second_underlay: None,
         underlay_ifname: "eth0".into(),
         underlay_mtu: 1500,
     }
@@ -28,7 +29,7 @@ pub fn peer(name: &str, pod_cidr: &str, underlay_ip: &str) -> PeerNode {
     PeerNode {
         name: name.into(),
         pod_cidrs: vec![net(pod_cidr)],
-        underlay_ip: Some(underlay_ip.parse().unwrap()),
+        underlay_ips: vec![underlay_ip.parse().unwrap()],
         vtep_mac: Some(vtep_mac(name)),
     }
 }
