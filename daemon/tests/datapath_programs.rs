@@ -31,12 +31,19 @@ use weft_ebpf_common::{
     REASON_DROPPED_UNSUPPORTED, TO_POD_PROGRAM,
 };
 
-use support::frames::{ACK, Flow, SYN, TCP, UDP, arp_request, ethernet, ip_frame, udp};
+use support::frames::{
+    ACK, Flow, ICMPV6, SYN, TCP, UDP, arp_request, ethernet, icmp, ip_frame, udp,
+};
 use support::programs::{
     A, ANY_PORT, B, FAMILIES, FROM_A, Family, Pod, Programs, R, Rule, TC_ACT_OK, TC_ACT_SHOT, TO_A,
     WORLD, port,
 };
 use weft_policy::{Direction, Packet, PortPrefix, Verdict, evaluate};
+
+const ROUTER_ADVERT: u8 = 134;
+const NEIGHBOUR_SOLICIT: u8 = 135;
+const NEIGHBOUR_ADVERT: u8 = 136;
+const REDIRECT: u8 = 137;
 
 /// kube-proxy's masquerade bit: Weft never touches marks outside its own.
 const KUBE_PROXY_MARK: u32 = 0x4000;
@@ -238,6 +245,60 @@ fn egress_is_left_pending_where_the_pod_sends_and_settled_where_the_packet_leave
         let run = programs.run(NODE_EXIT_PROGRAM, &node.frame(FROM_A, SYN), KUBE_PROXY_MARK);
         assert_eq!((run.action, run.mark), (TC_ACT_OK, KUBE_PROXY_MARK));
         assert!(programs.counted().is_empty());
+    }
+}
+
+/// A neighbour advertisement from a pod for an address it does not own
+/// would teach the node a false neighbour; a router advertisement or a
+/// redirect would claim the pod routes for others.
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn a_pod_advertises_only_its_own_addresses_and_never_a_router() {
+    let mut programs = Programs::load();
+    let link_local = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0xa, 1);
+    let all_nodes = IpAddr::from(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1));
+    let claim = |kind: u8, target: Ipv6Addr| {
+        // Solicited and override flags, then the target address.
+        let message = icmp(kind, 0, [0x60, 0, 0, 0], &target.octets());
+        ip_frame(
+            FROM_A,
+            IpAddr::from(link_local),
+            all_nodes,
+            ICMPV6,
+            &message,
+        )
+    };
+    let gateway = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+    for (what, kind, target, action) in [
+        ("its own address", NEIGHBOUR_ADVERT, A.ipv6, TC_ACT_OK),
+        (
+            "its link-local address",
+            NEIGHBOUR_ADVERT,
+            link_local,
+            TC_ACT_OK,
+        ),
+        (
+            "another pod's address",
+            NEIGHBOUR_ADVERT,
+            B.ipv6,
+            TC_ACT_SHOT,
+        ),
+        ("the pods' gateway", NEIGHBOUR_ADVERT, gateway, TC_ACT_SHOT),
+        ("a router advertisement", ROUTER_ADVERT, A.ipv6, TC_ACT_SHOT),
+        ("a redirect", REDIRECT, A.ipv6, TC_ACT_SHOT),
+        (
+            "a neighbour solicitation",
+            NEIGHBOUR_SOLICIT,
+            B.ipv6,
+            TC_ACT_OK,
+        ),
+    ] {
+        let run = programs.run(FROM_POD_PROGRAM, &claim(kind, target), 0);
+        assert_eq!(run.action, action, "{what}");
+        let counted = programs.counted();
+        if action == TC_ACT_SHOT {
+            assert_eq!(counted, [REASON_DROPPED_SPOOFED_IP], "{what}");
+        }
     }
 }
 

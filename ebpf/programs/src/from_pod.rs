@@ -1,5 +1,6 @@
 //! `weft_from_pod`, the filter on the ingress of a pod's host veth (what
-//! the pod sends): anti-spoofing, then known flows are marked allowed and
+//! the pod sends): anti-spoofing (MAC, source address, and the neighbour
+//! discovery claims a pod may make), then known flows are marked allowed and
 //! new ones carry the pod's slot so that their egress verdict is taken
 //! where they leave. With eBPF host routing, a flow addressed to another
 //! pod by its pod IP is decided here instead (no translation can change
@@ -25,7 +26,7 @@ use crate::maps::WEFT_INTERFACES;
 use crate::packet::{self, IpPacket, Kind};
 use crate::policy::passes;
 use crate::verdict::{self, Verdict};
-use crate::{conntrack, fragments, mark};
+use crate::{conntrack, fragments, mark, ndp};
 
 #[classifier]
 pub fn weft_from_pod(ctx: TcContext) -> i32 {
@@ -61,6 +62,11 @@ pub fn weft_from_pod(ctx: TcContext) -> i32 {
         return dropped(REASON_DROPPED_SPOOFED_MAC, Some(&frame.ip));
     }
     if !source_is_pods(&frame.ip, pod) {
+        return dropped(REASON_DROPPED_SPOOFED_IP, Some(&frame.ip));
+    }
+    if let Some(at) = frame.ip.ndp_claim_at()
+        && !ndp::claim_is_pods(&ctx, at, pod)
+    {
         return dropped(REASON_DROPPED_SPOOFED_IP, Some(&frame.ip));
     }
     // A later fragment without its first is decided where the packet

@@ -12,6 +12,7 @@ mod host_routing;
 mod ipv6;
 mod maps;
 mod mark;
+mod ndp;
 mod node_device;
 mod packet;
 mod pending_egress;

@@ -88,6 +88,9 @@ pub struct IpPacket {
     /// is about is read from there only when needed, to spare the stack);
     /// 0 for other packets (see `icmp_error_at()`).
     pub icmp_error_at: [u8; 2],
+    /// A neighbour discovery claim (see `transport::Icmp::Claim`): where
+    /// its message starts in the frame; 0 for other packets.
+    pub ndp_claim_at: [u8; 2],
     /// `FRAGMENT_*`: whether the packet is a fragment, and which.
     pub fragment: u8,
     /// A fragment's IP identification (IPv4's in the first two bytes).
@@ -219,6 +222,7 @@ impl IpPacket {
         tcp_flags: 0,
         echo: false,
         icmp_error_at: [0; 2],
+        ndp_claim_at: [0; 2],
         fragment: FRAGMENT_NONE,
         fragment_id: [0; 4],
     };
@@ -235,6 +239,11 @@ impl IpPacket {
         self.echo = transport.icmp == Icmp::Echo;
         // Frames are far shorter than 64 KiB.
         self.icmp_error_at = if transport.icmp == Icmp::Error {
+            (transport_offset as u16).to_ne_bytes()
+        } else {
+            [0; 2]
+        };
+        self.ndp_claim_at = if transport.icmp == Icmp::Claim {
             (transport_offset as u16).to_ne_bytes()
         } else {
             [0; 2]
@@ -258,6 +267,13 @@ impl IpPacket {
     #[inline(always)]
     pub fn icmp_error_at(&self) -> Option<usize> {
         let at = u16::from_ne_bytes(self.icmp_error_at);
+        (at != 0).then_some(usize::from(at))
+    }
+
+    /// Where a neighbour discovery claim's message starts, if it is one.
+    #[inline(always)]
+    pub fn ndp_claim_at(&self) -> Option<usize> {
+        let at = u16::from_ne_bytes(self.ndp_claim_at);
         (at != 0).then_some(usize::from(at))
     }
 

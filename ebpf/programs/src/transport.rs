@@ -26,6 +26,9 @@ const ICMPV6_DEST_UNREACHABLE: u8 = 1;
 const ICMPV6_PARAMETER_PROBLEM: u8 = 4;
 const ICMPV6_ECHO_REQUEST: u8 = 128;
 const ICMPV6_ECHO_REPLY: u8 = 129;
+const ICMPV6_ROUTER_ADVERT: u8 = 134;
+const ICMPV6_NEIGHBOUR_ADVERT: u8 = 136;
+const ICMPV6_REDIRECT: u8 = 137;
 
 /// What kind of ICMP message a packet is (not ICMP: `Other`).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -35,6 +38,9 @@ pub enum Icmp {
     /// Destination unreachable (with fragmentation needed), packet too big
     /// (ICMPv6), time exceeded, parameter problem: about another packet.
     Error,
+    /// A neighbour discovery message that claims something for others:
+    /// a neighbour advertisement, a router advertisement or a redirect.
+    Claim,
 }
 
 /// The transport fields of a packet.
@@ -101,12 +107,19 @@ fn ports(ctx: &TcContext, offset: usize, protocol: u8, family: u8) -> Option<([u
     } else {
         (ICMPV6_DEST_UNREACHABLE..=ICMPV6_PARAMETER_PROBLEM).contains(&kind)
     };
+    let claim = family == FAMILY_IPV6
+        && matches!(
+            kind,
+            ICMPV6_ROUTER_ADVERT | ICMPV6_NEIGHBOUR_ADVERT | ICMPV6_REDIRECT
+        );
     Some(if kind == request {
         ([0, 0, id0, id1], Icmp::Echo)
     } else if kind == reply {
         ([id0, id1, 0, 0], Icmp::Echo)
     } else if error {
         ([0; 4], Icmp::Error)
+    } else if claim {
+        ([0; 4], Icmp::Claim)
     } else {
         ([0; 4], Icmp::Other)
     })
