@@ -1,12 +1,12 @@
 //! weft-lab's command line (LAB.md "Commands": a stable contract).
 
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::names::{DEFAULT_LAB_NAME, LabName};
 use crate::probe::Proto;
 use crate::state::{Datastore, HostRouting};
-use crate::topology::Mode;
+use crate::topology::{IpFamily, Mode};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,6 +50,13 @@ pub enum Command {
         /// eBPF programs, or routed by the kernel [default: ebpf]
         #[arg(long, value_enum)]
         host_routing: Option<HostRouting>,
+        /// Address families of the underlay and the pods [default: ipv4]
+        #[arg(long, value_enum)]
+        ip_family: Option<IpFamily>,
+        /// IPv6 pod addresses of the whole cluster, with --ip-family dual
+        /// [default: fd00:10:244::/56]
+        #[arg(long)]
+        cluster_cidr6: Option<Ipv6Net>,
     },
     /// Remove everything the lab made.
     Down,
@@ -115,6 +122,10 @@ pub enum Command {
         port: u16,
         #[arg(long, value_enum, default_value_t = Proto::Tcp)]
         proto: Proto,
+        /// Probe each pod's address of this family, 4 or 6 [default: the
+        /// lab's first]
+        #[arg(long, value_parser = ["4", "6"])]
+        family: Option<String>,
         #[arg(long, default_value_t = 1000)]
         timeout_ms: u64,
         #[arg(short = 'o', long = "output", value_enum, default_value_t)]
@@ -218,6 +229,8 @@ mod tests {
             cluster_cidr,
             datastore,
             host_routing,
+            ip_family,
+            cluster_cidr6,
         } = cli.command
         else {
             panic!("up")
@@ -226,6 +239,12 @@ mod tests {
             (nodes, mode, cluster_cidr, datastore, host_routing),
             (Some(2), Some(Mode::Auto), None, None, None)
         );
+        assert_eq!((ip_family, cluster_cidr6), (None, None));
+        let cli = parse(&["up", "--ip-family", "dual"]).unwrap();
+        let Command::Up { ip_family, .. } = cli.command else {
+            panic!("up")
+        };
+        assert_eq!(ip_family, Some(IpFamily::Dual));
         let cli = parse(&["up", "--host-routing", "kernel"]).unwrap();
         let Command::Up { host_routing, .. } = cli.command else {
             panic!("up")

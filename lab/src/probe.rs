@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::io::{ErrorKind, Read};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -113,7 +113,12 @@ fn probe_tcp(dest: SocketAddr, timeout: Duration, deadline: Instant) -> std::io:
 }
 
 fn probe_udp(dest: SocketAddr, deadline: Instant) -> std::io::Result<Outcome> {
-    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+    let any: IpAddr = if dest.is_ipv4() {
+        Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        Ipv6Addr::UNSPECIFIED.into()
+    };
+    let socket = UdpSocket::bind((any, 0))?;
     // A connected socket reports an ICMP port unreachable as ECONNREFUSED.
     socket.connect(dest)?;
     socket.send(UDP_PAYLOAD)?;

@@ -8,9 +8,10 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What a server answers a client it sees at `peer`.
+/// What a server answers a client it sees at `peer` (an IPv4 client of an
+/// IPv6 socket as its IPv4 address).
 pub fn reply_line(label: &str, peer: IpAddr) -> String {
-    format!("{label} saw {peer}\n")
+    format!("{label} saw {}\n", peer.to_canonical())
 }
 
 #[derive(Debug, thiserror::Error)]

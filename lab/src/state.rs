@@ -10,7 +10,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +65,9 @@ impl fmt::Display for HostRouting {
 pub struct LabState {
     pub name: LabName,
     pub cluster_cidr: Ipv4Net,
+    /// The IPv6 cluster CIDR of a lab with IPv6 pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_cidr6: Option<Ipv6Net>,
     /// Labs made before the choice existed were `dir` labs.
     #[serde(default)]
     pub datastore: Datastore,
@@ -134,6 +137,13 @@ pub enum StateError {
 }
 
 impl LabState {
+    /// The cluster CIDRs, IPv4's first.
+    pub fn cluster_cidrs(&self) -> Vec<IpNet> {
+        std::iter::once(IpNet::V4(self.cluster_cidr))
+            .chain(self.cluster_cidr6.map(IpNet::V6))
+            .collect()
+    }
+
     pub fn new(
         name: LabName,
         cluster_cidr: Ipv4Net,
@@ -144,6 +154,7 @@ impl LabState {
         Self {
             name,
             cluster_cidr,
+            cluster_cidr6: None,
             datastore,
             host_routing,
             topology,

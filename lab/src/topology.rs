@@ -1,11 +1,13 @@
 //! The lab's underlay address plan per mode: which nodes share which
 //! 198.18.x.0/24 subnet (and bridge), the router joining two subnets in
-//! `auto` mode, and the "world" host outside the cluster.
+//! `auto` mode, and the "world" host outside the cluster. A dual-stack lab
+//! gives every host an IPv6 address too, from the IPv6 benchmarking range
+//! 2001:2::/48 (RFC 5180): 2001:2:0:x::/64 beside 198.18.x.0/24.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::names::{LabName, node_name};
@@ -30,6 +32,36 @@ impl fmt::Display for Mode {
         })
     }
 }
+
+/// Which address families the lab's underlay, pods and Services have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    #[default]
+    Ipv4,
+    Ipv6,
+    Dual,
+}
+
+impl IpFamily {
+    pub fn has_ipv6(self) -> bool {
+        self != IpFamily::Ipv4
+    }
+}
+
+impl fmt::Display for IpFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IpFamily::Ipv4 => "ipv4",
+            IpFamily::Ipv6 => "ipv6",
+            IpFamily::Dual => "dual",
+        })
+    }
+}
+
+/// Every IPv6 underlay address of every lab lies in here (RFC 5180).
+pub const UNDERLAY_RANGE6: Ipv6Net =
+    Ipv6Net::new_assert(Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0), 48);
 
 /// Most nodes a lab may have (addresses .11 up to .110 of a /24).
 pub const MAX_NODES: usize = 100;
@@ -79,6 +111,9 @@ pub fn check_cluster_cidr(cidr: Ipv4Net) -> Result<(), TopologyError> {
 #[serde(rename_all = "camelCase")]
 pub struct Subnet {
     pub cidr: Ipv4Net,
+    /// Its IPv6 prefix, in a lab with IPv6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr6: Option<Ipv6Net>,
     pub bridge: String,
 }
 
@@ -89,6 +124,9 @@ pub struct Attachment {
     /// Index into `Topology::subnets`.
     pub subnet: usize,
     pub ip: Ipv4Addr,
+    /// Its IPv6 address, in a lab with IPv6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
     /// Interface name inside the host's netns.
     pub ifname: String,
     /// The veth end on the fabric bridge.
@@ -103,6 +141,9 @@ pub struct Host {
     pub attachments: Vec<Attachment>,
     /// Routes to other subnets: (destination, gateway).
     pub routes: Vec<(Ipv4Net, Ipv4Addr)>,
+    /// The same for the subnets' IPv6 prefixes, in a lab with IPv6.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes6: Vec<(Ipv6Net, Ipv6Addr)>,
     /// Whether the host forwards packets (nodes and the router do).
     pub forwards: bool,
 }
@@ -111,6 +152,11 @@ impl Host {
     /// The address on the host's first (for nodes: only) underlay interface.
     pub fn underlay_ip(&self) -> Option<Ipv4Addr> {
         self.attachments.first().map(|a| a.ip)
+    }
+
+    /// The IPv6 address on that interface, in a lab with IPv6.
+    pub fn underlay_ip6(&self) -> Option<Ipv6Addr> {
+        self.attachments.first().and_then(|a| a.ip6)
     }
 }
 
@@ -128,6 +174,9 @@ pub struct Topology {
     /// absent from the state of labs made before it existed.
     #[serde(default)]
     pub control_plane: Option<Host>,
+    /// Labs made before the choice existed are IPv4 labs.
+    #[serde(default)]
+    pub family: IpFamily,
 }
 
 impl Topology {
@@ -141,6 +190,7 @@ impl Topology {
         let subnets: Vec<Subnet> = (0..subnet_count)
             .map(|i| Subnet {
                 cidr: subnet_cidr(i),
+                cidr6: None,
                 bridge: format!("br{i}"),
             })
             .collect();
@@ -162,6 +212,7 @@ impl Topology {
                     netns: name.node_netns(&name_k),
                     attachments: vec![attachment(subnet, host, UNDERLAY_IFNAME, &name_k)],
                     routes: routes_from(subnet),
+                    routes6: Vec::new(),
                     forwards: true,
                     name: name_k,
                 }
@@ -174,6 +225,7 @@ impl Topology {
                 .map(|s| attachment(s, ROUTER_HOST, &format!("eth{s}"), &format!("router{s}")))
                 .collect(),
             routes: Vec::new(),
+            routes6: Vec::new(),
             forwards: true,
         });
         let world = Host {
@@ -181,6 +233,7 @@ impl Topology {
             netns: name.world_netns(),
             attachments: vec![attachment(0, WORLD_HOST, UNDERLAY_IFNAME, "world")],
             routes: routes_from(0),
+            routes6: Vec::new(),
             forwards: false,
         };
         Ok(Topology {
@@ -191,7 +244,44 @@ impl Topology {
             router,
             world,
             control_plane: None,
+            family: IpFamily::Ipv4,
         })
+    }
+
+    /// Gives every subnet its IPv6 prefix and every host its IPv6 address
+    /// and routes, mirroring the IPv4 plan (call after `with_control_plane`).
+    pub fn with_family(mut self, family: IpFamily) -> Self {
+        self.family = family;
+        if !family.has_ipv6() {
+            return self;
+        }
+        for (index, subnet) in self.subnets.iter_mut().enumerate() {
+            subnet.cidr6 = Some(subnet_cidr6(index));
+        }
+        let subnet_count = self.subnets.len();
+        let hosts = self
+            .nodes
+            .iter_mut()
+            .chain(self.router.iter_mut())
+            .chain(std::iter::once(&mut self.world))
+            .chain(self.control_plane.iter_mut());
+        for host in hosts {
+            for attachment in &mut host.attachments {
+                let host_part = attachment.ip.octets()[3];
+                attachment.ip6 = Some(host_ip6(attachment.subnet, host_part));
+            }
+            host.routes6 = host
+                .routes
+                .iter()
+                .filter_map(|(_, gateway)| {
+                    let from = usize::from(gateway.octets()[2]);
+                    (0..subnet_count)
+                        .find(|other| *other != from)
+                        .map(|other| (subnet_cidr6(other), host_ip6(from, gateway.octets()[3])))
+                })
+                .collect();
+        }
+        self
     }
 
     /// Adds the control-plane host on the first subnet, routed to the
@@ -202,6 +292,7 @@ impl Topology {
             netns: name.control_plane_netns(),
             attachments: vec![attachment(0, CONTROL_PLANE_HOST, UNDERLAY_IFNAME, "cp")],
             routes: self.world.routes.clone(),
+            routes6: Vec::new(),
             forwards: false,
         };
         Self {
@@ -247,6 +338,19 @@ impl Topology {
     pub fn world_ip(&self) -> Ipv4Addr {
         host_ip(0, WORLD_HOST)
     }
+
+    /// The world host's IPv6 address, in a lab with IPv6.
+    pub fn world_ip6(&self) -> Option<Ipv6Addr> {
+        self.world.underlay_ip6()
+    }
+}
+
+fn subnet_cidr6(index: usize) -> Ipv6Net {
+    Ipv6Net::new_assert(Ipv6Addr::new(0x2001, 2, 0, index as u16, 0, 0, 0, 0), 64)
+}
+
+fn host_ip6(subnet: usize, host: u8) -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 2, 0, subnet as u16, 0, 0, 0, u16::from(host))
 }
 
 fn subnet_cidr(index: usize) -> Ipv4Net {
@@ -261,6 +365,7 @@ fn attachment(subnet: usize, host: u8, ifname: &str, fabric_suffix: &str) -> Att
     Attachment {
         subnet,
         ip: host_ip(subnet, host),
+        ip6: None,
         ifname: ifname.to_owned(),
         fabric_ifname: format!("v-{fabric_suffix}"),
     }

@@ -26,10 +26,18 @@ pub struct UnderlayPlan {
     /// Batches to run after the netns exist, in order (the fabric's first:
     /// it creates the veth pairs whose other ends the hosts configure).
     pub batches: Vec<IpBatch>,
+    /// Set once the netns exist, before the batches make any interface.
+    pub early_sysctls: Vec<Sysctl>,
     pub sysctls: Vec<Sysctl>,
 }
 
 const IP_FORWARD: &str = "net/ipv4/ip_forward";
+const IPV6_FORWARD: &str = "net/ipv6/conf/all/forwarding";
+/// Duplicate address detection for the interfaces a netns gets from now
+/// on: the lab's link-local addresses would stay tentative, unusable for
+/// neighbour discovery, for the first second, when a node of a real
+/// cluster has long finished it.
+const IPV6_DEFAULT_DAD: &str = "net/ipv6/conf/default/accept_dad";
 
 pub fn underlay_plan(topo: &Topology) -> UnderlayPlan {
     let mut fabric = vec!["link set lo up".to_owned()];
@@ -53,18 +61,38 @@ pub fn underlay_plan(topo: &Topology) -> UnderlayPlan {
         lines: fabric,
     }];
     batches.extend(topo.hosts().map(|host| host_batch(topo, host)));
+    let forward_keys: &[&'static str] = if topo.family.has_ipv6() {
+        &[IP_FORWARD, IPV6_FORWARD]
+    } else {
+        &[IP_FORWARD]
+    };
     let sysctls = topo
         .hosts()
         .filter(|h| h.forwards)
-        .map(|h| Sysctl {
-            netns: h.netns.clone(),
-            key: IP_FORWARD,
-            value: "1",
+        .flat_map(|h| {
+            forward_keys.iter().map(|key| Sysctl {
+                netns: h.netns.clone(),
+                key,
+                value: "1",
+            })
         })
         .collect();
+    let early_sysctls = if topo.family.has_ipv6() {
+        topo.netns_names()
+            .into_iter()
+            .map(|netns| Sysctl {
+                netns,
+                key: IPV6_DEFAULT_DAD,
+                value: "0",
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     UnderlayPlan {
         netns: topo.netns_names(),
         batches,
+        early_sysctls,
         sysctls,
     }
 }
@@ -74,9 +102,18 @@ fn host_batch(topo: &Topology, host: &Host) -> IpBatch {
     for att in &host.attachments {
         let prefix = topo.subnets[att.subnet].cidr.prefix_len();
         lines.push(format!("addr add {}/{prefix} dev {}", att.ip, att.ifname));
+        if let (Some(ip6), Some(cidr6)) = (att.ip6, topo.subnets[att.subnet].cidr6) {
+            // nodad: the plan gives out each address once, and a tentative
+            // address cannot be a source for the seconds DAD takes.
+            let prefix6 = cidr6.prefix_len();
+            lines.push(format!("addr add {ip6}/{prefix6} dev {} nodad", att.ifname));
+        }
         lines.push(format!("link set {} up", att.ifname));
     }
     for (destination, gateway) in &host.routes {
+        lines.push(format!("route add {destination} via {gateway}"));
+    }
+    for (destination, gateway) in &host.routes6 {
         lines.push(format!("route add {destination} via {gateway}"));
     }
     IpBatch {
@@ -148,6 +185,39 @@ mod tests {
                 .lines
                 .contains(&"link set v-router1 master br1".to_string())
         );
+    }
+
+    #[test]
+    fn a_dual_stack_lab_mirrors_every_address_and_route_in_ipv6() {
+        let topo = Topology::plan(&"t1".parse().unwrap(), 2, Mode::Auto)
+            .unwrap()
+            .with_family(crate::topology::IpFamily::Dual);
+        let plan = underlay_plan(&topo);
+        let n2 = plan.batches.iter().find(|b| b.netns == "t1-n2").unwrap();
+        assert_eq!(
+            n2.lines,
+            vec![
+                "link set lo up",
+                "addr add 198.18.1.12/24 dev eth0",
+                "addr add 2001:2:0:1::c/64 dev eth0 nodad",
+                "link set eth0 up",
+                "route add 198.18.0.0/24 via 198.18.1.1",
+                "route add 2001:2::/64 via 2001:2:0:1::1",
+            ]
+        );
+        let router6: Vec<_> = plan
+            .sysctls
+            .iter()
+            .filter(|s| s.key == IPV6_FORWARD)
+            .map(|s| s.netns.as_str())
+            .collect();
+        assert_eq!(router6, ["t1-n1", "t1-n2", "t1-router"]);
+        assert!(
+            plan.early_sysctls
+                .iter()
+                .all(|s| s.key == IPV6_DEFAULT_DAD && s.value == "0")
+        );
+        assert_eq!(plan.early_sysctls.len(), plan.netns.len());
     }
 
     #[test]

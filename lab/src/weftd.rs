@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use weft_api::{AppliedRevisions, Request, Response, RevisionKind};
 
 use crate::paths::LabPaths;
@@ -20,7 +20,7 @@ use crate::topology::{Mode, UNDERLAY_IFNAME};
 pub fn weftd_args(
     paths: &LabPaths,
     node: &str,
-    cluster_cidr: Ipv4Net,
+    cluster_cidrs: &[IpNet],
     mode: Mode,
     datastore: Datastore,
     host_routing: HostRouting,
@@ -41,7 +41,11 @@ pub fn weftd_args(
     if datastore == Datastore::Dir {
         args.extend([
             "--cluster-cidr".into(),
-            cluster_cidr.to_string(),
+            cluster_cidrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
             "--mode".into(),
             mode.to_string(),
             "--host-routing".into(),
@@ -260,7 +264,10 @@ mod tests {
         let args = weftd_args(
             &paths,
             "n2",
-            "10.244.0.0/16".parse().unwrap(),
+            &[
+                "10.244.0.0/16".parse().unwrap(),
+                "fd00:10:244::/56".parse().unwrap(),
+            ],
             Mode::Auto,
             Datastore::Dir,
             HostRouting::Kernel,
@@ -269,7 +276,7 @@ mod tests {
         assert_eq!(
             joined,
             "--node-name n2 --datastore dir --datastore-dir /run/weft-lab/t1/store \
-             --cluster-cidr 10.244.0.0/16 --mode auto --host-routing kernel \
+             --cluster-cidr 10.244.0.0/16,fd00:10:244::/56 --mode auto --host-routing kernel \
              --underlay-interface eth0 \
              --cni-conf-dir /run/weft-lab/t1/nodes/n2/net.d \
              --state-dir /run/weft-lab/t1/nodes/n2/state \
@@ -284,7 +291,7 @@ mod tests {
         let args = weftd_args(
             &paths,
             "n1",
-            "10.244.0.0/16".parse().unwrap(),
+            &["10.244.0.0/16".parse().unwrap()],
             Mode::Vxlan,
             Datastore::Kubernetes,
             HostRouting::Ebpf,

@@ -10,21 +10,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::net::IpAddr;
 
+use common::transfer::{BLOCK, BLOCKS, transfer_gib};
 use common::{TestLab, pod_ip};
 use serde_json::Value;
-use weft_lab::netns::run_in;
 
-const BLOCK: usize = 1 << 20;
-/// 1 GiB.
-const BLOCKS: u64 = 1024;
-const PORT: u16 = 9300;
-const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// More than a lab node forwards on its own during a transfer, far fewer
 /// than a 1 GiB transfer's packets (at least 16,384 of 64 KiB).
 const FORWARDED_ALONGSIDE: u64 = 2_000;
@@ -37,62 +28,6 @@ fn pods_yaml(placement: &[(&str, &str)]) -> String {
         ));
     }
     yaml
-}
-
-/// One pseudo-random block; block `n` on the wire is it with `n` in its
-/// first 8 bytes.
-fn pattern() -> Vec<u8> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut block = Vec::with_capacity(BLOCK);
-    while block.len() < BLOCK {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        block.extend_from_slice(&state.to_le_bytes());
-    }
-    block
-}
-
-/// Listens in `netns`; the thread returns how many blocks arrived intact
-/// and in order, or what was wrong.
-fn receive(netns: &Path) -> JoinHandle<Result<u64, String>> {
-    let listener = run_in(netns, || TcpListener::bind(("0.0.0.0", PORT)))
-        .expect("entering the receiver")
-        .expect("listening in the receiver");
-    std::thread::spawn(move || {
-        let expected = pattern();
-        let (mut stream, _) = listener.accept().map_err(|e| e.to_string())?;
-        stream
-            .set_read_timeout(Some(IO_TIMEOUT))
-            .map_err(|e| e.to_string())?;
-        let mut block = vec![0; BLOCK];
-        for n in 0..BLOCKS {
-            stream
-                .read_exact(&mut block)
-                .map_err(|e| format!("block {n}: {e}"))?;
-            let number = u64::from_le_bytes(block[..8].try_into().expect("8 bytes"));
-            if number != n || block[8..] != expected[8..] {
-                return Err(format!("block {n} arrived as block {number} or corrupt"));
-            }
-        }
-        Ok(BLOCKS)
-    })
-}
-
-/// Sends `BLOCKS` numbered blocks from `netns` to `to`.
-fn send(netns: &Path, to: SocketAddr) -> Result<(), String> {
-    run_in(netns, move || -> std::io::Result<()> {
-        let mut block = pattern();
-        let mut stream = TcpStream::connect_timeout(&to, IO_TIMEOUT)?;
-        stream.set_write_timeout(Some(IO_TIMEOUT))?;
-        for n in 0..BLOCKS {
-            block[..8].copy_from_slice(&n.to_le_bytes());
-            stream.write_all(&block)?;
-        }
-        stream.shutdown(Shutdown::Write)
-    })
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())
 }
 
 /// IPv4 datagrams the node's stack has forwarded (/proc/net/snmp).
@@ -117,12 +52,7 @@ fn forwarded(lab: &TestLab, node: &str) -> u64 {
 /// returns how many datagrams the two nodes forwarded meanwhile.
 fn transfer(lab: &TestLab, status: &Value, from: &str, to: &str, nodes: [&str; 2]) -> u64 {
     let before: u64 = nodes.iter().map(|node| forwarded(lab, node)).sum();
-    let receiver = receive(&lab.pod_netns(to));
-    let destination = SocketAddr::new(pod_ip(status, to), PORT);
-    send(&lab.pod_netns(from), destination)
-        .unwrap_or_else(|e| panic!("{from} -> {to}: sending failed: {e}"));
-    let received = receiver.join().expect("the receiver thread");
-    assert_eq!(received, Ok(BLOCKS), "{from} -> {to}");
+    transfer_gib(lab, from, to, pod_ip(status, to));
     let after: u64 = nodes.iter().map(|node| forwarded(lab, node)).sum();
     after - before
 }

@@ -172,7 +172,7 @@ fn gateway_next_hop(route: &RouteMessage, names: &HashMap<u32, String>) -> Optio
             _ => {}
         }
     }
-    if priority != 0 {
+    if priority != default_priority(route.header.address_family) {
         return None;
     }
     Some(NextHop::Gateway {
@@ -180,6 +180,15 @@ fn gateway_next_hop(route: &RouteMessage, names: &HashMap<u32, String>) -> Optio
         device: names.get(&oif?)?.clone(),
         onlink: route.header.flags.contains(RouteFlags::Onlink),
     })
+}
+
+/// The metric the kernel gives a route added without one: 0 for IPv4,
+/// 1024 (IP6_RT_PRIO_USER) for IPv6.
+fn default_priority(family: AddressFamily) -> u32 {
+    match family {
+        AddressFamily::Inet6 => 1024,
+        _ => 0,
+    }
 }
 
 fn route_ip(address: &RouteAddress) -> Option<IpAddr> {
@@ -293,6 +302,33 @@ mod tests {
 
     fn gateway(ip: &str) -> RouteAttribute {
         RouteAttribute::Gateway(RouteAddress::Inet(ip.parse().unwrap()))
+    }
+
+    #[test]
+    fn an_ipv6_route_at_the_kernels_default_metric_is_weft_form() {
+        let mut route = route_message(WEFT, RouteType::Unicast, vec![]);
+        route.header.address_family = AddressFamily::Inet6;
+        route.header.destination_prefix_length = 64;
+        route.attributes = vec![
+            RouteAttribute::Destination(RouteAddress::Inet6("fd00:10:244:2::".parse().unwrap())),
+            RouteAttribute::Gateway(RouteAddress::Inet6("2001:2::c".parse().unwrap())),
+            RouteAttribute::Oif(2),
+            RouteAttribute::Priority(1024),
+        ];
+        assert_eq!(
+            own_route(&route, &names()).map(|r| r.next_hop),
+            Some(NextHop::Gateway {
+                address: "2001:2::c".parse().unwrap(),
+                device: "eth0".into(),
+                onlink: false,
+            }),
+            "1024 is what the kernel gives an IPv6 route added without a metric"
+        );
+        route.attributes[3] = RouteAttribute::Priority(100);
+        assert_eq!(
+            own_route(&route, &names()).map(|r| r.next_hop),
+            Some(NextHop::Unrecognised)
+        );
     }
 
     #[test]

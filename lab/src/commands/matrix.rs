@@ -1,4 +1,5 @@
-//! `matrix`: every wired pod probes every wired pod's own IP, at most
+//! `matrix`: every wired pod probes every wired pod's own IP of one family
+//! (`--family 4|6`; pods without one are left out), at most
 //! `PARALLEL` probes at a time, each on its own thread in the source netns.
 
 use std::net::SocketAddr;
@@ -12,6 +13,8 @@ use crate::lab::Lab;
 use crate::matrix::MatrixReport;
 use crate::netns;
 use crate::probe::{Detail, Proto, probe_from};
+use crate::state::PodRecord;
+use crate::topology::IpFamily;
 
 /// Probes in flight at once.
 const PARALLEL: usize = 32;
@@ -20,16 +23,31 @@ pub fn matrix(
     lab: &Lab,
     port: u16,
     proto: Proto,
+    family: Option<String>,
     timeout_ms: u64,
     output: Output,
 ) -> anyhow::Result<()> {
     let state = lab.state_with_pods()?;
-    let pods: Vec<_> = state.pods.values().filter(|p| !p.ips.is_empty()).collect();
+    let ipv6 = match family.as_deref() {
+        Some("6") => true,
+        Some(_) => false,
+        None => state.topology.family == IpFamily::Ipv6,
+    };
+    let address = |pod: &PodRecord| pod.ips.iter().copied().find(|ip| ip.is_ipv6() == ipv6);
+    let pods: Vec<_> = state
+        .pods
+        .values()
+        .filter(|p| address(p).is_some())
+        .collect();
     let jobs: Vec<(PathBuf, SocketAddr)> = pods
         .iter()
         .flat_map(|from| {
-            pods.iter()
-                .map(|to| (netns::path(&from.netns), SocketAddr::new(to.ips[0], port)))
+            pods.iter().filter_map(|to| {
+                Some((
+                    netns::path(&from.netns),
+                    SocketAddr::new(address(to)?, port),
+                ))
+            })
         })
         .collect();
     let details = probe_all(&jobs, proto, Duration::from_millis(timeout_ms));

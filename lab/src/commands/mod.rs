@@ -17,7 +17,7 @@ mod status;
 mod up;
 
 use std::io::Read;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -44,6 +44,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cluster_cidr,
             datastore,
             host_routing,
+            ip_family,
+            cluster_cidr6,
         } => up::up(
             &lab,
             &up::UpOptions {
@@ -52,6 +54,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cluster_cidr,
                 datastore,
                 host_routing,
+                ip_family,
+                cluster_cidr6,
             },
         ),
         Command::Down => down::down(&lab),
@@ -85,9 +89,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Matrix {
             port,
             proto,
+            family,
             timeout_ms,
             output,
-        } => matrix::matrix(&lab, port, proto, timeout_ms, output),
+        } => matrix::matrix(&lab, port, proto, family, timeout_ms, output),
         Command::Serve { label, tcp, udp } => serve(&label, &tcp, &udp),
         Command::ApiForward { port } => crate::control_plane::host_access::run(&lab, port),
         Command::Kubelet { node } => crate::kubelet::agent::run(&lab, &node),
@@ -96,8 +101,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The hidden `serve`: binds, says "ready" on stdout, serves until killed.
+/// It listens on both families (an IPv6 socket takes IPv4 too, unless the
+/// netns has no IPv6: then on IPv4 alone).
 fn serve(label: &str, tcp: &[u16], udp: &[u16]) -> anyhow::Result<()> {
-    let listeners = Listeners::bind(Ipv4Addr::UNSPECIFIED.into(), tcp, udp)?;
+    let listeners = Listeners::bind(Ipv6Addr::UNSPECIFIED.into(), tcp, udp)
+        .or_else(|_| Listeners::bind(Ipv4Addr::UNSPECIFIED.into(), tcp, udp))?;
     println!("{}", crate::process::READY_LINE);
     Ok(listeners.run(label)?)
 }

@@ -4,12 +4,12 @@
 //! until every node is ready. On an existing lab: leave a healthy one
 //! alone, restart what died, or say what to do.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use weft_datastore::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use weft_datastore::{DEFAULT_NAMESPACE, Namespace, Node, Object};
 
@@ -23,7 +23,7 @@ use crate::lab::Lab;
 use crate::netns;
 use crate::process::{DetachedSpec, spawn_detached};
 use crate::state::{Datastore, HostRouting, LabState};
-use crate::topology::{Mode, Topology, check_cluster_cidr};
+use crate::topology::{IpFamily, Mode, Topology, check_cluster_cidr};
 use crate::underlay_plan::underlay_plan;
 use crate::wait;
 use crate::weftd::weftd_args;
@@ -35,12 +35,17 @@ pub struct UpOptions {
     pub cluster_cidr: Option<Ipv4Net>,
     pub datastore: Option<Datastore>,
     pub host_routing: Option<HostRouting>,
+    pub ip_family: Option<IpFamily>,
+    pub cluster_cidr6: Option<Ipv6Net>,
 }
 
 const DEFAULT_NODES: usize = 3;
 /// A real control plane, as users meet Weft; `--datastore dir` for fast tests.
 const DEFAULT_DATASTORE: Datastore = Datastore::Kubernetes;
 const DEFAULT_CLUSTER_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 244, 0, 0), 16);
+/// 256 nodes' /64s, as kubeadm's dual-stack examples use.
+const DEFAULT_CLUSTER_CIDR6: Ipv6Net =
+    Ipv6Net::new_assert(Ipv6Addr::new(0xfd00, 0x10, 0x244, 0, 0, 0, 0, 0), 56);
 /// The world server's port (TCP and UDP).
 const WORLD_PORT: u16 = 80;
 
@@ -65,11 +70,12 @@ pub fn up(lab: &Lab, options: &UpOptions) -> anyhow::Result<()> {
         crate::control_plane::host_access::start_api_forward(lab, &mut state)?;
     }
     println!(
-        "lab {} is up: {} nodes, {} mode, cluster CIDR {}, {} datastore, {} host routing",
+        "lab {} is up: {} nodes, {} mode, {} addresses, cluster CIDR {}, {} datastore, {} host routing",
         lab.name,
         state.topology.nodes.len(),
         state.topology.mode,
-        state.cluster_cidr,
+        state.topology.family,
+        cidr_list(&state.cluster_cidrs()),
         state.datastore,
         state.host_routing
     );
@@ -88,11 +94,24 @@ fn create(lab: &Lab, options: &UpOptions) -> anyhow::Result<LabState> {
     let nodes = options.nodes.unwrap_or(DEFAULT_NODES);
     let datastore = options.datastore.unwrap_or(DEFAULT_DATASTORE);
     check_cluster_cidr(cluster_cidr)?;
+    let family = options.ip_family.unwrap_or_default();
+    if family == IpFamily::Ipv6 {
+        bail!("--ip-family ipv6 is not built yet (issue 10): use ipv4 or dual");
+    }
+    if family == IpFamily::Dual && datastore == Datastore::Kubernetes {
+        bail!(
+            "--ip-family dual runs on --datastore dir for now (issue 10): the lab's control plane is IPv4 only"
+        );
+    }
+    let cluster_cidr6 = family
+        .has_ipv6()
+        .then(|| options.cluster_cidr6.unwrap_or(DEFAULT_CLUSTER_CIDR6));
     let mut topology = Topology::plan(&lab.name, nodes, options.mode.unwrap_or(Mode::Vxlan))?;
     if datastore == Datastore::Kubernetes {
         check_pod_network(cluster_cidr, nodes)?;
         topology = topology.with_control_plane(&lab.name);
     }
+    let topology = topology.with_family(family);
     let host_routing = options.host_routing.unwrap_or_default();
     let mut state = LabState::new(
         lab.name.clone(),
@@ -101,6 +120,7 @@ fn create(lab: &Lab, options: &UpOptions) -> anyhow::Result<LabState> {
         host_routing,
         topology,
     );
+    state.cluster_cidr6 = cluster_cidr6;
     // Recorded before anything is made, so `down` finds all of it.
     lab.save(&state)?;
     if let Some(api_ip) = state.topology.control_plane_ip() {
@@ -109,6 +129,9 @@ fn create(lab: &Lab, options: &UpOptions) -> anyhow::Result<LabState> {
     }
     let plan = underlay_plan(&state.topology);
     netns::add_all(&plan.netns)?;
+    for sysctl in &plan.early_sysctls {
+        netns::set_sysctl(sysctl)?;
+    }
     for batch in &plan.batches {
         netns::run_batch(batch)?;
     }
@@ -175,19 +198,32 @@ fn check_same_shape(state: &LabState, options: &UpOptions) -> anyhow::Result<()>
         || options.datastore.is_some_and(|d| d != state.datastore)
         || options
             .host_routing
-            .is_some_and(|h| h != state.host_routing);
+            .is_some_and(|h| h != state.host_routing)
+        || options.ip_family.is_some_and(|f| f != topology.family)
+        || options
+            .cluster_cidr6
+            .is_some_and(|c| Some(c) != state.cluster_cidr6);
     if differs {
         bail!(
-            "lab {name} already exists with {} nodes, {} mode, cluster CIDR {}, {} datastore, {} host routing; run `weft-lab down --name {name}` first to change that",
+            "lab {name} already exists with {} nodes, {} mode, {} addresses, cluster CIDR {}, {} datastore, {} host routing; run `weft-lab down --name {name}` first to change that",
             topology.nodes.len(),
             topology.mode,
-            state.cluster_cidr,
+            topology.family,
+            cidr_list(&state.cluster_cidrs()),
             state.datastore,
             state.host_routing,
             name = state.name,
         );
     }
     Ok(())
+}
+
+fn cidr_list(cidrs: &[IpNet]) -> String {
+    cidrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn check_underlay(lab: &Lab, state: &LabState) -> anyhow::Result<()> {
@@ -257,7 +293,7 @@ fn start_missing_processes(lab: &Lab, state: &mut LabState) -> anyhow::Result<()
             args: weftd_args(
                 &lab.paths,
                 &host.name,
-                state.cluster_cidr,
+                &state.cluster_cidrs(),
                 state.topology.mode,
                 state.datastore,
                 state.host_routing,
@@ -336,6 +372,8 @@ mod tests {
             cluster_cidr: None,
             datastore: None,
             host_routing: None,
+            ip_family: None,
+            cluster_cidr6: None,
         }
     }
 

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod policy;
+pub mod transfer;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;

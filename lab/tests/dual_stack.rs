@@ -1,0 +1,206 @@
+//! Dual-stack labs end to end (root), in vxlan, direct and auto modes, a
+//! pod on each of 3 nodes with an IPv4 and an IPv6 address: every pod
+//! reaches every pod over TCP and UDP in both families; the server sees the
+//! client pod's own IPv6 address (no NAT between pods); the world host sees
+//! the node's IPv6 underlay address (masquerade); 1 GiB crosses nodes over
+//! IPv6 intact, with no node fragmenting a packet; and each node routes a
+//! peer's IPv6 pod CIDR as the mode says: via the peer's IPv6 underlay
+//! address where it goes direct, to its IPv6 VTEP over weft.vxlan
+//! otherwise.
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use common::transfer::transfer_gib;
+use common::{TestLab, assert_all_connected, pod_entry};
+use serde_json::Value;
+use weft_lab::probe::{Detail, Proto, probe_from};
+
+const PODS_YAML: &str = "
+apiVersion: v1
+kind: Namespace
+metadata: {name: x}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x}
+spec:
+  nodeName: n1
+  containers: [{name: c, ports: [{containerPort: 80}, {containerPort: 53, protocol: UDP}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: x}
+spec:
+  nodeName: n2
+  containers: [{name: c, ports: [{containerPort: 80}, {containerPort: 53, protocol: UDP}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: c, namespace: x}
+spec:
+  nodeName: n3
+  containers: [{name: c, ports: [{containerPort: 80}, {containerPort: 53, protocol: UDP}]}]
+";
+const PODS: [&str; 3] = ["x/a", "x/b", "x/c"];
+const NODES: [&str; 3] = ["n1", "n2", "n3"];
+const TCP_PORT: u16 = 80;
+const UDP_PORT: u16 = 53;
+const WORLD_PORT: u16 = 80;
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn dual_stack_pods_reach_each_other_in_both_families_in_every_mode() {
+    for mode in ["vxlan", "direct", "auto"] {
+        let lab = TestLab::up(
+            &mode[..1],
+            &["--nodes", "3", "--mode", mode, "--ip-family", "dual"],
+        );
+        lab.apply(PODS_YAML);
+        let status = lab.status();
+        for family in ["4", "6"] {
+            for (proto, port) in [("tcp", TCP_PORT), ("udp", UDP_PORT)] {
+                eprintln!("{mode}: the IPv{family} {proto} matrix");
+                let matrix = matrix(&lab, proto, port, family);
+                assert_all_connected(&matrix, PODS.len());
+            }
+        }
+        pods_see_each_others_ipv6_and_the_world_sees_the_nodes(&lab, &status);
+        peers_are_routed_as_the_mode_says(&lab, mode);
+
+        let frags_before = fragments_created(&lab);
+        transfer_gib(&lab, "x/a", "x/b", pod_ip6(&status, "x/b"));
+        assert_eq!(
+            fragments_created(&lab),
+            frags_before,
+            "{mode}: a node fragmented packets of the transfer"
+        );
+        lab.down_leaves_nothing();
+    }
+}
+
+fn matrix(lab: &TestLab, proto: &str, port: u16, family: &str) -> Value {
+    let port = port.to_string();
+    let out = lab.ok(&[
+        "matrix", "--port", &port, "--proto", proto, "--family", family, "-o", "json",
+    ]);
+    serde_json::from_str(&out).expect("matrix is JSON")
+}
+
+fn pod_ip6(status: &Value, pod: &str) -> IpAddr {
+    pod_entry(status, pod)["ips"]
+        .as_array()
+        .expect("ips")
+        .iter()
+        .filter_map(|ip| ip.as_str()?.parse::<IpAddr>().ok())
+        .find(IpAddr::is_ipv6)
+        .unwrap_or_else(|| panic!("{pod} has no IPv6 address: {status}"))
+}
+
+fn pods_see_each_others_ipv6_and_the_world_sees_the_nodes(lab: &TestLab, status: &Value) {
+    for from in PODS {
+        for to in PODS.iter().filter(|to| **to != from) {
+            for (proto, port) in [(Proto::Tcp, TCP_PORT), (Proto::Udp, UDP_PORT)] {
+                let reply = reply_from(lab, from, pod_ip6(status, to), proto, port);
+                assert_eq!(
+                    reply,
+                    format!("{to} saw {}", pod_ip6(status, from)),
+                    "{from} -> {to} over {proto}: the server must see the client pod's IPv6"
+                );
+            }
+        }
+    }
+    let topology = lab.state().topology;
+    let world = topology.world_ip6().expect("the world host has IPv6");
+    for (pod, node) in PODS.iter().zip(NODES) {
+        let node_ip6 = topology
+            .node(node)
+            .and_then(|n| n.underlay_ip6())
+            .expect("an IPv6 underlay address");
+        for proto in [Proto::Tcp, Proto::Udp] {
+            let reply = reply_from(lab, pod, IpAddr::V6(world), proto, WORLD_PORT);
+            assert_eq!(
+                reply,
+                format!("world saw {node_ip6}"),
+                "{pod} -> world over {proto}: the world must see the node's IPv6"
+            );
+        }
+    }
+}
+
+fn reply_from(lab: &TestLab, from: &str, to: IpAddr, proto: Proto, port: u16) -> String {
+    let outcome = probe_from(
+        &lab.pod_netns(from),
+        SocketAddr::new(to, port),
+        proto,
+        PROBE_TIMEOUT,
+    );
+    assert_eq!(
+        outcome.detail,
+        Detail::Connected,
+        "{from} -> {to}:{port} over {proto}"
+    );
+    outcome.reply.expect("a connected probe has a reply")
+}
+
+/// n1's IPv6 routes to n2's and n3's pods: direct via their IPv6 underlay
+/// address in `direct` (and in `auto` for n2, on n1's subnet), over
+/// weft.vxlan to their VTEP otherwise.
+fn peers_are_routed_as_the_mode_says(lab: &TestLab, mode: &str) {
+    let topology = lab.state().topology;
+    let routes = lab.node_lines("n1", &["ip", "-6", "route", "show", "proto", "87"]);
+    for peer in ["n2", "n3"] {
+        let host = topology.node(peer).expect("the peer");
+        let underlay = host.underlay_ip6().expect("an IPv6 underlay address");
+        let direct = match mode {
+            "direct" => true,
+            "auto" => host.attachments[0].subnet == topology.nodes[0].attachments[0].subnet,
+            _ => false,
+        };
+        let wanted = if direct {
+            format!("via {underlay} dev eth0")
+        } else {
+            "dev weft.vxlan".to_owned()
+        };
+        let found = routes
+            .iter()
+            .filter(|route| !route.starts_with("unreachable"))
+            .any(|route| route.contains(&wanted));
+        assert!(
+            found,
+            "{mode}: n1 has no route {wanted} for {peer}: {routes:?}"
+        );
+    }
+}
+
+/// Packets the lab's nodes have fragmented, both families (/proc/net/snmp
+/// and snmp6).
+fn fragments_created(lab: &TestLab) -> u64 {
+    NODES
+        .iter()
+        .map(|node| {
+            let v4 = lab.node_lines(node, &["cat", "/proc/net/snmp"]);
+            let names: Vec<&str> = v4[0].split_whitespace().collect();
+            let ip_lines: Vec<&String> = v4.iter().filter(|l| l.starts_with("Ip:")).collect();
+            let at = names
+                .iter()
+                .position(|name| *name == "FragCreates")
+                .expect("FragCreates");
+            let v4_count: u64 = ip_lines[1]
+                .split_whitespace()
+                .nth(at)
+                .and_then(|value| value.parse().ok())
+                .expect("a count");
+            let v6_count: u64 = lab
+                .node_lines(node, &["cat", "/proc/net/snmp6"])
+                .iter()
+                .find_map(|line| line.strip_prefix("Ip6FragCreates"))
+                .and_then(|value| value.trim().parse().ok())
+                .expect("Ip6FragCreates");
+            v4_count + v6_count
+        })
+        .sum()
+}
