@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::control_plane::component::Component;
 use crate::names::{LabName, pod_ref};
 use crate::process::ProcessRecord;
-use crate::topology::Topology;
+use crate::topology::{IpFamily, Topology};
 
 /// Where a lab's cluster lives, and so what its weftds watch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -137,9 +137,11 @@ pub enum StateError {
 }
 
 impl LabState {
-    /// The cluster CIDRs, IPv4's first.
+    /// The cluster CIDRs of the lab's families, IPv4's first.
     pub fn cluster_cidrs(&self) -> Vec<IpNet> {
+        let ipv4 = self.topology.family != IpFamily::Ipv6;
         std::iter::once(IpNet::V4(self.cluster_cidr))
+            .filter(|_| ipv4)
             .chain(self.cluster_cidr6.map(IpNet::V6))
             .collect()
     }

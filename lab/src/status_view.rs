@@ -62,8 +62,8 @@ pub fn lab_status(
         .iter()
         .map(|host| NodeStatus {
             name: host.name.clone(),
-            underlay_ip: host
-                .underlay_ip()
+            underlay_ip: topology
+                .primary_ip(host)
                 .map(|ip| ip.to_string())
                 .unwrap_or_default(),
             pod_cidrs: stored

@@ -339,6 +339,15 @@ impl Topology {
         host_ip(0, WORLD_HOST)
     }
 
+    /// A host's primary underlay address: its IPv6 one in an IPv6 lab.
+    pub fn primary_ip(&self, host: &Host) -> Option<std::net::IpAddr> {
+        if self.family == IpFamily::Ipv6 {
+            host.underlay_ip6().map(Into::into)
+        } else {
+            host.underlay_ip().map(Into::into)
+        }
+    }
+
     /// The world host's IPv6 address, in a lab with IPv6.
     pub fn world_ip6(&self) -> Option<Ipv6Addr> {
         self.world.underlay_ip6()

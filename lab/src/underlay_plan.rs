@@ -2,7 +2,7 @@
 //! so the shell only replays a computed plan: bridges in the fabric netns,
 //! one veth per host attachment, addresses, routes between subnets.
 
-use crate::topology::{Host, Topology};
+use crate::topology::{Host, IpFamily, Topology};
 
 /// `ip -n NETNS -batch -` input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,9 +99,12 @@ pub fn underlay_plan(topo: &Topology) -> UnderlayPlan {
 
 fn host_batch(topo: &Topology, host: &Host) -> IpBatch {
     let mut lines = vec!["link set lo up".to_owned()];
+    let ipv4 = topo.family != IpFamily::Ipv6;
     for att in &host.attachments {
-        let prefix = topo.subnets[att.subnet].cidr.prefix_len();
-        lines.push(format!("addr add {}/{prefix} dev {}", att.ip, att.ifname));
+        if ipv4 {
+            let prefix = topo.subnets[att.subnet].cidr.prefix_len();
+            lines.push(format!("addr add {}/{prefix} dev {}", att.ip, att.ifname));
+        }
         if let (Some(ip6), Some(cidr6)) = (att.ip6, topo.subnets[att.subnet].cidr6) {
             // nodad: the plan gives out each address once, and a tentative
             // address cannot be a source for the seconds DAD takes.
@@ -110,7 +113,7 @@ fn host_batch(topo: &Topology, host: &Host) -> IpBatch {
         }
         lines.push(format!("link set {} up", att.ifname));
     }
-    for (destination, gateway) in &host.routes {
+    for (destination, gateway) in host.routes.iter().filter(|_| ipv4) {
         lines.push(format!("route add {destination} via {gateway}"));
     }
     for (destination, gateway) in &host.routes6 {
@@ -191,7 +194,7 @@ mod tests {
     fn a_dual_stack_lab_mirrors_every_address_and_route_in_ipv6() {
         let topo = Topology::plan(&"t1".parse().unwrap(), 2, Mode::Auto)
             .unwrap()
-            .with_family(crate::topology::IpFamily::Dual);
+            .with_family(IpFamily::Dual);
         let plan = underlay_plan(&topo);
         let n2 = plan.batches.iter().find(|b| b.netns == "t1-n2").unwrap();
         assert_eq!(
@@ -218,6 +221,24 @@ mod tests {
                 .all(|s| s.key == IPV6_DEFAULT_DAD && s.value == "0")
         );
         assert_eq!(plan.early_sysctls.len(), plan.netns.len());
+    }
+
+    #[test]
+    fn an_ipv6_lab_gives_its_hosts_no_ipv4_address() {
+        let topo = Topology::plan(&"t1".parse().unwrap(), 2, Mode::Auto)
+            .unwrap()
+            .with_family(IpFamily::Ipv6);
+        let plan = underlay_plan(&topo);
+        let n2 = plan.batches.iter().find(|b| b.netns == "t1-n2").unwrap();
+        assert_eq!(
+            n2.lines,
+            vec![
+                "link set lo up",
+                "addr add 2001:2:0:1::c/64 dev eth0 nodad",
+                "link set eth0 up",
+                "route add 2001:2::/64 via 2001:2:0:1::1",
+            ]
+        );
     }
 
     #[test]

@@ -51,7 +51,8 @@ pub fn status_updates(stored: &ClusterSnapshot<Pod>, state: &LabState) -> Vec<Ob
         .iter()
         .filter_map(|((namespace, name), pod)| {
             let record = state.pod(namespace, name).filter(|r| !r.ips.is_empty())?;
-            let host_ip: IpAddr = state.topology.node(&record.node)?.underlay_ip()?.into();
+            let node = state.topology.node(&record.node)?;
+            let host_ip: IpAddr = state.topology.primary_ip(node)?;
             let mut current: Pod = Pod::clone(pod);
             current.metadata.resource_version = None;
             let desired = pods::running(current.clone(), &record.ips, host_ip);

@@ -95,12 +95,9 @@ fn create(lab: &Lab, options: &UpOptions) -> anyhow::Result<LabState> {
     let datastore = options.datastore.unwrap_or(DEFAULT_DATASTORE);
     check_cluster_cidr(cluster_cidr)?;
     let family = options.ip_family.unwrap_or_default();
-    if family == IpFamily::Ipv6 {
-        bail!("--ip-family ipv6 is not built yet (issue 10): use ipv4 or dual");
-    }
-    if family == IpFamily::Dual && datastore == Datastore::Kubernetes {
+    if family.has_ipv6() && datastore == Datastore::Kubernetes {
         bail!(
-            "--ip-family dual runs on --datastore dir for now (issue 10): the lab's control plane is IPv4 only"
+            "--ip-family {family} runs on --datastore dir for now (issue 10): the lab's control plane is IPv4 only"
         );
     }
     let cluster_cidr6 = family

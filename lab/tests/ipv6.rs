@@ -1,6 +1,7 @@
-//! Dual-stack labs end to end (root), in vxlan, direct and auto modes, a
-//! pod on each of 3 nodes with an IPv4 and an IPv6 address: every pod
-//! reaches every pod over TCP and UDP in both families; the server sees the
+//! IPv6 labs end to end (root): dual-stack and IPv6-only, each in vxlan,
+//! direct and auto modes, a pod on each of 3 nodes with an IPv6 address
+//! (and an IPv4 one in dual-stack): every pod reaches every pod over TCP
+//! and UDP in each family the lab has; the server sees the
 //! client pod's own IPv6 address (no NAT between pods); the world host sees
 //! the node's IPv6 underlay address (masquerade); 1 GiB crosses nodes over
 //! IPv6 intact, with no node fragmenting a packet; and each node routes a
@@ -53,33 +54,42 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[test]
 #[ignore = "needs root: run by `make test` as root"]
-fn dual_stack_pods_reach_each_other_in_both_families_in_every_mode() {
-    for mode in ["vxlan", "direct", "auto"] {
-        let lab = TestLab::up(
-            &mode[..1],
-            &["--nodes", "3", "--mode", mode, "--ip-family", "dual"],
-        );
-        lab.apply(PODS_YAML);
-        let status = lab.status();
-        for family in ["4", "6"] {
-            for (proto, port) in [("tcp", TCP_PORT), ("udp", UDP_PORT)] {
-                eprintln!("{mode}: the IPv{family} {proto} matrix");
-                let matrix = matrix(&lab, proto, port, family);
-                assert_all_connected(&matrix, PODS.len());
-            }
+fn ipv6_pods_reach_each_other_in_every_mode_dual_stack_and_ipv6_only() {
+    for (ip_family, families) in [("dual", &["4", "6"][..]), ("ipv6", &["6"][..])] {
+        for mode in ["vxlan", "direct", "auto"] {
+            let tag = format!("{}{}", &ip_family[..1], &mode[..1]);
+            let lab = TestLab::up(
+                &tag,
+                &["--nodes", "3", "--mode", mode, "--ip-family", ip_family],
+            );
+            pods_reach_each_other(&lab, mode, families);
+            lab.down_leaves_nothing();
         }
-        pods_see_each_others_ipv6_and_the_world_sees_the_nodes(&lab, &status);
-        peers_are_routed_as_the_mode_says(&lab, mode);
-
-        let frags_before = fragments_created(&lab);
-        transfer_gib(&lab, "x/a", "x/b", pod_ip6(&status, "x/b"));
-        assert_eq!(
-            fragments_created(&lab),
-            frags_before,
-            "{mode}: a node fragmented packets of the transfer"
-        );
-        lab.down_leaves_nothing();
     }
+}
+
+/// The pods of one lab: matrices in `families`, no NAT, masquerade,
+/// routes and a 1 GiB transfer over IPv6.
+fn pods_reach_each_other(lab: &TestLab, mode: &str, families: &[&str]) {
+    lab.apply(PODS_YAML);
+    let status = lab.status();
+    for family in families {
+        for (proto, port) in [("tcp", TCP_PORT), ("udp", UDP_PORT)] {
+            eprintln!("{mode}: the IPv{family} {proto} matrix");
+            let matrix = matrix(lab, proto, port, family);
+            assert_all_connected(&matrix, PODS.len());
+        }
+    }
+    pods_see_each_others_ipv6_and_the_world_sees_the_nodes(lab, &status);
+    peers_are_routed_as_the_mode_says(lab, mode);
+
+    let frags_before = fragments_created(lab);
+    transfer_gib(lab, "x/a", "x/b", pod_ip6(&status, "x/b"));
+    assert_eq!(
+        fragments_created(lab),
+        frags_before,
+        "{mode}: a node fragmented packets of the transfer"
+    );
 }
 
 fn matrix(lab: &TestLab, proto: &str, port: u16, family: &str) -> Value {
