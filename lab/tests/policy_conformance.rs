@@ -24,14 +24,15 @@ use std::fmt::Write;
 use std::time::Instant;
 
 use common::policy::reachability::{Measured, Mismatch, Reachability, measure, mismatches, render};
-use common::{TestLab, node_pod_cidr, pod_entry, pod_ip};
+use common::{TestLab, node_entry, pod_entry, pod_ip};
 use serde_json::Value;
 
 const NODES: [&str; 3] = ["n1", "n2", "n3"];
 const NAMESPACES: [&str; 3] = ["x", "y", "z"];
 const POD_NAMES: [&str; 3] = ["a", "b", "c"];
-/// The lab's default cluster CIDR.
+/// The lab's default cluster CIDRs.
 const CLUSTER_CIDR: &str = "10.244.0.0/16";
+const CLUSTER_CIDR6: &str = "fd00:10:244::/56";
 /// A blocked cell costs this much; cells are probed in parallel.
 const PROBE_TIMEOUT_MS: u64 = 1000;
 /// A wrong cell is probed once more, this patiently: a cell that should
@@ -217,18 +218,33 @@ impl Case {
     }
 }
 
-/// Addresses the ipBlock cases are written with, read from the lab.
+/// Addresses the ipBlock cases are written with, read from the lab: of
+/// its pods' first family (IPv6 in an IPv6 lab).
 struct Addresses {
     status: Value,
 }
 
 impl Addresses {
+    /// The pod's address as a host prefix (/32 or /128).
     fn pod32(&self, pod: &str) -> String {
-        format!("{}/32", pod_ip(&self.status, pod))
+        let ip = pod_ip(&self.status, pod);
+        format!("{ip}/{}", if ip.is_ipv6() { 128 } else { 32 })
     }
 
     fn node_cidr(&self, node: &str) -> String {
-        node_pod_cidr(&self.status, node).to_string()
+        node_entry(&self.status, node)["podCIDRs"][0]
+            .as_str()
+            .expect("a pod CIDR")
+            .to_owned()
+    }
+
+    fn cluster_cidr(&self) -> &'static str {
+        let pod = model_pods().into_iter().next().expect("a model pod");
+        if pod_ip(&self.status, &pod).is_ipv6() {
+            CLUSTER_CIDR6
+        } else {
+            CLUSTER_CIDR
+        }
     }
 }
 
@@ -501,7 +517,8 @@ fn cases(addresses: &Addresses) -> Vec<Case> {
                 "x",
                 "from-cluster-except",
                 &format!(
-                    "podSelector: {{matchLabels: {{pod: a}}}}\ningress: [{{from: [{{ipBlock: {{cidr: {CLUSTER_CIDR}, except: [{}, {}]}}}}]}}]",
+                    "podSelector: {{matchLabels: {{pod: a}}}}\ningress: [{{from: [{{ipBlock: {{cidr: {}, except: [{}, {}]}}}}]}}]",
+                    addresses.cluster_cidr(),
                     addresses.node_cidr("n2"),
                     addresses.pod32("z/a")
                 ),
@@ -820,6 +837,14 @@ fn the_upstream_netpol_model_holds_on_the_kubernetes_datastore() {
 #[ignore = "needs root: run by `make test` as root"]
 fn the_upstream_netpol_model_holds_in_direct_mode() {
     the_upstream_netpol_model_holds("cd", "dir", &["--mode", "direct"]);
+}
+
+/// The same verdicts over IPv6: pods with only IPv6 addresses, VXLAN over
+/// an IPv6 underlay, ipBlocks of IPv6 prefixes.
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn the_upstream_netpol_model_holds_over_ipv6() {
+    the_upstream_netpol_model_holds("c6", "dir", &["--ip-family", "ipv6"]);
 }
 
 /// The same verdicts when every packet goes through the host stack.
