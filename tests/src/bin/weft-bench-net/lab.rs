@@ -15,9 +15,10 @@ pub struct BenchLab {
 }
 
 impl BenchLab {
-    /// `weft-lab up --nodes N --mode MODE --host-routing HOST_ROUTING` on
-    /// the `dir` datastore (the datapath is the same on either; this one
-    /// starts in a second) under a name unique to this run.
+    /// `weft-lab up --nodes N --mode MODE --host-routing HOST_ROUTING
+    /// --ip-family dual` on the `dir` datastore (the datapath is the same
+    /// on either; this one starts in a second) under a name unique to this
+    /// run: every pair can be measured in both families.
     pub fn up(
         bin: PathBuf,
         tag: &str,
@@ -40,6 +41,8 @@ impl BenchLab {
                 "dir",
                 "--host-routing",
                 host_routing,
+                "--ip-family",
+                "dual",
             ],
             None,
         )?;
@@ -64,6 +67,23 @@ impl BenchLab {
             bail!("no named netns for {place:?}");
         }
         Ok(NsPath::named(&name))
+    }
+
+    /// A node's global IPv6 address on its underlay interface.
+    pub fn underlay_ip6(&self, node: &str) -> anyhow::Result<IpAddr> {
+        let out = self.run(
+            &[
+                "exec", "--node", node, "--", "ip", "-6", "-j", "addr", "show", "dev", "eth0",
+                "scope", "global",
+            ],
+            None,
+        )?;
+        let links: Value = serde_json::from_str(&out).context("ip -j addr is not JSON")?;
+        links[0]["addr_info"][0]["local"]
+            .as_str()
+            .ok_or_else(|| anyhow!("node {node} has no global IPv6 underlay address"))?
+            .parse()
+            .context("an IPv6 underlay address")
     }
 
     pub fn status(&self) -> anyhow::Result<Value> {
@@ -91,6 +111,21 @@ pub fn pod_ip(status: &Value, namespace: &str, name: &str) -> anyhow::Result<IpA
         .ok_or_else(|| anyhow!("status shows no IP for pod {namespace}/{name}"))?
         .parse()
         .context("a pod IP")
+}
+
+/// A pod's IPv6 address in `status -o json`.
+pub fn pod_ip6(status: &Value, namespace: &str, name: &str) -> anyhow::Result<IpAddr> {
+    status["pods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["namespace"] == namespace && p["name"] == name)
+        .and_then(|p| p["ips"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|ip| ip.as_str()?.parse::<IpAddr>().ok())
+        .find(IpAddr::is_ipv6)
+        .ok_or_else(|| anyhow!("status shows no IPv6 address for pod {namespace}/{name}"))
 }
 
 /// A node's underlay IP in `status -o json`.

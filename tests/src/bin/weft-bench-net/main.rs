@@ -6,7 +6,10 @@
 //! request/response latency and new connections per second. Every figure
 //! is taken with eBPF host routing (weftd's default) and again on labs
 //! whose weftds route through the kernel, so the gain shows. Also records
-//! the offloads on the path. Prints a Markdown report.
+//! the offloads on the path. The labs are dual-stack: with eBPF host
+//! routing, the cross-node pairs are measured over IPv6 too (pods against
+//! the nodes' IPv6 underlay addresses), with goals of the IPv4 ratios of
+//! the same run less 5%. Prints a Markdown report.
 
 mod bridge;
 mod compare;
@@ -23,9 +26,9 @@ use clap::Parser;
 
 use crate::bridge::BridgePods;
 use crate::compare::{Figures, Path, Settings, measure_pair};
-use crate::lab::{BenchLab, node_ip, pod_ip};
+use crate::lab::{BenchLab, node_ip, pod_ip, pod_ip6};
 use crate::netns::NsPath;
-use crate::report::{Comparison, Goal, OffloadRow};
+use crate::report::{Comparison, Goal, Metric, OffloadRow};
 
 #[derive(Debug, Parser)]
 #[command(about = "Weft data-path benchmark (root): pods against the underlay, side by side")]
@@ -95,13 +98,13 @@ fn main() -> anyhow::Result<()> {
             let pods = Path {
                 label: format!("pod n1 -> pod n2 ({mode}, {host_routing} host routing)"),
                 client: a.clone(),
-                server: b,
+                server: b.clone(),
                 server_ip: pod_ip(&status, "bench", "b")?,
             };
             let underlay = Path {
                 label: "node n1 -> node n2 (underlay)".into(),
                 client: n1.clone(),
-                server: n2,
+                server: n2.clone(),
                 server_ip: node_ip(&status, "n2")?,
             };
             let [weft, bare] = measure_pair([&pods, &underlay], &settings)?;
@@ -109,12 +112,40 @@ fn main() -> anyhow::Result<()> {
             if mode == "vxlan" {
                 goals.push(Goal::connections(0.75));
             }
-            comparisons.push(Comparison::new(
+            let ipv4 = Comparison::new(
                 format!("Cross-node, {mode} mode, {host_routing} host routing"),
                 [pods.label, underlay.label],
                 [weft, bare],
                 goals,
-            ));
+            );
+            let ipv4_ratios = [Metric::Throughput, Metric::Connections].map(|m| ipv4.ratio(m));
+            comparisons.push(ipv4);
+            if host_routing == "ebpf" {
+                eprintln!("{mode}, {host_routing} host routing: cross-node over IPv6");
+                let pods6 = Path {
+                    label: format!(
+                        "pod n1 -> pod n2 over IPv6 ({mode}, {host_routing} host routing)"
+                    ),
+                    client: a.clone(),
+                    server: b,
+                    server_ip: pod_ip6(&status, "bench", "b")?,
+                };
+                let underlay6 = Path {
+                    label: "node n1 -> node n2 over IPv6 (underlay)".into(),
+                    client: n1.clone(),
+                    server: n2,
+                    server_ip: lab.underlay_ip6("n2")?,
+                };
+                let [weft6, bare6] = measure_pair([&pods6, &underlay6], &settings)?;
+                // Goal: within 5% of the IPv4 ratios of this run.
+                let [throughput, connections] = ipv4_ratios.map(|ratio| ratio * 0.95);
+                comparisons.push(Comparison::new(
+                    format!("Cross-node over IPv6, {mode} mode, {host_routing} host routing"),
+                    [pods6.label, underlay6.label],
+                    [weft6, bare6],
+                    vec![Goal::throughput(throughput), Goal::connections(connections)],
+                ));
+            }
             if host_routing == "ebpf" {
                 offload_rows.extend(offload_rows_for(mode, &n1, &a, &a_ip.to_string())?);
             }
