@@ -7,15 +7,18 @@
 //! IPv6 intact, with no node fragmenting a packet; and each node routes a
 //! peer's IPv6 pod CIDR as the mode says: via the peer's IPv6 underlay
 //! address where it goes direct, to its IPv6 VTEP over weft.vxlan
-//! otherwise.
+//! otherwise. A pod that forges another pod's IPv6 address as its source,
+//! or advertises itself as the neighbour for another pod's address, has
+//! the packets dropped and counted as spoofed on its node.
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use std::time::Duration;
 
+use common::policy::forge;
 use common::transfer::transfer_gib;
-use common::{TestLab, assert_all_connected, pod_entry};
+use common::{CONVERGE, TestLab, assert_all_connected, pod_entry, wait_until};
 use serde_json::Value;
 use weft_lab::probe::{Detail, Proto, probe_from};
 
@@ -83,6 +86,8 @@ fn pods_reach_each_other(lab: &TestLab, mode: &str, families: &[&str]) {
     pods_see_each_others_ipv6_and_the_world_sees_the_nodes(lab, &status);
     peers_are_routed_as_the_mode_says(lab, mode);
 
+    forgeries_are_dropped(lab, &status);
+
     let frags_before = fragments_created(lab);
     transfer_gib(lab, "x/a", "x/b", pod_ip6(&status, "x/b"));
     assert_eq!(
@@ -90,6 +95,64 @@ fn pods_reach_each_other(lab: &TestLab, mode: &str, families: &[&str]) {
         frags_before,
         "{mode}: a node fragmented packets of the transfer"
     );
+}
+
+/// From pod a (on n1): a neighbour advertisement for b's address, then a
+/// UDP datagram and a TCP connection from c's IPv6 address (added to a's
+/// eth0, as a pod's root can). Each is dropped on n1 as `spoofed-ip`.
+fn forgeries_are_dropped(lab: &TestLab, status: &Value) {
+    let a = lab.pod_netns("x/a");
+    let (b, c) = (pod_ip6(status, "x/b"), pod_ip6(status, "x/c"));
+    let (IpAddr::V6(b), IpAddr::V6(c)) = (b, c) else {
+        unreachable!("pod_ip6 gives IPv6 addresses")
+    };
+    let dropped_since = |before: u64, what: &str| {
+        wait_until(
+            &format!("n1 counted {what} as spoofed-ip"),
+            CONVERGE,
+            || {
+                let now = spoofed_drops(lab, "n1");
+                if now > before {
+                    Ok(now)
+                } else {
+                    Err(format!("{now}"))
+                }
+            },
+        )
+    };
+    // First, while nothing else forged is on its way.
+    let before = spoofed_drops(lab, "n1");
+    forge::neighbour_advertisement(&a, b);
+    let after_advert = dropped_since(before, "the forged neighbour advertisement");
+
+    let victim = format!("{c}/128");
+    lab.ok(&[
+        "exec", "x/a", "--", "ip", "-6", "addr", "add", &victim, "dev", "eth0", "nodad",
+    ]);
+    forge::udp_from(&a, c, SocketAddrV6::new(b, UDP_PORT, 0, 0));
+    let after_udp = dropped_since(after_advert, "the forged datagram");
+    assert!(
+        forge::tcp_from(&a, c, SocketAddrV6::new(b, TCP_PORT, 0, 0), PROBE_TIMEOUT).is_err(),
+        "x/a connected to x/b with x/c's address as source"
+    );
+    dropped_since(after_udp, "the forged SYN");
+    lab.ok(&[
+        "exec", "x/a", "--", "ip", "-6", "addr", "del", &victim, "dev", "eth0",
+    ]);
+}
+
+/// Packets the node's datapath dropped as `spoofed-ip` (weftctl status).
+fn spoofed_drops(lab: &TestLab, node: &str) -> u64 {
+    let weftctl = std::path::Path::new(common::LAB_BIN).with_file_name("weftctl");
+    let run_dir = lab.dir().join("nodes").join(node).join("run");
+    let out = std::process::Command::new(weftctl)
+        .arg("--run-dir")
+        .arg(run_dir)
+        .args(["status", "-o", "json"])
+        .output()
+        .expect("weftctl runs");
+    let status: Value = serde_json::from_slice(&out.stdout).expect("weftctl prints JSON");
+    status["drops"]["spoofed-ip"].as_u64().unwrap_or(0)
 }
 
 fn matrix(lab: &TestLab, proto: &str, port: u16, family: &str) -> Value {

@@ -5,6 +5,7 @@
 
 pub mod capture;
 pub mod connection;
+pub mod forge;
 pub mod kill;
 pub mod kube_proxy;
 pub mod reachability;

@@ -4,7 +4,7 @@
 //! answers both, one connection at a time.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -27,13 +27,14 @@ pub struct EchoServer {
 }
 
 impl EchoServer {
-    /// Listens on 0.0.0.0:`port` in `netns`; returns once it listens.
+    /// Listens on [::]:`port` (both families) in `netns`; returns once it
+    /// listens.
     pub fn start(netns: &NsPath, port: u16) -> anyhow::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let (listening, bound) = std::sync::mpsc::channel();
         let flag = stop.clone();
         let thread = spawn_job(netns, move || {
-            let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port));
+            let listener = TcpListener::bind((Ipv6Addr::UNSPECIFIED, port));
             let listener = match listener {
                 Ok(l) => {
                     let _ = listening.send(Ok(()));
