@@ -36,7 +36,7 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: b, namespace: x}
+metadata: {name: b, namespace: x, labels: {app: b}}
 spec:
   nodeName: n2
   containers: [{name: c, ports: [{containerPort: 80}, {containerPort: 53, protocol: UDP}]}]
@@ -70,6 +70,88 @@ fn ipv6_pods_reach_each_other_in_every_mode_dual_stack_and_ipv6_only() {
         }
     }
 }
+
+/// On the API server, with the lab's control plane dual-stack: the
+/// controller-manager gives every Node a pod CIDR per family, pods get an
+/// address of each, both families connect across nodes, and a
+/// `RequireDualStack` Service's IPv6 ClusterIP reaches its backend through
+/// kube-proxy, which sees the client pod's own IPv6 address.
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn a_dual_stack_kubernetes_lab_routes_both_families_and_ipv6_services() {
+    let lab = TestLab::up(
+        "kd",
+        &[
+            "--nodes",
+            "3",
+            "--mode",
+            "vxlan",
+            "--ip-family",
+            "dual",
+            "--datastore",
+            "kubernetes",
+        ],
+    );
+    let nodes: Value =
+        serde_json::from_str(&lab.ok(&["kubectl", "--", "get", "nodes", "-o", "json"]))
+            .expect("kubectl prints JSON");
+    for node in nodes["items"].as_array().expect("Nodes") {
+        let cidrs = node["spec"]["podCIDRs"].as_array().expect("spec.podCIDRs");
+        let families: Vec<bool> = cidrs
+            .iter()
+            .filter_map(|c| c.as_str()?.parse::<ipnet::IpNet>().ok())
+            .map(|c| c.addr().is_ipv6())
+            .collect();
+        assert_eq!(families, [false, true], "{node}");
+    }
+    lab.apply(&PODS_YAML.replace("{name: c, ports", "{name: c, image: serve, ports"));
+    let status = lab.status();
+    for family in ["4", "6"] {
+        assert_all_connected(&matrix(&lab, "tcp", TCP_PORT, family), PODS.len());
+    }
+
+    lab.apply(SERVICE_YAML);
+    let cluster_ips = lab.ok(&[
+        "kubectl",
+        "--",
+        "-n",
+        "x",
+        "get",
+        "service",
+        "web",
+        "-o",
+        "jsonpath={.spec.clusterIPs}",
+    ]);
+    let cluster_ips: Vec<IpAddr> = serde_json::from_str(&cluster_ips).expect("a JSON list");
+    let cluster_ip6 = *cluster_ips
+        .iter()
+        .find(|ip| ip.is_ipv6())
+        .expect("an IPv6 ClusterIP");
+    // kube-proxy programs the Service after the API server has it.
+    let reply = wait_until("x/a reaches the IPv6 ClusterIP", CONVERGE, || {
+        let outcome = probe_from(
+            &lab.pod_netns("x/a"),
+            SocketAddr::new(cluster_ip6, SERVICE_PORT),
+            Proto::Tcp,
+            PROBE_TIMEOUT,
+        );
+        outcome.reply.ok_or(format!("{:?}", outcome.detail))
+    });
+    assert_eq!(reply, format!("x/b saw {}", pod_ip6(&status, "x/a")));
+    lab.down_leaves_nothing();
+}
+
+/// A Service with an address of each family in front of pod b.
+const SERVICE_YAML: &str = "
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: x}
+spec:
+  ipFamilyPolicy: RequireDualStack
+  selector: {app: b}
+  ports: [{port: 8080, targetPort: 80, protocol: TCP}]
+";
+const SERVICE_PORT: u16 = 8080;
 
 /// The pods of one lab: matrices in `families`, no NAT, masquerade,
 /// routes and a 1 GiB transfer over IPv6.

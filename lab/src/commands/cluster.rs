@@ -21,7 +21,7 @@ use crate::control_plane::install::{
     CLUSTER_CIDR_KEY, HOST_ROUTING_KEY, MANIFEST, MODE_KEY, TOKEN_LIFETIME, install, lab_objects,
     service_account_token, token_kubeconfig,
 };
-use crate::control_plane::node_object::{lab_node_info, registered_node};
+use crate::control_plane::node_object::{lab_node_info, registered_node, with_internal_ip};
 use crate::control_plane::registration::{await_pod_cidrs, machine_capacity, mark_ready, register};
 use crate::control_plane::start::{start, wait_api_ready};
 use crate::lab::Lab;
@@ -55,6 +55,7 @@ pub fn start_control_plane(lab: &Lab, state: &mut LabState) -> anyhow::Result<()
     let spec = ControlPlaneSpec {
         advertise_ip: ip,
         cluster_cidr: state.cluster_cidr,
+        cluster_cidr6: state.cluster_cidr6,
     };
     let netns_path = netns::path(&host.netns);
     let mut api_ready = false;
@@ -98,7 +99,10 @@ pub fn register_nodes(lab: &Lab, state: &LabState) -> anyhow::Result<()> {
         let ip = host
             .underlay_ip()
             .with_context(|| format!("node {} has no underlay address", host.name))?;
-        let node = registered_node(&host.name, ip, capacity, info.clone(), Timestamp::now());
+        let mut node = registered_node(&host.name, ip, capacity, info.clone(), Timestamp::now());
+        if let Some(ip6) = host.underlay_ip6() {
+            node = with_internal_ip(node, ip6.into());
+        }
         with_client(
             &netns::path(&host.netns),
             &lab.paths.node_kubeconfig(&host.name),
@@ -145,7 +149,15 @@ pub fn install_weft(lab: &Lab, state: &LabState) -> anyhow::Result<Vec<(String, 
     let objects = lab_objects(
         MANIFEST,
         &[
-            (CLUSTER_CIDR_KEY, state.cluster_cidr.to_string()),
+            (
+                CLUSTER_CIDR_KEY,
+                state
+                    .cluster_cidrs()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
             (MODE_KEY, state.topology.mode.to_string()),
             (HOST_ROUTING_KEY, state.host_routing.to_string()),
         ],

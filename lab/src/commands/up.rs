@@ -95,9 +95,9 @@ fn create(lab: &Lab, options: &UpOptions) -> anyhow::Result<LabState> {
     let datastore = options.datastore.unwrap_or(DEFAULT_DATASTORE);
     check_cluster_cidr(cluster_cidr)?;
     let family = options.ip_family.unwrap_or_default();
-    if family.has_ipv6() && datastore == Datastore::Kubernetes {
+    if family == IpFamily::Ipv6 && datastore == Datastore::Kubernetes {
         bail!(
-            "--ip-family {family} runs on --datastore dir for now (issue 10): the lab's control plane is IPv4 only"
+            "--ip-family ipv6 runs on --datastore dir for now (issue 10): the lab's control plane is reached over IPv4"
         );
     }
     let cluster_cidr6 = family

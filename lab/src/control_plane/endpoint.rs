@@ -1,13 +1,17 @@
 //! Where a lab's API server is reached and what it serves: its port, the
 //! URLs for clients on the fabric and beside it, and the Service network.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 /// The Service network of every lab (the API server's own Service gets
 /// its first address).
 pub const SERVICE_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 96, 0, 0), 16);
+/// The IPv6 Service network of a dual-stack lab (the API server takes at
+/// most 20 bits of Service addresses per family, so a /108 or longer).
+pub const SERVICE_CIDR6: Ipv6Net =
+    Ipv6Net::new_assert(Ipv6Addr::new(0xfd00, 0x10, 0x96, 0, 0, 0, 0, 0), 112);
 /// The API server's port, on every address of the control-plane host.
 pub const API_PORT: u16 = 6443;
 

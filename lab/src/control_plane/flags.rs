@@ -5,17 +5,19 @@
 
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use super::component::Component;
 use super::credentials::{API_SERVER_CERT, API_SERVER_KEY, CA_CERT, SA_KEY, SA_PUBLIC_KEY};
-use super::endpoint::{API_PORT, SERVICE_CIDR};
+use super::endpoint::{API_PORT, SERVICE_CIDR, SERVICE_CIDR6};
 use crate::paths::LabPaths;
 
 /// Issuer (and audience) of ServiceAccount tokens, as in kubeadm clusters.
 pub const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 /// Prefix length of the pod CIDR the controller-manager gives each node.
 pub const NODE_CIDR_MASK: u8 = 24;
+/// The same for a node's IPv6 pod CIDR.
+pub const NODE_CIDR_MASK6: u8 = 64;
 /// etcd serves only the API server, beside it in the control-plane netns.
 const ETCD_CLIENT_URL: &str = "http://127.0.0.1:2379";
 const ETCD_PEER_URL: &str = "http://127.0.0.1:2380";
@@ -65,6 +67,34 @@ pub struct ControlPlaneSpec {
     pub advertise_ip: Ipv4Addr,
     /// The pods' network, cut into one /NODE_CIDR_MASK per node.
     pub cluster_cidr: Ipv4Net,
+    /// The pods' IPv6 network of a dual-stack lab, one /NODE_CIDR_MASK6
+    /// per node; the Services get IPv6 addresses too.
+    pub cluster_cidr6: Option<Ipv6Net>,
+}
+
+impl ControlPlaneSpec {
+    fn service_ranges(&self) -> String {
+        match self.cluster_cidr6 {
+            Some(_) => format!("{SERVICE_CIDR},{SERVICE_CIDR6}"),
+            None => SERVICE_CIDR.to_string(),
+        }
+    }
+
+    /// The controller-manager's pod CIDR flags: one mask for IPv4 alone,
+    /// one per family for both (the single one is refused then).
+    fn pod_cidr_flags(&self) -> Vec<String> {
+        match self.cluster_cidr6 {
+            Some(v6) => vec![
+                format!("--cluster-cidr={},{v6}", self.cluster_cidr),
+                format!("--node-cidr-mask-size-ipv4={NODE_CIDR_MASK}"),
+                format!("--node-cidr-mask-size-ipv6={NODE_CIDR_MASK6}"),
+            ],
+            None => vec![
+                format!("--cluster-cidr={}", self.cluster_cidr),
+                format!("--node-cidr-mask-size={NODE_CIDR_MASK}"),
+            ],
+        }
+    }
 }
 
 /// The arguments `component` runs with.
@@ -101,17 +131,16 @@ pub fn component_args(
             flag("service-account-issuer", SERVICE_ACCOUNT_ISSUER),
             flag("service-account-key-file", &pki(SA_PUBLIC_KEY)),
             flag("service-account-signing-key-file", &pki(SA_KEY)),
-            flag("service-cluster-ip-range", &SERVICE_CIDR.to_string()),
+            flag("service-cluster-ip-range", &spec.service_ranges()),
             // weftd's DaemonSet runs privileged.
             flag("allow-privileged", "true"),
         ],
         Component::KubeControllerManager => {
             let mut args = client_args(component, paths);
+            args.push("--allocate-node-cidrs".into());
+            args.extend(spec.pod_cidr_flags());
             args.extend([
-                "--allocate-node-cidrs".into(),
-                flag("cluster-cidr", &spec.cluster_cidr.to_string()),
-                flag("node-cidr-mask-size", &NODE_CIDR_MASK.to_string()),
-                flag("service-cluster-ip-range", &SERVICE_CIDR.to_string()),
+                flag("service-cluster-ip-range", &spec.service_ranges()),
                 // There is no cloud to put routes in: weftd makes them.
                 flag("configure-cloud-routes", "false"),
                 flag("node-monitor-grace-period", NODE_MONITOR_GRACE_PERIOD),
@@ -155,6 +184,7 @@ mod tests {
         ControlPlaneSpec {
             advertise_ip: "198.18.0.2".parse().unwrap(),
             cluster_cidr: "10.244.0.0/16".parse().unwrap(),
+            cluster_cidr6: None,
         }
     }
 
@@ -207,6 +237,29 @@ mod tests {
                  --service-account-private-key-file={pki}/sa.key --root-ca-file={pki}/ca.crt \
                  --use-service-account-credentials"
             )
+        );
+    }
+
+    #[test]
+    fn a_dual_stack_lab_gets_pod_and_service_networks_of_both_families() {
+        let spec = ControlPlaneSpec {
+            cluster_cidr6: Some("fd00:10:244::/56".parse().unwrap()),
+            ..spec()
+        };
+        let paths = LabPaths::new("/run/weft-lab/t1");
+        let cm = component_args(Component::KubeControllerManager, &spec, &paths).join(" ");
+        assert!(
+            cm.contains(
+                "--allocate-node-cidrs --cluster-cidr=10.244.0.0/16,fd00:10:244::/56 \
+                 --node-cidr-mask-size-ipv4=24 --node-cidr-mask-size-ipv6=64 \
+                 --service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/112"
+            ),
+            "{cm}"
+        );
+        let api = component_args(Component::KubeApiserver, &spec, &paths).join(" ");
+        assert!(
+            api.contains("--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/112"),
+            "{api}"
         );
     }
 

@@ -6,10 +6,10 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use serde::Serialize;
 
-use super::endpoint::SERVICE_CIDR;
+use super::endpoint::{SERVICE_CIDR, SERVICE_CIDR6};
 use crate::paths::LabPaths;
 use crate::underlay_plan::IpBatch;
 
@@ -36,7 +36,8 @@ pub struct ProxySpec<'a> {
     pub node: &'a str,
     /// The node's underlay address: its InternalIP.
     pub node_ip: Ipv4Addr,
-    pub cluster_cidr: Ipv4Net,
+    /// The cluster CIDRs, one per family the pods have.
+    pub cluster_cidrs: &'a [IpNet],
     /// Credentials of user system:kube-proxy.
     pub kubeconfig: &'a Path,
 }
@@ -88,7 +89,12 @@ pub fn proxy_config(spec: &ProxySpec) -> KubeProxyConfiguration {
         healthz_bind_address: format!("{}:{HEALTHZ_PORT}", spec.node_ip),
         metrics_bind_address: format!("{}:{METRICS_PORT}", Ipv4Addr::LOCALHOST),
         // Tells pod traffic from the rest, which is masqueraded.
-        cluster_cidr: spec.cluster_cidr.to_string(),
+        cluster_cidr: spec
+            .cluster_cidrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
         mode: MODE.into(),
         // Zero leaves the conntrack table's size alone: nf_conntrack_max
         // is the machine's, read-only in a child netns, and kube-proxy
@@ -130,12 +136,19 @@ pub fn log_path(paths: &LabPaths, node: &str) -> PathBuf {
 /// kube-proxy's DNAT (which then routes them again, to the backend), and a
 /// lab node has no default route to cover the Service network as a real
 /// node's does. `replace` makes it idempotent.
-pub fn service_route(netns: &str, underlay_ifname: &str) -> IpBatch {
+/// In a dual-stack lab the IPv6 Service network needs one too.
+pub fn service_route(netns: &str, underlay_ifname: &str, ipv6: bool) -> IpBatch {
+    let mut lines = vec![format!(
+        "route replace {SERVICE_CIDR} dev {underlay_ifname}"
+    )];
+    if ipv6 {
+        lines.push(format!(
+            "route replace {SERVICE_CIDR6} dev {underlay_ifname}"
+        ));
+    }
     IpBatch {
         netns: netns.to_owned(),
-        lines: vec![format!(
-            "route replace {SERVICE_CIDR} dev {underlay_ifname}"
-        )],
+        lines,
     }
 }
 
@@ -144,13 +157,41 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
 
+    const CLUSTER: [IpNet; 2] = [
+        IpNet::V4(ipnet::Ipv4Net::new_assert(Ipv4Addr::new(10, 244, 0, 0), 16)),
+        IpNet::V6(ipnet::Ipv6Net::new_assert(
+            std::net::Ipv6Addr::new(0xfd00, 0x10, 0x244, 0, 0, 0, 0, 0),
+            56,
+        )),
+    ];
+
     fn spec(kubeconfig: &Path) -> ProxySpec<'_> {
         ProxySpec {
             node: "n2",
             node_ip: "198.18.0.12".parse().unwrap(),
-            cluster_cidr: "10.244.0.0/16".parse().unwrap(),
+            cluster_cidrs: &CLUSTER[..1],
             kubeconfig,
         }
+    }
+
+    #[test]
+    fn a_dual_stack_node_tells_pod_traffic_of_both_families() {
+        let kubeconfig = Path::new("/k");
+        let dual = ProxySpec {
+            cluster_cidrs: &CLUSTER,
+            ..spec(kubeconfig)
+        };
+        assert_eq!(
+            proxy_config(&dual).cluster_cidr,
+            "10.244.0.0/16,fd00:10:244::/56"
+        );
+        assert_eq!(
+            service_route("t1-n1", "eth0", true).lines,
+            vec![
+                "route replace 10.96.0.0/16 dev eth0",
+                "route replace fd00:10:96::/112 dev eth0",
+            ]
+        );
     }
 
     #[test]
@@ -196,7 +237,7 @@ mod tests {
 
     #[test]
     fn the_node_routes_the_service_network_out_of_its_underlay_interface() {
-        let batch = service_route("t1-n1", "eth0");
+        let batch = service_route("t1-n1", "eth0", false);
         assert_eq!(batch.netns, "t1-n1");
         assert_eq!(batch.lines, vec!["route replace 10.96.0.0/16 dev eth0"]);
     }

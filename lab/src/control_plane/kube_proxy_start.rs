@@ -34,10 +34,11 @@ pub fn start_missing_kube_proxies(lab: &Lab, state: &mut LabState) -> anyhow::Re
             .attachments
             .first()
             .with_context(|| format!("node {} has no underlay interface", host.name))?;
+        let cluster_cidrs = state.cluster_cidrs();
         let text = render_config(&ProxySpec {
             node: &host.name,
             node_ip: underlay.ip,
-            cluster_cidr: state.cluster_cidr,
+            cluster_cidrs: &cluster_cidrs,
             kubeconfig: &kubeconfig,
         })?;
         let config = config_path(&lab.paths, &host.name);
@@ -45,7 +46,11 @@ pub fn start_missing_kube_proxies(lab: &Lab, state: &mut LabState) -> anyhow::Re
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
-        netns::run_batch(&service_route(&host.netns, &underlay.ifname))?;
+        netns::run_batch(&service_route(
+            &host.netns,
+            &underlay.ifname,
+            state.cluster_cidr6.is_some(),
+        ))?;
         let record = spawn_detached(&DetachedSpec {
             program: program.clone(),
             args: proxy_args(&config),

@@ -3,7 +3,7 @@
 //! machine's capacity, and a Ready condition that turns True only once the
 //! node's weftd is ready. Pure: objects and patches out.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use k8s_openapi::api::core::v1::{NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -89,6 +89,28 @@ pub fn registered_node(
         }),
         ..Node::default()
     }
+}
+
+/// `node` with one more InternalIP (a dual-stack node's second family),
+/// as kubelet's `--node-ip=IPV4,IPV6` registers it.
+pub fn with_internal_ip(mut node: Node, ip: IpAddr) -> Node {
+    let addresses = node
+        .status
+        .get_or_insert_with(NodeStatus::default)
+        .addresses
+        .get_or_insert_with(Vec::new);
+    let after_internal = addresses
+        .iter()
+        .rposition(|a| a.type_ == "InternalIP")
+        .map_or(0, |at| at + 1);
+    addresses.insert(
+        after_internal,
+        NodeAddress {
+            type_: "InternalIP".into(),
+            address: ip.to_string(),
+        },
+    );
+    node
 }
 
 /// The Ready condition, with kubelet's reasons.
@@ -199,6 +221,34 @@ mod tests {
         assert!(
             node.spec.is_none(),
             "pod CIDRs are the controller-manager's to set"
+        );
+    }
+
+    #[test]
+    fn a_dual_stack_node_lists_its_ipv6_internal_ip_after_its_ipv4_one() {
+        let node = registered_node(
+            "n2",
+            "198.18.0.12".parse().unwrap(),
+            capacity(),
+            lab_node_info("v1.37.2", "6.18"),
+            Timestamp::UNIX_EPOCH,
+        );
+        let node = with_internal_ip(node, "2001:2::c".parse().unwrap());
+        let addresses: Vec<(String, String)> = node
+            .status
+            .unwrap()
+            .addresses
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.type_, a.address))
+            .collect();
+        assert_eq!(
+            addresses,
+            [
+                ("InternalIP".to_owned(), "198.18.0.12".to_owned()),
+                ("InternalIP".to_owned(), "2001:2::c".to_owned()),
+                ("Hostname".to_owned(), "n2".to_owned()),
+            ]
         );
     }
 
