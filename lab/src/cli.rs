@@ -39,9 +39,11 @@ pub enum Command {
         /// How nodes reach each other [default: vxlan]
         #[arg(long, value_enum)]
         mode: Option<Mode>,
-        /// Pod addresses of the whole cluster [default: 10.244.0.0/16]
+        /// Pod addresses of the whole cluster, one CIDR per family
+        /// (CIDR[,CIDR6]) [default: 10.244.0.0/16, and fd00:10:244::/56
+        /// with IPv6]
         #[arg(long)]
-        cluster_cidr: Option<Ipv4Net>,
+        cluster_cidr: Option<ClusterCidrs>,
         /// Where the cluster lives: a real control plane in the lab, or a
         /// directory of YAML (fast, for tests) [default: kubernetes]
         #[arg(long, value_enum)]
@@ -53,10 +55,6 @@ pub enum Command {
         /// Address families of the underlay and the pods [default: ipv4]
         #[arg(long, value_enum)]
         ip_family: Option<IpFamily>,
-        /// IPv6 pod addresses of the whole cluster, with --ip-family dual
-        /// [default: fd00:10:244::/56]
-        #[arg(long)]
-        cluster_cidr6: Option<Ipv6Net>,
     },
     /// Remove everything the lab made.
     Down,
@@ -156,6 +154,30 @@ pub enum Command {
     },
 }
 
+/// `--cluster-cidr CIDR[,CIDR6]`: at most one CIDR per family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterCidrs {
+    pub v4: Option<Ipv4Net>,
+    pub v6: Option<Ipv6Net>,
+}
+
+impl std::str::FromStr for ClusterCidrs {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut cidrs = ClusterCidrs { v4: None, v6: None };
+        for part in text.split(',').map(str::trim) {
+            match part.parse::<ipnet::IpNet>() {
+                Ok(ipnet::IpNet::V4(net)) if cidrs.v4.is_none() => cidrs.v4 = Some(net),
+                Ok(ipnet::IpNet::V6(net)) if cidrs.v6.is_none() => cidrs.v6 = Some(net),
+                Ok(_) => return Err(format!("{text}: one CIDR per family at most")),
+                Err(_) => return Err(format!("{part:?} is not a CIDR")),
+            }
+        }
+        Ok(cidrs)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,7 +252,6 @@ mod tests {
             datastore,
             host_routing,
             ip_family,
-            cluster_cidr6,
         } = cli.command
         else {
             panic!("up")
@@ -239,7 +260,26 @@ mod tests {
             (nodes, mode, cluster_cidr, datastore, host_routing),
             (Some(2), Some(Mode::Auto), None, None, None)
         );
-        assert_eq!((ip_family, cluster_cidr6), (None, None));
+        assert_eq!(ip_family, None);
+        let cli = parse(&["up", "--cluster-cidr", "10.1.0.0/16,fd00:1::/56"]).unwrap();
+        let Command::Up { cluster_cidr, .. } = cli.command else {
+            panic!("up")
+        };
+        assert_eq!(
+            cluster_cidr,
+            Some(ClusterCidrs {
+                v4: Some("10.1.0.0/16".parse().unwrap()),
+                v6: Some("fd00:1::/56".parse().unwrap()),
+            })
+        );
+        for bad in [
+            "10.1.0.0/16,10.2.0.0/16",
+            "fd00::/56,fd01::/56",
+            "nonsense",
+            "",
+        ] {
+            assert!(parse(&["up", "--cluster-cidr", bad]).is_err(), "{bad}");
+        }
         let cli = parse(&["up", "--ip-family", "dual"]).unwrap();
         let Command::Up { ip_family, .. } = cli.command else {
             panic!("up")

@@ -100,6 +100,9 @@ fn create(lab: &Lab, options: &UpOptions) -> anyhow::Result<LabState> {
             "--ip-family ipv6 runs on --datastore dir for now (issue 10): the lab's control plane is reached over IPv4"
         );
     }
+    if options.cluster_cidr6.is_some() && !family.has_ipv6() {
+        bail!("an IPv6 --cluster-cidr needs --ip-family dual or ipv6");
+    }
     let cluster_cidr6 = family
         .has_ipv6()
         .then(|| options.cluster_cidr6.unwrap_or(DEFAULT_CLUSTER_CIDR6));
