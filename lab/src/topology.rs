@@ -310,9 +310,10 @@ impl Topology {
             .chain(self.control_plane.iter())
     }
 
-    /// The API server's address on the fabric (kubernetes datastore).
-    pub fn control_plane_ip(&self) -> Option<Ipv4Addr> {
-        self.control_plane.as_ref().and_then(Host::underlay_ip)
+    /// The API server's address on the fabric (kubernetes datastore): its
+    /// IPv6 one in an IPv6 lab.
+    pub fn control_plane_ip(&self) -> Option<std::net::IpAddr> {
+        self.primary_ip(self.control_plane.as_ref()?)
     }
 
     /// Every netns of the lab's infrastructure, the fabric first.
@@ -497,7 +498,7 @@ mod tests {
             .with_control_plane(&lab());
         let cp = topo.control_plane.as_ref().unwrap();
         assert_eq!(cp.netns, "t1-control-plane");
-        assert_eq!(topo.control_plane_ip(), Some(ip("198.18.0.2")));
+        assert_eq!(topo.control_plane_ip(), Some(ip("198.18.0.2").into()));
         assert_eq!(cp.attachments[0].fabric_ifname, "v-cp");
         assert_eq!(
             cp.routes,
@@ -514,6 +515,12 @@ mod tests {
                 .unwrap()
                 .control_plane_ip(),
             None
+        );
+        let ipv6 = topo.with_family(IpFamily::Ipv6);
+        assert_eq!(
+            ipv6.control_plane_ip(),
+            Some("2001:2::2".parse().unwrap()),
+            "an IPv6 lab's API server is reached over IPv6"
         );
     }
 

@@ -71,45 +71,52 @@ fn ipv6_pods_reach_each_other_in_every_mode_dual_stack_and_ipv6_only() {
     }
 }
 
-/// On the API server, with the lab's control plane dual-stack: the
-/// controller-manager gives every Node a pod CIDR per family, pods get an
-/// address of each, both families connect across nodes, and a
-/// `RequireDualStack` Service's IPv6 ClusterIP reaches its backend through
-/// kube-proxy, which sees the client pod's own IPv6 address.
+/// On the API server, with the lab's control plane dual-stack or
+/// IPv6-only: the controller-manager gives every Node a pod CIDR per
+/// family, pods get an address of each, every family connects across
+/// nodes, and a `PreferDualStack` Service's IPv6 ClusterIP reaches its
+/// backend through kube-proxy, which sees the client pod's own IPv6 address.
 #[test]
 #[ignore = "needs root: run by `make test` as root"]
-fn a_dual_stack_kubernetes_lab_routes_both_families_and_ipv6_services() {
-    let lab = TestLab::up(
-        "kd",
-        &[
-            "--nodes",
-            "3",
-            "--mode",
-            "vxlan",
-            "--ip-family",
-            "dual",
-            "--datastore",
-            "kubernetes",
-        ],
-    );
-    let nodes: Value =
-        serde_json::from_str(&lab.ok(&["kubectl", "--", "get", "nodes", "-o", "json"]))
-            .expect("kubectl prints JSON");
-    for node in nodes["items"].as_array().expect("Nodes") {
-        let cidrs = node["spec"]["podCIDRs"].as_array().expect("spec.podCIDRs");
-        let families: Vec<bool> = cidrs
-            .iter()
-            .filter_map(|c| c.as_str()?.parse::<ipnet::IpNet>().ok())
-            .map(|c| c.addr().is_ipv6())
-            .collect();
-        assert_eq!(families, [false, true], "{node}");
+fn kubernetes_labs_route_each_family_and_ipv6_services() {
+    for (ip_family, families) in [("dual", &["4", "6"][..]), ("ipv6", &["6"][..])] {
+        let tag = format!("k{}", &ip_family[..1]);
+        let lab = TestLab::up(
+            &tag,
+            &[
+                "--nodes",
+                "3",
+                "--mode",
+                "vxlan",
+                "--ip-family",
+                ip_family,
+                "--datastore",
+                "kubernetes",
+            ],
+        );
+        let nodes: Value =
+            serde_json::from_str(&lab.ok(&["kubectl", "--", "get", "nodes", "-o", "json"]))
+                .expect("kubectl prints JSON");
+        for node in nodes["items"].as_array().expect("Nodes") {
+            let cidrs = node["spec"]["podCIDRs"].as_array().expect("spec.podCIDRs");
+            let cidr_families: Vec<&str> = cidrs
+                .iter()
+                .filter_map(|c| c.as_str()?.parse::<ipnet::IpNet>().ok())
+                .map(|c| if c.addr().is_ipv6() { "6" } else { "4" })
+                .collect();
+            assert_eq!(cidr_families, families, "{ip_family}: {node}");
+        }
+        lab.apply(&PODS_YAML.replace("{name: c, ports", "{name: c, image: serve, ports"));
+        let status = lab.status();
+        for family in families {
+            assert_all_connected(&matrix(&lab, "tcp", TCP_PORT, family), PODS.len());
+        }
+        an_ipv6_cluster_ip_reaches_its_backend(&lab, &status);
+        lab.down_leaves_nothing();
     }
-    lab.apply(&PODS_YAML.replace("{name: c, ports", "{name: c, image: serve, ports"));
-    let status = lab.status();
-    for family in ["4", "6"] {
-        assert_all_connected(&matrix(&lab, "tcp", TCP_PORT, family), PODS.len());
-    }
+}
 
+fn an_ipv6_cluster_ip_reaches_its_backend(lab: &TestLab, status: &Value) {
     lab.apply(SERVICE_YAML);
     let cluster_ips = lab.ok(&[
         "kubectl",
@@ -137,17 +144,17 @@ fn a_dual_stack_kubernetes_lab_routes_both_families_and_ipv6_services() {
         );
         outcome.reply.ok_or(format!("{:?}", outcome.detail))
     });
-    assert_eq!(reply, format!("x/b saw {}", pod_ip6(&status, "x/a")));
-    lab.down_leaves_nothing();
+    assert_eq!(reply, format!("x/b saw {}", pod_ip6(status, "x/a")));
 }
 
-/// A Service with an address of each family in front of pod b.
+/// A Service in front of pod b with an address of each family the
+/// cluster has.
 const SERVICE_YAML: &str = "
 apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: x}
 spec:
-  ipFamilyPolicy: RequireDualStack
+  ipFamilyPolicy: PreferDualStack
   selector: {app: b}
   ports: [{port: 8080, targetPort: 80, protocol: TCP}]
 ";

@@ -28,7 +28,7 @@ use crate::lab::Lab;
 use crate::netns;
 use crate::process::ProcessRecord;
 use crate::state::LabState;
-use crate::topology::Host;
+use crate::topology::{Host, IpFamily};
 
 /// How long the controller-manager may take to give every node its CIDRs.
 const POD_CIDRS_TIMEOUT: Duration = Duration::from_secs(60);
@@ -49,13 +49,13 @@ pub fn control_plane_host(state: &LabState) -> anyhow::Result<&Host> {
 /// server's clients once it is ready.
 pub fn start_control_plane(lab: &Lab, state: &mut LabState) -> anyhow::Result<()> {
     let host = control_plane_host(state)?.clone();
-    let ip = host
-        .underlay_ip()
+    let ip = state
+        .topology
+        .primary_ip(&host)
         .context("the control-plane host has no underlay address")?;
     let spec = ControlPlaneSpec {
         advertise_ip: ip,
-        cluster_cidr: state.cluster_cidr,
-        cluster_cidr6: state.cluster_cidr6,
+        cluster_cidrs: state.cluster_cidrs(),
     };
     let netns_path = netns::path(&host.netns);
     let mut api_ready = false;
@@ -96,11 +96,14 @@ pub fn register_nodes(lab: &Lab, state: &LabState) -> anyhow::Result<()> {
             .as_str(),
     );
     for host in &state.topology.nodes {
-        let ip = host
-            .underlay_ip()
+        let ip = state
+            .topology
+            .primary_ip(host)
             .with_context(|| format!("node {} has no underlay address", host.name))?;
         let mut node = registered_node(&host.name, ip, capacity, info.clone(), Timestamp::now());
-        if let Some(ip6) = host.underlay_ip6() {
+        if state.topology.family == IpFamily::Dual
+            && let Some(ip6) = host.underlay_ip6()
+        {
             node = with_internal_ip(node, ip6.into());
         }
         with_client(
@@ -177,8 +180,9 @@ pub fn install_weft(lab: &Lab, state: &LabState) -> anyhow::Result<Vec<(String, 
 /// writes the kubeconfig every weftd of the lab uses (root only).
 pub fn write_weft_kubeconfig(lab: &Lab, state: &LabState) -> anyhow::Result<()> {
     let host = control_plane_host(state)?;
-    let ip = host
-        .underlay_ip()
+    let ip = state
+        .topology
+        .primary_ip(host)
         .context("the control-plane host has no underlay address")?;
     let token = with_client(
         &netns::path(&host.netns),

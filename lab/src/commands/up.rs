@@ -95,11 +95,6 @@ fn create(lab: &Lab, options: &UpOptions) -> anyhow::Result<LabState> {
     let datastore = options.datastore.unwrap_or(DEFAULT_DATASTORE);
     check_cluster_cidr(cluster_cidr)?;
     let family = options.ip_family.unwrap_or_default();
-    if family == IpFamily::Ipv6 && datastore == Datastore::Kubernetes {
-        bail!(
-            "--ip-family ipv6 runs on --datastore dir for now (issue 10): the lab's control plane is reached over IPv4"
-        );
-    }
     if options.cluster_cidr6.is_some() && !family.has_ipv6() {
         bail!("an IPv6 --cluster-cidr needs --ip-family dual or ipv6");
     }
@@ -107,8 +102,10 @@ fn create(lab: &Lab, options: &UpOptions) -> anyhow::Result<LabState> {
         .has_ipv6()
         .then(|| options.cluster_cidr6.unwrap_or(DEFAULT_CLUSTER_CIDR6));
     let mut topology = Topology::plan(&lab.name, nodes, options.mode.unwrap_or(Mode::Vxlan))?;
-    if datastore == Datastore::Kubernetes {
+    if datastore == Datastore::Kubernetes && family != IpFamily::Ipv6 {
         check_pod_network(cluster_cidr, nodes)?;
+    }
+    if datastore == Datastore::Kubernetes {
         topology = topology.with_control_plane(&lab.name);
     }
     let topology = topology.with_family(family);

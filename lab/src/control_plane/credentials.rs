@@ -13,7 +13,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::component::Component;
-use super::endpoint::{SERVICE_CIDR, api_server_url, local_api_server_url};
+use super::endpoint::{api_server_url, kubernetes_service_ip, local_api_server_url};
 use super::kubeconfig::{KubeconfigError, KubeconfigSpec, render_kubeconfig};
 use super::pki::{ClientIdentity, ClusterCa, PkiError, service_account_key};
 use crate::names::LabName;
@@ -81,7 +81,7 @@ pub fn kube_proxy_kubeconfig(paths: &LabPaths) -> PathBuf {
 /// `api_ip` on the fabric. The controller-manager and scheduler run beside
 /// the API server and reach it on loopback; the admin and the nodes over
 /// the fabric.
-pub fn client_plans(paths: &LabPaths, nodes: &[String], api_ip: Ipv4Addr) -> Vec<ClientPlan> {
+pub fn client_plans(paths: &LabPaths, nodes: &[String], api_ip: IpAddr) -> Vec<ClientPlan> {
     let remote = api_server_url(api_ip);
     let mut plans = vec![ClientPlan {
         stem: "admin".into(),
@@ -114,10 +114,14 @@ pub fn client_plans(paths: &LabPaths, nodes: &[String], api_ip: Ipv4Addr) -> Vec
 }
 
 /// The addresses the API server's certificate names: its Service IP (the
-/// first of the Service network, for pods), its fabric address, loopback.
-pub fn serving_ips(api_ip: Ipv4Addr) -> Vec<IpAddr> {
-    let service_ip = SERVICE_CIDR.hosts().next().unwrap_or(SERVICE_CIDR.addr());
-    vec![service_ip.into(), api_ip.into(), Ipv4Addr::LOCALHOST.into()]
+/// first of the first Service network, for pods), its fabric address,
+/// loopback.
+pub fn serving_ips(api_ip: IpAddr) -> Vec<IpAddr> {
+    vec![
+        kubernetes_service_ip(api_ip.is_ipv6()),
+        api_ip,
+        Ipv4Addr::LOCALHOST.into(),
+    ]
 }
 
 /// Makes the lab's CA and every certificate, key and kubeconfig, and
@@ -127,7 +131,7 @@ pub fn write_credentials(
     paths: &LabPaths,
     lab: &LabName,
     nodes: &[String],
-    api_ip: Ipv4Addr,
+    api_ip: IpAddr,
 ) -> Result<(), CredentialsError> {
     let ca = ClusterCa::new(lab.as_str())?;
     write(&paths.pki_file(CA_CERT), &ca.pair.cert_pem, PUBLIC)?;
@@ -187,7 +191,7 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn ip() -> Ipv4Addr {
+    fn ip() -> IpAddr {
         "198.18.0.2".parse().unwrap()
     }
 

@@ -3,9 +3,9 @@
 //! the lab's PKI, and the controller-manager (which allocates the nodes'
 //! pod CIDRs) and scheduler as clients of it. Pure: paths and flags out.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use ipnet::{Ipv4Net, Ipv6Net};
+use ipnet::{IpNet, Ipv4Net};
 
 use super::component::Component;
 use super::credentials::{API_SERVER_CERT, API_SERVER_KEY, CA_CERT, SA_KEY, SA_PUBLIC_KEY};
@@ -63,36 +63,53 @@ pub fn check_pod_network(cidr: Ipv4Net, nodes: usize) -> Result<(), PodNetworkEr
 /// What the control plane's flags depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControlPlaneSpec {
-    /// The control-plane host's fabric address.
-    pub advertise_ip: Ipv4Addr,
-    /// The pods' network, cut into one /NODE_CIDR_MASK per node.
-    pub cluster_cidr: Ipv4Net,
-    /// The pods' IPv6 network of a dual-stack lab, one /NODE_CIDR_MASK6
-    /// per node; the Services get IPv6 addresses too.
-    pub cluster_cidr6: Option<Ipv6Net>,
+    /// The control-plane host's fabric address (IPv6 in an IPv6 lab).
+    pub advertise_ip: IpAddr,
+    /// The pods' networks, one per family, IPv4's first: each cut into one
+    /// pod CIDR per node (/NODE_CIDR_MASK, /NODE_CIDR_MASK6). The Services
+    /// get addresses of the same families.
+    pub cluster_cidrs: Vec<IpNet>,
 }
 
 impl ControlPlaneSpec {
     fn service_ranges(&self) -> String {
-        match self.cluster_cidr6 {
-            Some(_) => format!("{SERVICE_CIDR},{SERVICE_CIDR6}"),
-            None => SERVICE_CIDR.to_string(),
-        }
+        self.cluster_cidrs
+            .iter()
+            .map(|cidr| match cidr {
+                IpNet::V4(_) => SERVICE_CIDR.to_string(),
+                IpNet::V6(_) => SERVICE_CIDR6.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
-    /// The controller-manager's pod CIDR flags: one mask for IPv4 alone,
+    /// The controller-manager's pod CIDR flags: one mask for one family,
     /// one per family for both (the single one is refused then).
     fn pod_cidr_flags(&self) -> Vec<String> {
-        match self.cluster_cidr6 {
-            Some(v6) => vec![
-                format!("--cluster-cidr={},{v6}", self.cluster_cidr),
+        let cidrs = self
+            .cluster_cidrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut flags = vec![format!("--cluster-cidr={cidrs}")];
+        match self.cluster_cidrs.as_slice() {
+            [IpNet::V4(_)] => flags.push(format!("--node-cidr-mask-size={NODE_CIDR_MASK}")),
+            [IpNet::V6(_)] => flags.push(format!("--node-cidr-mask-size={NODE_CIDR_MASK6}")),
+            _ => flags.extend([
                 format!("--node-cidr-mask-size-ipv4={NODE_CIDR_MASK}"),
                 format!("--node-cidr-mask-size-ipv6={NODE_CIDR_MASK6}"),
-            ],
-            None => vec![
-                format!("--cluster-cidr={}", self.cluster_cidr),
-                format!("--node-cidr-mask-size={NODE_CIDR_MASK}"),
-            ],
+            ]),
+        }
+        flags
+    }
+
+    /// All of the host's addresses of the advertised family.
+    fn bind_address(&self) -> &'static str {
+        if self.advertise_ip.is_ipv6() {
+            "::"
+        } else {
+            "0.0.0.0"
         }
     }
 }
@@ -121,7 +138,7 @@ pub fn component_args(
             flag("etcd-servers", ETCD_CLIENT_URL),
             // Required: the host has no default route to take one from.
             flag("advertise-address", &spec.advertise_ip.to_string()),
-            flag("bind-address", "0.0.0.0"),
+            flag("bind-address", spec.bind_address()),
             flag("secure-port", &API_PORT.to_string()),
             flag("tls-cert-file", &pki(API_SERVER_CERT)),
             flag("tls-private-key-file", &pki(API_SERVER_KEY)),
@@ -183,8 +200,7 @@ mod tests {
     fn spec() -> ControlPlaneSpec {
         ControlPlaneSpec {
             advertise_ip: "198.18.0.2".parse().unwrap(),
-            cluster_cidr: "10.244.0.0/16".parse().unwrap(),
-            cluster_cidr6: None,
+            cluster_cidrs: vec!["10.244.0.0/16".parse().unwrap()],
         }
     }
 
@@ -243,7 +259,10 @@ mod tests {
     #[test]
     fn a_dual_stack_lab_gets_pod_and_service_networks_of_both_families() {
         let spec = ControlPlaneSpec {
-            cluster_cidr6: Some("fd00:10:244::/56".parse().unwrap()),
+            cluster_cidrs: vec![
+                "10.244.0.0/16".parse().unwrap(),
+                "fd00:10:244::/56".parse().unwrap(),
+            ],
             ..spec()
         };
         let paths = LabPaths::new("/run/weft-lab/t1");
@@ -260,6 +279,29 @@ mod tests {
         assert!(
             api.contains("--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/112"),
             "{api}"
+        );
+    }
+
+    #[test]
+    fn an_ipv6_lab_serves_on_ipv6_with_ipv6_pods_and_services_only() {
+        let spec = ControlPlaneSpec {
+            advertise_ip: "2001:2::2".parse().unwrap(),
+            cluster_cidrs: vec!["fd00:10:244::/56".parse().unwrap()],
+        };
+        let paths = LabPaths::new("/run/weft-lab/t1");
+        let api = component_args(Component::KubeApiserver, &spec, &paths).join(" ");
+        assert!(
+            api.contains("--advertise-address=2001:2::2 --bind-address=::"),
+            "{api}"
+        );
+        assert!(
+            api.contains("--service-cluster-ip-range=fd00:10:96::/112"),
+            "{api}"
+        );
+        let cm = component_args(Component::KubeControllerManager, &spec, &paths).join(" ");
+        assert!(
+            cm.contains("--cluster-cidr=fd00:10:244::/56 --node-cidr-mask-size=64"),
+            "{cm}"
         );
     }
 

@@ -38,8 +38,9 @@ pub fn run(lab: &Lab, port: u16) -> anyhow::Result<()> {
         .control_plane
         .as_ref()
         .with_context(|| format!("lab {} has no control plane", lab.name))?;
-    let api_ip = host
-        .underlay_ip()
+    let api_ip = state
+        .topology
+        .primary_ip(host)
         .context("the control-plane host has no underlay address")?;
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .with_context(|| format!("listening on 127.0.0.1:{port}"))?;

@@ -3,7 +3,7 @@
 //! kernel, its files under the node's directory, and the route that lets
 //! the node's own processes reach the Service network. Pure: values out.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -34,8 +34,8 @@ pub struct KubeProxyConfigError(#[from] serde_saphyr::SerializeError);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProxySpec<'a> {
     pub node: &'a str,
-    /// The node's underlay address: its InternalIP.
-    pub node_ip: Ipv4Addr,
+    /// The node's underlay address: its (first) InternalIP.
+    pub node_ip: IpAddr,
     /// The cluster CIDRs, one per family the pods have.
     pub cluster_cidrs: &'a [IpNet],
     /// Credentials of user system:kube-proxy.
@@ -86,7 +86,7 @@ pub fn proxy_config(spec: &ProxySpec) -> KubeProxyConfiguration {
         hostname_override: spec.node.to_owned(),
         // The node's underlay address (its InternalIP) as kube-proxy's own.
         bind_address: spec.node_ip.to_string(),
-        healthz_bind_address: format!("{}:{HEALTHZ_PORT}", spec.node_ip),
+        healthz_bind_address: SocketAddr::new(spec.node_ip, HEALTHZ_PORT).to_string(),
         metrics_bind_address: format!("{}:{METRICS_PORT}", Ipv4Addr::LOCALHOST),
         // Tells pod traffic from the rest, which is masqueraded.
         cluster_cidr: spec

@@ -35,9 +35,13 @@ pub fn start_missing_kube_proxies(lab: &Lab, state: &mut LabState) -> anyhow::Re
             .first()
             .with_context(|| format!("node {} has no underlay interface", host.name))?;
         let cluster_cidrs = state.cluster_cidrs();
+        let node_ip = state
+            .topology
+            .primary_ip(&host)
+            .with_context(|| format!("node {} has no underlay address", host.name))?;
         let text = render_config(&ProxySpec {
             node: &host.name,
-            node_ip: underlay.ip,
+            node_ip,
             cluster_cidrs: &cluster_cidrs,
             kubeconfig: &kubeconfig,
         })?;

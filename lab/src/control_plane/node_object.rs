@@ -3,7 +3,7 @@
 //! machine's capacity, and a Ready condition that turns True only once the
 //! node's weftd is ready. Pure: objects and patches out.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -45,7 +45,7 @@ pub fn lab_node_info(kubernetes_version: &str, kernel_version: &str) -> NodeSyst
 /// The Node as a kubelet registers it: not Ready yet.
 pub fn registered_node(
     name: &str,
-    ip: Ipv4Addr,
+    ip: IpAddr,
     capacity: NodeCapacity,
     info: NodeSystemInfo,
     now: Timestamp,

@@ -36,14 +36,13 @@ pub fn run(lab: &Lab, node: &str) -> anyhow::Result<()> {
     let host_ip: IpAddr = state
         .topology
         .node(node)
-        .and_then(|host| host.underlay_ip())
+        .and_then(|host| state.topology.primary_ip(host))
         .with_context(|| {
             format!(
                 "lab {} has no node {node} with an underlay address",
                 lab.name
             )
-        })?
-        .into();
+        })?;
     let ledger = KubeletLedger::load(&lab.paths.node_kubelet_ledger(node))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

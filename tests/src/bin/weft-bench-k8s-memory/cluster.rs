@@ -249,7 +249,13 @@ fn fake_node_object(node: &FakeNode, now: Timestamp) -> Node {
         kubelet_version: "v1.37.2".into(),
         ..NodeSystemInfo::default()
     };
-    let mut object = registered_node(&node.name, node.underlay_ip, FAKE_CAPACITY, info, now);
+    let mut object = registered_node(
+        &node.name,
+        node.underlay_ip.into(),
+        FAKE_CAPACITY,
+        info,
+        now,
+    );
     let cidr = node.cidr.to_string();
     object.spec = Some(NodeSpec {
         pod_cidr: Some(cidr.clone()),
