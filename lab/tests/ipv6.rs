@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use common::policy::forge;
 use common::transfer::transfer_gib;
-use common::{CONVERGE, TestLab, assert_all_connected, pod_entry, wait_until};
+use common::{CONVERGE, TestLab, assert_all_connected, pod_entry, reply_from, wait_until};
 use serde_json::Value;
-use weft_lab::probe::{Detail, Proto, probe_from};
+use weft_lab::probe::{Proto, probe_from};
 
 const PODS_YAML: &str = "
 apiVersion: v1
@@ -266,7 +266,7 @@ fn pods_see_each_others_ipv6_and_the_world_sees_the_nodes(lab: &TestLab, status:
     for from in PODS {
         for to in PODS.iter().filter(|to| **to != from) {
             for (proto, port) in [(Proto::Tcp, TCP_PORT), (Proto::Udp, UDP_PORT)] {
-                let reply = reply_from(lab, from, pod_ip6(status, to), proto, port);
+                let reply = reply_from(lab, from, pod_ip6(status, to), proto, port, PROBE_TIMEOUT);
                 assert_eq!(
                     reply,
                     format!("{to} saw {}", pod_ip6(status, from)),
@@ -283,7 +283,14 @@ fn pods_see_each_others_ipv6_and_the_world_sees_the_nodes(lab: &TestLab, status:
             .and_then(|n| n.underlay_ip6())
             .expect("an IPv6 underlay address");
         for proto in [Proto::Tcp, Proto::Udp] {
-            let reply = reply_from(lab, pod, IpAddr::V6(world), proto, WORLD_PORT);
+            let reply = reply_from(
+                lab,
+                pod,
+                IpAddr::V6(world),
+                proto,
+                WORLD_PORT,
+                PROBE_TIMEOUT,
+            );
             assert_eq!(
                 reply,
                 format!("world saw {node_ip6}"),
@@ -291,21 +298,6 @@ fn pods_see_each_others_ipv6_and_the_world_sees_the_nodes(lab: &TestLab, status:
             );
         }
     }
-}
-
-fn reply_from(lab: &TestLab, from: &str, to: IpAddr, proto: Proto, port: u16) -> String {
-    let outcome = probe_from(
-        &lab.pod_netns(from),
-        SocketAddr::new(to, port),
-        proto,
-        PROBE_TIMEOUT,
-    );
-    assert_eq!(
-        outcome.detail,
-        Detail::Connected,
-        "{from} -> {to}:{port} over {proto}"
-    );
-    outcome.reply.expect("a connected probe has a reply")
 }
 
 /// n1's IPv6 routes to n2's and n3's pods: direct via their IPv6 underlay

@@ -11,15 +11,16 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use common::{
-    TestLab, VXLAN_DEVICE, assert_all_connected, node_pod_cidr, node_underlay_ip, pod_entry, pod_ip,
+    TestLab, VXLAN_DEVICE, assert_all_connected, node_pod_cidr, node_underlay_ip, pod_entry,
+    pod_ip, reply_from,
 };
 use serde_json::Value;
 use weft_datastore::{Kind, Object, ObjectKey};
-use weft_lab::probe::{Detail, Proto, probe_from};
+use weft_lab::probe::Proto;
 use weft_lab::topology::{Mode, UNDERLAY_IFNAME};
 
 /// One pod per node, each serving TCP and UDP.
@@ -109,7 +110,7 @@ fn pods_reach_each_other_and_the_world(lab: &TestLab) -> Value {
     for from in PODS {
         for to in PODS.iter().filter(|to| **to != from) {
             for (proto, port) in [(Proto::Tcp, TCP_PORT), (Proto::Udp, UDP_PORT)] {
-                let reply = reply_from(lab, from, pod_ip(&status, to), proto, port);
+                let reply = reply_from(lab, from, pod_ip(&status, to), proto, port, PROBE_TIMEOUT);
                 assert_eq!(
                     reply,
                     format!("{to} saw {}", pod_ip(&status, from)),
@@ -122,7 +123,14 @@ fn pods_reach_each_other_and_the_world(lab: &TestLab) -> Value {
     let world = lab.state().topology.world_ip();
     for (pod, node) in PODS.iter().zip(NODES) {
         for proto in [Proto::Tcp, Proto::Udp] {
-            let reply = reply_from(lab, pod, IpAddr::V4(world), proto, WORLD_PORT);
+            let reply = reply_from(
+                lab,
+                pod,
+                IpAddr::V4(world),
+                proto,
+                WORLD_PORT,
+                PROBE_TIMEOUT,
+            );
             assert_eq!(
                 reply,
                 format!("world saw {}", node_underlay_ip(&status, node)),
@@ -131,21 +139,6 @@ fn pods_reach_each_other_and_the_world(lab: &TestLab) -> Value {
         }
     }
     status
-}
-
-fn reply_from(lab: &TestLab, from: &str, to: IpAddr, proto: Proto, port: u16) -> String {
-    let outcome = probe_from(
-        &lab.pod_netns(from),
-        SocketAddr::new(to, port),
-        proto,
-        PROBE_TIMEOUT,
-    );
-    assert_eq!(
-        outcome.detail,
-        Detail::Connected,
-        "{from} -> {to}:{port} over {proto}"
-    );
-    outcome.reply.expect("a connected probe has a reply")
 }
 
 /// How a node reaches a peer's pods.

@@ -136,7 +136,6 @@ impl RequestHandler {
         let node_devices = enforcer.map(|e| e.node_devices()).unwrap_or_default();
         let datapath = DatapathState {
             verdict_counts: enforcer.and_then(|e| e.verdict_counts().ok()),
-            missing_programs: vec![],
             maps: self.metrics.map_usage(),
             policy: enforcer.and_then(|e| e.summary()),
         };

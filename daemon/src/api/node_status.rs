@@ -35,12 +35,10 @@ pub struct NodeFacts {
 }
 
 /// What the node's datapath says: its verdict counters (packets per
-/// reason), the interfaces that miss a program, the maps' fill and the
-/// policy in effect.
+/// reason), the maps' fill and the policy in effect.
 #[derive(Debug, Default)]
 pub struct DatapathState {
     pub verdict_counts: Option<Vec<u64>>,
-    pub missing_programs: Vec<String>,
     pub maps: Vec<MapFill>,
     pub policy: Option<PolicySummary>,
 }
@@ -118,8 +116,6 @@ pub fn node_status(
         })
         .collect();
     let network = NodeNetwork::load(&facts.node_network).ok();
-    let mut missing_programs = datapath.missing_programs;
-    missing_programs.extend(live.missing_programs);
     NodeStatus {
         node: facts.node.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -132,7 +128,7 @@ pub fn node_status(
         mtu: network.and_then(|n| n.mtu),
         host_routing: facts.host_routing.clone(),
         endpoints,
-        missing_programs,
+        missing_programs: live.missing_programs,
         drops: datapath
             .verdict_counts
             .map(|c| drops(&c))

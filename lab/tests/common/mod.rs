@@ -391,3 +391,27 @@ pub fn assert_all_connected(matrix: &Value, pods: usize) {
         );
     }
 }
+
+/// What the server at `to` answered a probe from pod `from`, which must
+/// connect within `timeout`.
+pub fn reply_from(
+    lab: &TestLab,
+    from: &str,
+    to: IpAddr,
+    proto: weft_lab::probe::Proto,
+    port: u16,
+    timeout: std::time::Duration,
+) -> String {
+    let outcome = weft_lab::probe::probe_from(
+        &lab.pod_netns(from),
+        std::net::SocketAddr::new(to, port),
+        proto,
+        timeout,
+    );
+    assert_eq!(
+        outcome.detail,
+        weft_lab::probe::Detail::Connected,
+        "{from} -> {to}:{port} over {proto}"
+    );
+    outcome.reply.expect("a connected probe has a reply")
+}
