@@ -99,7 +99,7 @@ impl Collector for VerdictCounters {
             let Ok(reason) = u32::try_from(reason) else {
                 break;
             };
-            let (verdict, reason) = crate::policy::observe::reason_name(reason);
+            let (verdict, reason) = weft_ebpf_common::reason_name(reason);
             let labels = [("verdict", verdict), ("reason", reason)];
             let metric = family.encode_family(&labels)?;
             ConstCounter::new(count).encode(metric)?;

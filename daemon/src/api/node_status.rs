@@ -18,8 +18,8 @@ use crate::overlay::observe::observe;
 use crate::overlay::probe::{probe_peers, probe_targets};
 use crate::overlay::report::network_report;
 use crate::overlay::{OverlayView, desired_network};
-use crate::policy::observe::reason_name;
 use crate::readiness::Readiness;
+use weft_ebpf_common::reason_name;
 
 /// Where weftd's node status comes from, beside what it is asked with.
 #[derive(Clone)]

@@ -10,9 +10,11 @@ mod datapath;
 mod decision;
 mod lpm;
 mod policy;
+mod reason_name;
 
 pub use conntrack::*;
 pub use datapath::*;
 pub use decision::*;
 pub use lpm::*;
 pub use policy::*;
+pub use reason_name::reason_name;

@@ -1,6 +1,6 @@
-//! Two paths measured side by side in one run: servers on both, then every
-//! workload in rounds that alternate which path goes first, so drift and
-//! noise on this shared machine hit both alike.
+//! Paths measured side by side in one run: servers on each, then every
+//! workload in rounds that rotate which path goes first, so drift and
+//! noise on this shared machine hit them all alike.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -58,23 +58,33 @@ impl Figures {
     }
 }
 
-/// Measures throughput, round trips and connection rate on both paths.
-pub fn measure_pair(paths: [&Path; 2], settings: &Settings) -> anyhow::Result<[Figures; 2]> {
+/// Measures throughput, round trips and connection rate on every path.
+/// Paths may share a server netns (its servers listen on both families).
+pub fn measure_paths<const N: usize>(
+    paths: [&Path; N],
+    settings: &Settings,
+) -> anyhow::Result<[Figures; N]> {
     for path in paths {
         prepare_client(&path.client)?;
     }
-    let _iperf = [
-        IperfServer::start(&paths[0].server, IPERF_PORT)?,
-        IperfServer::start(&paths[1].server, IPERF_PORT)?,
-    ];
-    let _echo = [
-        EchoServer::start(&paths[0].server, ECHO_PORT)?,
-        EchoServer::start(&paths[1].server, ECHO_PORT)?,
-    ];
-    let mut figures = [Figures::default(), Figures::default()];
+    let mut servers: Vec<&NsPath> = Vec::new();
+    for path in paths {
+        if !servers.iter().any(|s| s.0 == path.server.0) {
+            servers.push(&path.server);
+        }
+    }
+    let _iperf = servers
+        .iter()
+        .map(|netns| IperfServer::start(netns, IPERF_PORT))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let _echo = servers
+        .iter()
+        .map(|netns| EchoServer::start(netns, ECHO_PORT))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut figures: [Figures; N] = std::array::from_fn(|_| Figures::default());
     let per_round = settings.round_trips.div_ceil(settings.rounds);
     let connect_for = Duration::from_secs_f64(settings.connect_seconds);
-    for_each_alternating(settings.rounds, |i| {
+    for_each_rotating(settings.rounds, N, |i| {
         let path = paths[i];
         eprintln!("  iperf3 {}", path.label);
         let t = iperf::measure(
@@ -88,7 +98,7 @@ pub fn measure_pair(paths: [&Path; 2], settings: &Settings) -> anyhow::Result<[F
         figures[i].retransmits.push(t.retransmits);
         Ok(())
     })?;
-    for_each_alternating(settings.rounds, |i| {
+    for_each_rotating(settings.rounds, N, |i| {
         let path = paths[i];
         eprintln!("  round trips {}", path.label);
         let ip = path.server_ip;
@@ -99,7 +109,7 @@ pub fn measure_pair(paths: [&Path; 2], settings: &Settings) -> anyhow::Result<[F
         figures[i].round_trips.extend(samples);
         Ok(())
     })?;
-    for_each_alternating(settings.rounds, |i| {
+    for_each_rotating(settings.rounds, N, |i| {
         let path = paths[i];
         eprintln!("  connections {}", path.label);
         let ip = path.server_ip;
@@ -113,15 +123,17 @@ pub fn measure_pair(paths: [&Path; 2], settings: &Settings) -> anyhow::Result<[F
     Ok(figures)
 }
 
-/// Runs `measure(0)` and `measure(1)` `rounds` times, alternating which goes first.
-pub fn for_each_alternating(
+/// Runs `measure(0..paths)` `rounds` times, each round starting one path
+/// further on, so every path goes first as often as the others.
+pub fn for_each_rotating(
     rounds: usize,
+    paths: usize,
     mut measure: impl FnMut(usize) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     for round in 0..rounds {
-        let first = round % 2;
-        measure(first)?;
-        measure(1 - first)?;
+        for step in 0..paths {
+            measure((round + step) % paths)?;
+        }
     }
     Ok(())
 }
@@ -146,13 +158,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rounds_alternate_which_path_goes_first() {
+    fn rounds_rotate_which_path_goes_first() {
         let mut order = Vec::new();
-        for_each_alternating(3, |i| {
+        for_each_rotating(3, 2, |i| {
             order.push(i);
             Ok(())
         })
         .unwrap();
         assert_eq!(order, vec![0, 1, 1, 0, 0, 1]);
+        order.clear();
+        for_each_rotating(4, 4, |i| {
+            order.push(i);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(order, vec![0, 1, 2, 3, 1, 2, 3, 0, 2, 3, 0, 1, 3, 0, 1, 2]);
     }
 }

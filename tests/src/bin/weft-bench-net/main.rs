@@ -25,7 +25,7 @@ mod tcp;
 use clap::Parser;
 
 use crate::bridge::BridgePods;
-use crate::compare::{Figures, Path, Settings, measure_pair};
+use crate::compare::{Figures, Path, Settings, measure_paths};
 use crate::lab::{BenchLab, node_ip, pod_ip, pod_ip6};
 use crate::netns::NsPath;
 use crate::report::{Comparison, Goal, Metric, OffloadRow};
@@ -33,7 +33,7 @@ use crate::report::{Comparison, Goal, Metric, OffloadRow};
 #[derive(Debug, Parser)]
 #[command(about = "Weft data-path benchmark (root): pods against the underlay, side by side")]
 struct Args {
-    /// Rounds per workload; each round measures both paths, alternating which goes first.
+    /// Rounds per workload; each round measures every path of a comparison, rotating which goes first.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Seconds per iperf3 run.
@@ -45,6 +45,12 @@ struct Args {
     /// Seconds per connection-rate run.
     #[arg(long, default_value_t = 2.0)]
     connect_seconds: f64,
+    /// Overlay modes to measure (a narrower run, to look at one figure again).
+    #[arg(long, value_delimiter = ',', default_values_t = ["vxlan".to_owned(), "direct".to_owned()])]
+    modes: Vec<String>,
+    /// Host routings to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = ["ebpf".to_owned(), "kernel".to_owned()])]
+    host_routings: Vec<String>,
 }
 
 /// Pods a and c on n1, b on n2.
@@ -81,7 +87,13 @@ fn main() -> anyhow::Result<()> {
     let mut comparisons = Vec::new();
     let mut offload_rows = Vec::new();
     for host_routing in ["ebpf", "kernel"] {
+        if !args.host_routings.iter().any(|h| h == host_routing) {
+            continue;
+        }
         for (mode, throughput_goal) in [("vxlan", 0.93), ("direct", 0.98)] {
+            if !args.modes.iter().any(|m| m == mode) {
+                continue;
+            }
             eprintln!("{mode}, {host_routing} host routing: starting a 2-node lab");
             let tag = format!("{}{}", &mode[..1], &host_routing[..1]);
             let lab = BenchLab::up(lab_bin.clone(), &tag, 2, mode, host_routing)?;
@@ -107,21 +119,13 @@ fn main() -> anyhow::Result<()> {
                 server: n2.clone(),
                 server_ip: node_ip(&status, "n2")?,
             };
-            let [weft, bare] = measure_pair([&pods, &underlay], &settings)?;
             let mut goals = vec![Goal::throughput(throughput_goal), Goal::rtt_p50(1.10)];
             if mode == "vxlan" {
                 goals.push(Goal::connections(0.75));
             }
-            let ipv4 = Comparison::new(
-                format!("Cross-node, {mode} mode, {host_routing} host routing"),
-                [pods.label, underlay.label],
-                [weft, bare],
-                goals,
-            );
-            let ipv4_ratios = [Metric::Throughput, Metric::Connections].map(|m| ipv4.ratio(m));
-            comparisons.push(ipv4);
+            let ipv4_title = format!("Cross-node, {mode} mode, {host_routing} host routing");
             if host_routing == "ebpf" {
-                eprintln!("{mode}, {host_routing} host routing: cross-node over IPv6");
+                eprintln!("{mode}, {host_routing} host routing: cross-node, and over IPv6");
                 let pods6 = Path {
                     label: format!(
                         "pod n1 -> pod n2 over IPv6 ({mode}, {host_routing} host routing)"
@@ -136,14 +140,33 @@ fn main() -> anyhow::Result<()> {
                     server: n2,
                     server_ip: lab.underlay_ip6("n2")?,
                 };
-                let [weft6, bare6] = measure_pair([&pods6, &underlay6], &settings)?;
+                // One series for both families, so drift cannot open a
+                // gap between their ratios.
+                let [weft, bare, weft6, bare6] =
+                    measure_paths([&pods, &underlay, &pods6, &underlay6], &settings)?;
+                let ipv4 = Comparison::new(
+                    ipv4_title,
+                    [pods.label, underlay.label],
+                    [weft, bare],
+                    goals,
+                );
                 // Goal: within 5% of the IPv4 ratios of this run.
-                let [throughput, connections] = ipv4_ratios.map(|ratio| ratio * 0.95);
+                let [throughput, connections] =
+                    [Metric::Throughput, Metric::Connections].map(|m| ipv4.ratio(m) * 0.95);
+                comparisons.push(ipv4);
                 comparisons.push(Comparison::new(
                     format!("Cross-node over IPv6, {mode} mode, {host_routing} host routing"),
                     [pods6.label, underlay6.label],
                     [weft6, bare6],
                     vec![Goal::throughput(throughput), Goal::connections(connections)],
+                ));
+            } else {
+                let [weft, bare] = measure_paths([&pods, &underlay], &settings)?;
+                comparisons.push(Comparison::new(
+                    ipv4_title,
+                    [pods.label, underlay.label],
+                    [weft, bare],
+                    goals,
                 ));
             }
             if host_routing == "ebpf" {
@@ -184,7 +207,7 @@ fn same_node(
         server: ref_server.clone(),
         server_ip: *ref_server_ip,
     };
-    let figures: [Figures; 2] = measure_pair([&weft, &bridge], settings)?;
+    let figures: [Figures; 2] = measure_paths([&weft, &bridge], settings)?;
     Ok(Comparison::new(
         format!("Same node, {host_routing} host routing, weft against the bridge plugin"),
         [weft.label, bridge.label],

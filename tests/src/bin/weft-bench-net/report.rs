@@ -97,7 +97,7 @@ pub fn print(settings: &Settings, comparisons: &[Comparison], offloads: &[Offloa
     }
     print_offloads(offloads);
     println!(
-        "Each workload ran {} rounds per path, alternating which path went first: iperf3 -t {} (median of runs), {} timed 1-byte round trips over one TCP connection with TCP_NODELAY after 1000 untimed ones per round (percentiles over all), and a connect/send/receive/close loop for {} s (median connections/s). Clients run with net.ipv4.tcp_tw_reuse=1 and ports 1024-65000 in their netns on both paths.",
+        "Each workload ran {} rounds per path, rotating which path went first (the IPv4 and IPv6 pairs of a lab share their rounds): iperf3 -t {} (median of runs), {} timed 1-byte round trips over one TCP connection with TCP_NODELAY after 1000 untimed ones per round (percentiles over all), and a connect/send/receive/close loop for {} s (median connections/s). Clients run with net.ipv4.tcp_tw_reuse=1 and ports 1024-65000 in their netns on both paths.",
         settings.rounds, settings.iperf_seconds, settings.round_trips, settings.connect_seconds
     );
 }
