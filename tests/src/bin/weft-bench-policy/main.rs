@@ -43,7 +43,7 @@ use crate::cluster::{
     ALLOWED_PROBE_PORT, BLOCKED_PROBE_PORT, CLIENT, DENY_POLICY, GUARDED, NAMESPACE, OPEN,
     RULE_PORTS, RULES_POLICY,
 };
-use crate::compare::{Figures, Path, Settings, measure_pair};
+use crate::compare::{Figures, Path, Settings, measure_paths};
 use crate::iptables::{Backend, LoadedRules, Ruleset};
 use crate::lab::{BenchLab, pod_ip};
 use crate::netns::NsPath;
@@ -324,7 +324,7 @@ impl Bench {
         };
         let guarded = path("guarded server", &self.pods.guarded, self.pods.guarded_ip);
         let open = path("open server", &self.pods.open, self.pods.open_ip);
-        let figures: [Figures; 2] = measure_pair([&guarded, &open], &self.settings)?;
+        let figures: [Figures; 2] = measure_paths([&guarded, &open], &self.settings)?;
         Ok(Phase {
             enforcer,
             rules,
