@@ -249,7 +249,7 @@ impl Node {
                 let summary = reconcile(&handle, &local, &peers, &settings)
                     .await
                     .unwrap_or_else(|e| panic!("reconcile on {name}: {e}"));
-                apply_masquerade(&settings.cluster_cidrs, &[])
+                apply_masquerade(&settings.cluster_cidrs, &[], settings.vxlan_port())
                     .await
                     .unwrap_or_else(|e| panic!("masquerade on {name}: {e}"));
                 summary
@@ -396,6 +396,11 @@ fn vxlan_mode_connects_every_pod_without_nat_and_follows_membership() {
     let n1 = &cluster.nodes[0];
     for node in &cluster.nodes {
         assert_node_state(node);
+        // The pod flows crossed this node's forward path and are tracked;
+        // the VXLAN packets that carried them are not.
+        let tracked = node.ns.exec_ok(&["cat", "/proc/net/nf_conntrack"]);
+        assert!(tracked.contains("src=10.244."), "{tracked}");
+        assert!(!tracked.contains("dport=4789"), "{tracked}");
     }
     let device = n1.ns.exec_ok(&["ip", "-d", "link", "show", "weft.vxlan"]);
     for expected in [

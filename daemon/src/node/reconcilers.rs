@@ -58,9 +58,11 @@ pub fn start_node_reconcilers(
         snapshots.clone(),
         settings.clone(),
     );
+    let overlay_settings = OverlaySettings::new(cluster.mode, cluster.cluster_cidrs.clone());
     spawn_reconciler_on_first_news(
         MasqueradeReconciler {
             cluster_cidrs: cluster.cluster_cidrs.clone(),
+            vxlan_port: overlay_settings.vxlan_port(),
         },
         hooked_news,
         settings.clone(),
@@ -69,7 +71,7 @@ pub fn start_node_reconcilers(
         OverlayReconciler {
             node_name: node_name.clone(),
             pod_cidrs: joined.pod_cidrs.clone(),
-            settings: OverlaySettings::new(cluster.mode, cluster.cluster_cidrs.clone()),
+            settings: overlay_settings,
             cluster: cluster.clone(),
             handle: netlink_handle("the overlay")?,
             view: overlay_view,

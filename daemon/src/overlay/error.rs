@@ -27,6 +27,8 @@ pub enum OverlayError {
     },
     #[error("applying the masquerade rules: {0}")]
     Masquerade(#[from] nftables::helper::NftablesError),
+    #[error("encoding the masquerade rules: {0}")]
+    MasqueradeJson(#[from] serde_json::Error),
     #[error("{} change(s) failed: {}", .0.len(), ApplyFailures(.0))]
     Apply(Vec<ApplyFailure>),
 }

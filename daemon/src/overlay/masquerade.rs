@@ -5,8 +5,13 @@
 //! drops a pod's packet whose egress verdict is still pending (its slot in
 //! the mark) when it would leave by an interface without Weft's programs
 //! (one that appeared since weftd last attached them), where nothing would
-//! decide it. The ruleset is built by a pure function
-//! and swapped in whole, in one nft transaction.
+//! decide it; and, where the node sends or takes VXLAN, two raw chains
+//! that keep its UDP packets out of conntrack: each pod flow's outer
+//! packets get a source port of their own, so tracking them would cost
+//! every node a conntrack entry (and a NAT lookup) per cross-node flow,
+//! for nothing (the pod flow inside is what policy and kube-proxy see).
+//! The ruleset is built by a pure function and swapped in whole, in one
+//! nft transaction.
 
 use std::borrow::Cow;
 
@@ -19,6 +24,7 @@ use nftables::expr::{
 use nftables::schema::{Chain, NfListObject, Nftables, Rule, Table};
 use nftables::stmt::{Match, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+use serde_json::Value;
 use weft_ebpf_common::MARK_SLOT_MASK;
 
 use super::error::OverlayError;
@@ -30,6 +36,10 @@ const NAT_CHAIN: &str = "postrouting";
 const SRCNAT_PRIORITY: i32 = 100;
 const GUARD_CHAIN: &str = "forward";
 const FILTER_PRIORITY: i32 = 0;
+const TUNNEL_IN_CHAIN: &str = "tunnel-in";
+const TUNNEL_OUT_CHAIN: &str = "tunnel-out";
+/// `raw`: before conntrack looks at the packet.
+const RAW_PRIORITY: i32 = -300;
 /// Pod veths (`weft` + hash) carry Weft's programs.
 const POD_VETHS: &str = "weft*";
 
@@ -37,8 +47,24 @@ const POD_VETHS: &str = "weft*";
 /// (so that deleting it cannot fail), delete it with whatever it held, and
 /// create it again with the nat chain and one rule per address family
 /// present, and the guard that lets pending flows leave only by pod veths
-/// and `exits` (the node exits that carry Weft's node programs).
-pub fn masquerade_ruleset(cluster_cidrs: &[IpNet], exits: &[String]) -> Nftables<'static> {
+/// and `exits` (the node exits that carry Weft's node programs); with a
+/// `vxlan_port`, the raw chains that leave VXLAN packets untracked. As
+/// the JSON nft reads.
+pub fn masquerade_ruleset(
+    cluster_cidrs: &[IpNet],
+    exits: &[String],
+    vxlan_port: Option<u16>,
+) -> serde_json::Result<Value> {
+    let mut json = serde_json::to_value(ruleset(cluster_cidrs, exits, vxlan_port))?;
+    spell_notrack_as_nft_reads_it(&mut json);
+    Ok(json)
+}
+
+fn ruleset(
+    cluster_cidrs: &[IpNet],
+    exits: &[String],
+    vxlan_port: Option<u16>,
+) -> Nftables<'static> {
     let table = || Table {
         family: NfFamily::INet,
         name: NFT_TABLE.into(),
@@ -77,7 +103,68 @@ pub fn masquerade_ruleset(cluster_cidrs: &[IpNet], exits: &[String]) -> Nftables
         ..Chain::default()
     }));
     batch.add(NfListObject::Rule(unhooked_exit_rule(exits)));
+    if let Some(port) = vxlan_port {
+        for (name, hook) in [
+            (TUNNEL_IN_CHAIN, NfHook::Prerouting),
+            (TUNNEL_OUT_CHAIN, NfHook::Output),
+        ] {
+            batch.add(NfListObject::Chain(Chain {
+                family: NfFamily::INet,
+                table: NFT_TABLE.into(),
+                name: name.into(),
+                _type: Some(NfChainType::Filter),
+                hook: Some(hook),
+                prio: Some(RAW_PRIORITY),
+                policy: Some(NfChainPolicy::Accept),
+                ..Chain::default()
+            }));
+            batch.add(NfListObject::Rule(untracked_vxlan_rule(name, port)));
+        }
+    }
     batch.to_nftables()
+}
+
+/// nftables 0.6.3 writes `Statement::Notrack` as the bare string
+/// `"notrack"`, which nft refuses; nft reads `{"notrack": null}`.
+fn spell_notrack_as_nft_reads_it(json: &mut Value) {
+    let Some(commands) = json.get_mut("nftables").and_then(Value::as_array_mut) else {
+        return;
+    };
+    let statements = commands.iter_mut().filter_map(|command| {
+        command
+            .pointer_mut("/add/rule/expr")
+            .and_then(Value::as_array_mut)
+    });
+    for statement in statements.flatten() {
+        if statement.as_str() == Some("notrack") {
+            *statement = serde_json::json!({ "notrack": null });
+        }
+    }
+}
+
+/// `udp dport <port> notrack`, in `chain`.
+fn untracked_vxlan_rule(chain: &'static str, port: u16) -> Rule<'static> {
+    let dport = Expression::Named(NamedExpression::Payload(Payload::PayloadField(
+        PayloadField {
+            protocol: "udp".into(),
+            field: "dport".into(),
+        },
+    )));
+    Rule {
+        family: NfFamily::INet,
+        table: NFT_TABLE.into(),
+        chain: chain.into(),
+        expr: Cow::Owned(vec![
+            Statement::Match(Match {
+                left: dport,
+                right: Expression::Number(u32::from(port)),
+                op: Operator::EQ,
+            }),
+            Statement::Notrack,
+        ]),
+        comment: Some("VXLAN packets: the pod flows inside are what is tracked".into()),
+        ..Rule::default()
+    }
 }
 
 /// `meta mark & MARK_SLOT_MASK != 0 oifname != "weft*" oifname != { exits } drop`.
@@ -168,8 +255,15 @@ fn masquerade_rule(protocol: &'static str, cidrs: &[IpNet]) -> Rule<'static> {
 pub async fn apply_masquerade(
     cluster_cidrs: &[IpNet],
     exits: &[String],
+    vxlan_port: Option<u16>,
 ) -> Result<(), OverlayError> {
-    nftables::helper::apply_ruleset_async(&masquerade_ruleset(cluster_cidrs, exits)).await?;
+    let ruleset = masquerade_ruleset(cluster_cidrs, exits, vxlan_port)?.to_string();
+    nftables::helper::apply_ruleset_raw_async(
+        &ruleset,
+        nftables::helper::DEFAULT_NFT,
+        nftables::helper::DEFAULT_ARGS,
+    )
+    .await?;
     Ok(())
 }
 
@@ -188,11 +282,12 @@ mod tests {
 
     #[test]
     fn the_table_is_replaced_whole_with_one_masquerade_rule_per_family() {
-        let ruleset = masquerade_ruleset(
+        let json = masquerade_ruleset(
             &cidrs(&["10.244.0.0/16", "10.96.0.0/12", "fd00:10:244::/56"]),
             &[],
-        );
-        let json = serde_json::to_value(&ruleset).unwrap();
+            None,
+        )
+        .unwrap();
         let table = json!({"family": "inet", "name": "weft"});
         let commands = json["nftables"].as_array().unwrap();
         assert_eq!(commands[0], json!({"add": {"table": table}}));
@@ -224,7 +319,7 @@ mod tests {
     #[test]
     fn pending_pod_flows_may_leave_only_by_pod_veths_and_hooked_exits() {
         let exits = ["eth0".to_owned(), "weft.vxlan".to_owned()];
-        let json = serde_json::to_value(masquerade_ruleset(&[], &exits)).unwrap();
+        let json = masquerade_ruleset(&[], &exits, None).unwrap();
         let commands = json["nftables"].as_array().unwrap();
         assert_eq!(
             commands[4],
@@ -247,7 +342,29 @@ mod tests {
 
     #[test]
     fn without_cluster_cidrs_the_nat_chain_stays_empty() {
-        let json = serde_json::to_value(masquerade_ruleset(&[], &[])).unwrap();
+        let json = masquerade_ruleset(&[], &[], None).unwrap();
         assert_eq!(json["nftables"].as_array().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn vxlan_packets_skip_conntrack_both_ways_when_the_node_uses_vxlan() {
+        let json = masquerade_ruleset(&[], &[], Some(4789)).unwrap();
+        let commands = json["nftables"].as_array().unwrap();
+        assert_eq!(commands.len(), 10);
+        let untracked = json!([
+            {"match": {"left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": 4789, "op": "=="}},
+            {"notrack": null}
+        ]);
+        for (at, name, hook) in [(6, "tunnel-in", "prerouting"), (8, "tunnel-out", "output")] {
+            assert_eq!(
+                commands[at],
+                json!({"add": {"chain": {
+                    "family": "inet", "table": "weft", "name": name,
+                    "type": "filter", "hook": hook, "prio": -300, "policy": "accept"
+                }}})
+            );
+            assert_eq!(commands[at + 1]["add"]["rule"]["chain"], name);
+            assert_eq!(commands[at + 1]["add"]["rule"]["expr"], untracked);
+        }
     }
 }

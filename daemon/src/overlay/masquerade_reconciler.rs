@@ -16,6 +16,8 @@ pub type HookedExits = Vec<String>;
 
 pub struct MasqueradeReconciler {
     pub cluster_cidrs: Vec<IpNet>,
+    /// The VXLAN port, when the mode may send VXLAN (its packets go untracked).
+    pub vxlan_port: Option<u16>,
 }
 
 impl Reconciler for MasqueradeReconciler {
@@ -30,7 +32,7 @@ impl Reconciler for MasqueradeReconciler {
     }
 
     async fn reconcile(&mut self, exits: Arc<HookedExits>) -> anyhow::Result<()> {
-        apply_masquerade(&self.cluster_cidrs, &exits).await?;
+        apply_masquerade(&self.cluster_cidrs, &exits, self.vxlan_port).await?;
         Ok(())
     }
 }

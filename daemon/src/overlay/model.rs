@@ -131,6 +131,15 @@ impl OverlaySettings {
             cluster_cidrs,
         }
     }
+
+    /// The UDP port this node's VXLAN packets use, unless the mode never
+    /// sends VXLAN.
+    pub fn vxlan_port(&self) -> Option<u16> {
+        match self.mode {
+            NetworkMode::Direct => None,
+            NetworkMode::Vxlan | NetworkMode::Auto => Some(self.port),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -146,6 +155,14 @@ mod tests {
             "VXLAN".parse::<NetworkMode>(),
             Err(UnknownNetworkMode("VXLAN".into()))
         );
+    }
+
+    #[test]
+    fn only_direct_mode_has_no_vxlan_port() {
+        let port = |mode| OverlaySettings::new(mode, vec![]).vxlan_port();
+        assert_eq!(port(NetworkMode::Vxlan), Some(4789));
+        assert_eq!(port(NetworkMode::Auto), Some(4789));
+        assert_eq!(port(NetworkMode::Direct), None);
     }
 
     #[test]
