@@ -25,6 +25,9 @@ pub struct NodeStatus {
     pub name: String,
     #[serde(rename = "underlayIP")]
     pub underlay_ip: String,
+    /// Every underlay address, the primary (`underlayIP`) first.
+    #[serde(rename = "underlayIPs")]
+    pub underlay_ips: Vec<String>,
     #[serde(rename = "podCIDRs")]
     pub pod_cidrs: Vec<String>,
     pub ready: bool,
@@ -66,6 +69,11 @@ pub fn lab_status(
                 .primary_ip(host)
                 .map(|ip| ip.to_string())
                 .unwrap_or_default(),
+            underlay_ips: topology
+                .underlay_ips(host)
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             pod_cidrs: stored
                 .nodes
                 .get(&host.name)
@@ -146,7 +154,9 @@ impl LabStatus {
             let ready = if n.ready { "ready" } else { "not-ready" };
             out.push_str(&format!(
                 "  {:<6} {:<15} {:<18} {ready}\n",
-                n.name, n.underlay_ip, cidrs
+                n.name,
+                n.underlay_ips.join(","),
+                cidrs
             ));
         }
         out.push_str("NAMESPACES\n");
@@ -187,7 +197,7 @@ fn labels_text(labels: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::Mode;
+    use crate::topology::{IpFamily, Mode};
 
     fn stored() -> ClusterSnapshot<Pod> {
         let yaml = r#"
@@ -230,8 +240,8 @@ spec: {podSelector: {}}
             serde_json::to_value(&status).unwrap(),
             serde_json::json!({
                 "nodes": [
-                    {"name": "n1", "underlayIP": "198.18.0.11", "podCIDRs": ["10.244.1.0/24"], "ready": true},
-                    {"name": "n2", "underlayIP": "198.18.0.12", "podCIDRs": ["10.244.7.0/24"], "ready": false}
+                    {"name": "n1", "underlayIP": "198.18.0.11", "underlayIPs": ["198.18.0.11"], "podCIDRs": ["10.244.1.0/24"], "ready": true},
+                    {"name": "n2", "underlayIP": "198.18.0.12", "underlayIPs": ["198.18.0.12"], "podCIDRs": ["10.244.7.0/24"], "ready": false}
                 ],
                 "namespaces": [{"name": "x", "labels": {"ns": "x"}}],
                 "pods": [{"namespace": "x", "name": "a", "node": "n1", "ips": ["10.244.1.5"], "labels": {"pod": "a"}}],
@@ -241,6 +251,23 @@ spec: {podSelector: {}}
         let text = status.render_text();
         assert!(text.contains("x/a"), "{text}");
         assert!(text.contains("not-ready"), "{text}");
+    }
+
+    #[test]
+    fn a_dual_stack_node_shows_both_underlay_addresses_primary_first() {
+        let topology = Topology::plan(&"t1".parse().unwrap(), 2, Mode::Vxlan)
+            .unwrap()
+            .with_family(IpFamily::Dual);
+        let status = lab_status(&topology, &stored(), |_| true);
+        let ips = &status.nodes[0].underlay_ips;
+        assert_eq!(ips, &["198.18.0.11", "2001:2::b"]);
+        assert_eq!(status.nodes[0].underlay_ip, ips[0]);
+        assert!(status.render_text().contains("198.18.0.11,2001:2::b"));
+        let ipv6 = Topology::plan(&"t1".parse().unwrap(), 2, Mode::Vxlan)
+            .unwrap()
+            .with_family(IpFamily::Ipv6);
+        let status = lab_status(&ipv6, &stored(), |_| true);
+        assert_eq!(status.nodes[0].underlay_ips, ["2001:2::b"]);
     }
 
     #[test]

@@ -349,6 +349,16 @@ impl Topology {
         }
     }
 
+    /// A host's underlay addresses, its primary first: both in a
+    /// dual-stack lab.
+    pub fn underlay_ips(&self, host: &Host) -> Vec<std::net::IpAddr> {
+        let mut ips: Vec<std::net::IpAddr> = self.primary_ip(host).into_iter().collect();
+        if self.family == IpFamily::Dual {
+            ips.extend(host.underlay_ip6().map(std::net::IpAddr::from));
+        }
+        ips
+    }
+
     /// The world host's IPv6 address, in a lab with IPv6.
     pub fn world_ip6(&self) -> Option<Ipv6Addr> {
         self.world.underlay_ip6()
