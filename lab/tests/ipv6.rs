@@ -14,46 +14,13 @@
 mod common;
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
-use std::time::Duration;
 
+use common::pod_per_node::{NODES, PODS, PODS_YAML, PROBE_TIMEOUT, TCP_PORT, UDP_PORT, WORLD_PORT};
 use common::policy::forge;
 use common::transfer::transfer_gib;
 use common::{CONVERGE, TestLab, assert_all_connected, pod_entry, reply_from, wait_until};
 use serde_json::Value;
 use weft_lab::probe::{Proto, probe_from};
-
-const PODS_YAML: &str = "
-apiVersion: v1
-kind: Namespace
-metadata: {name: x}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: a, namespace: x}
-spec:
-  nodeName: n1
-  containers: [{name: c, ports: [{containerPort: 80}, {containerPort: 53, protocol: UDP}]}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: b, namespace: x, labels: {app: b}}
-spec:
-  nodeName: n2
-  containers: [{name: c, ports: [{containerPort: 80}, {containerPort: 53, protocol: UDP}]}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: c, namespace: x}
-spec:
-  nodeName: n3
-  containers: [{name: c, ports: [{containerPort: 80}, {containerPort: 53, protocol: UDP}]}]
-";
-const PODS: [&str; 3] = ["x/a", "x/b", "x/c"];
-const NODES: [&str; 3] = ["n1", "n2", "n3"];
-const TCP_PORT: u16 = 80;
-const UDP_PORT: u16 = 53;
-const WORLD_PORT: u16 = 80;
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[test]
 #[ignore = "needs root: run by `make test` as root"]

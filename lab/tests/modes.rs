@@ -12,8 +12,8 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::time::Duration;
 
+use common::pod_per_node::{NODES, PODS, PODS_YAML, PROBE_TIMEOUT, TCP_PORT, UDP_PORT, WORLD_PORT};
 use common::{
     TestLab, VXLAN_DEVICE, assert_all_connected, node_pod_cidr, node_underlay_ip, pod_entry,
     pod_ip, reply_from,
@@ -23,40 +23,6 @@ use weft_datastore::{Kind, Object, ObjectKey};
 use weft_lab::probe::Proto;
 use weft_lab::topology::{Mode, UNDERLAY_IFNAME};
 
-/// One pod per node, each serving TCP and UDP.
-const PODS_YAML: &str = "
-apiVersion: v1
-kind: Namespace
-metadata: {name: x}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: a, namespace: x}
-spec:
-  nodeName: n1
-  containers: [{name: c, ports: [{containerPort: 80}, {containerPort: 53, protocol: UDP}]}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: b, namespace: x}
-spec:
-  nodeName: n2
-  containers: [{name: c, ports: [{containerPort: 80}, {containerPort: 53, protocol: UDP}]}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: c, namespace: x}
-spec:
-  nodeName: n3
-  containers: [{name: c, ports: [{containerPort: 80}, {containerPort: 53, protocol: UDP}]}]
-";
-const PODS: [&str; 3] = ["x/a", "x/b", "x/c"];
-const NODES: [&str; 3] = ["n1", "n2", "n3"];
-const TCP_PORT: u16 = 80;
-const UDP_PORT: u16 = 53;
-/// The world server listens on this port, TCP and UDP.
-const WORLD_PORT: u16 = 80;
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const VTEP_MAC_ANNOTATION: &str = "weft.dev/vtep-mac";
 
 #[test]
