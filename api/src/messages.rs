@@ -28,6 +28,10 @@ pub struct Endpoint {
     pub host_ifname: String,
     /// The pod interface's MAC, "aa:bb:cc:dd:ee:ff".
     pub mac: String,
+    /// The host-side veth's MAC, the source of frames delivered into the
+    /// pod. Endpoints an older plugin recorded have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_mac: Option<String>,
     pub netns: String,
 }
 

@@ -175,6 +175,7 @@ fn endpoint(container_id: &str, ip: &str) -> Endpoint {
         ips: vec![ip.parse().unwrap()],
         host_ifname: format!("wf{container_id}"),
         mac: "02:00:0a:f4:01:02".into(),
+        host_mac: None,
         netns: format!("/var/run/netns/{container_id}"),
     }
 }

@@ -129,7 +129,7 @@ impl Lab {
         let events = datapath.take_events().expect("the event ring");
         for pod in [&a, &b] {
             datapath
-                .set_pod_interface(pod.ifindex, &pod.interface())
+                .set_pod_interface(pod.ifindex, &pod.interface(), None)
                 .expect("write the pod interface");
         }
         let mut lab = Self {

@@ -103,6 +103,7 @@ fn endpoint(env: &AttachmentEnv, plan: &WiringPlan, netns: &str) -> Endpoint {
         ips: plan.pod_addresses(),
         host_ifname: plan.veth.host_ifname.clone(),
         mac: plan.veth.pod_mac.to_string(),
+        host_mac: Some(plan.veth.host_mac.to_string()),
         netns: netns.to_string(),
     }
 }

@@ -14,11 +14,12 @@ use aya::{Ebpf, EbpfLoader};
 use ipnet::IpNet;
 use weft_ebpf_common::{
     CONFIG_HOST_ROUTING, CONFIG_MAP, CONFIG_REPORT_ALLOWS, EVENT_RING, EndpointKey,
-    FROM_POD_PROGRAM, INTERFACE_MAP, IpKey, MAX_SLOTS, NODE_ENTRY_PROGRAM, NODE_EXIT_PROGRAM,
-    POD_NETWORK_MAP, PodInterface, REASON_COUNT, SLOT_MAP, TO_POD_PROGRAM, VERDICT_COUNTER_MAP,
+    FROM_POD_PROGRAM, INTERFACE_MAP, IpKey, LOCAL_POD_MAP, LocalPod, MAX_SLOTS, NODE_ENTRY_PROGRAM,
+    NODE_EXIT_PROGRAM, POD_NETWORK_MAP, PodInterface, REASON_COUNT, SLOT_MAP, TO_POD_PROGRAM,
+    VERDICT_COUNTER_MAP,
 };
 
-use weft_policy::maps::ip_key;
+use weft_policy::maps::{endpoint_key, ip_key};
 
 use super::bpffs::ensure_bpffs;
 use super::counter_upgrade::restore_counts;
@@ -88,8 +89,15 @@ impl Datapath {
     }
 
     /// Writes WEFT_SLOTS[pod.slot] then WEFT_INTERFACES[ifindex], so the
-    /// slot `from_pod` puts in the mark always resolves.
-    pub fn set_pod_interface(&mut self, ifindex: u32, pod: &PodInterface) -> Result<(), BpfError> {
+    /// slot `from_pod` puts in the mark always resolves; then, given the
+    /// host veth's MAC, WEFT_LOCAL_PODS for each of the pod's addresses,
+    /// which host routing follows only to a record that owns the address.
+    pub fn set_pod_interface(
+        &mut self,
+        ifindex: u32,
+        pod: &PodInterface,
+        host_mac: Option<[u8; 6]>,
+    ) -> Result<(), BpfError> {
         if pod.slot == 0 || pod.slot >= MAX_SLOTS {
             return Err(BpfError::InvalidSlot(pod.slot));
         }
@@ -103,20 +111,51 @@ impl Datapath {
                 .map_err(BpfError::map(INTERFACE_MAP))?;
         interfaces
             .insert(ifindex, pod, 0)
-            .map_err(BpfError::map(INTERFACE_MAP))
+            .map_err(BpfError::map(INTERFACE_MAP))?;
+        let Some(host_mac) = host_mac else {
+            return Ok(());
+        };
+        let local = LocalPod {
+            ifindex,
+            host_mac,
+            reserved: [0; 2],
+        };
+        let mut local_pods =
+            HashMap::<_, EndpointKey, LocalPod>::try_from(self.map_mut(LOCAL_POD_MAP)?)
+                .map_err(BpfError::map(LOCAL_POD_MAP))?;
+        for ip in pod.addresses() {
+            local_pods
+                .insert(endpoint_key(ip), local, 0)
+                .map_err(BpfError::map(LOCAL_POD_MAP))?;
+        }
+        Ok(())
     }
 
-    /// Removes WEFT_INTERFACES[ifindex] and zeroes its slot, unless the slot
-    /// already belongs to another pod. Unknown ifindex is fine.
+    /// Removes the pod's WEFT_LOCAL_PODS entries that lead to `ifindex`
+    /// (an address may already be a newer pod's), WEFT_INTERFACES[ifindex],
+    /// and zeroes its slot, unless the slot already belongs to another pod.
+    /// Unknown ifindex is fine.
     pub fn remove_pod_interface(&mut self, ifindex: u32) -> Result<(), BpfError> {
+        let pod = match self.pod_interface(ifindex)? {
+            Some(pod) => pod,
+            None => return Ok(()),
+        };
+        let mut local_pods =
+            HashMap::<_, EndpointKey, LocalPod>::try_from(self.map_mut(LOCAL_POD_MAP)?)
+                .map_err(BpfError::map(LOCAL_POD_MAP))?;
+        for key in pod.addresses().map(endpoint_key) {
+            match local_pods.get(&key, 0) {
+                Ok(local) if local.ifindex == ifindex => {
+                    ignore_missing(local_pods.remove(&key)).map_err(BpfError::map(LOCAL_POD_MAP))?
+                }
+                Ok(_) => {}
+                Err(error) if is_missing(&error) => {}
+                Err(error) => return Err(BpfError::map(LOCAL_POD_MAP)(error)),
+            }
+        }
         let mut interfaces =
             HashMap::<_, u32, PodInterface>::try_from(self.map_mut(INTERFACE_MAP)?)
                 .map_err(BpfError::map(INTERFACE_MAP))?;
-        let pod = match interfaces.get(&ifindex, 0) {
-            Ok(pod) => pod,
-            Err(error) if is_missing(&error) => return Ok(()),
-            Err(error) => return Err(BpfError::map(INTERFACE_MAP)(error)),
-        };
         ignore_missing(interfaces.remove(&ifindex)).map_err(BpfError::map(INTERFACE_MAP))?;
         let mut slots = Array::<_, PodInterface>::try_from(self.map_mut(SLOT_MAP)?)
             .map_err(BpfError::map(SLOT_MAP))?;
@@ -128,6 +167,16 @@ impl Datapath {
             // A slot out of the array's range was never written.
             Err(aya::maps::MapError::OutOfBounds { .. }) => Ok(()),
             Err(error) => Err(BpfError::map(SLOT_MAP)(error)),
+        }
+    }
+
+    fn pod_interface(&self, ifindex: u32) -> Result<Option<PodInterface>, BpfError> {
+        let interfaces = HashMap::<_, u32, PodInterface>::try_from(self.map(INTERFACE_MAP)?)
+            .map_err(BpfError::map(INTERFACE_MAP))?;
+        match interfaces.get(&ifindex, 0) {
+            Ok(pod) => Ok(Some(pod)),
+            Err(error) if is_missing(&error) => Ok(None),
+            Err(error) => Err(BpfError::map(INTERFACE_MAP)(error)),
         }
     }
 

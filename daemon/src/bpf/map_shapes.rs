@@ -8,10 +8,10 @@ use aya::maps::MapType;
 use weft_ebpf_common::{
     CONFIG_ENTRIES, CONFIG_MAP, CONNTRACK_MAP, ENDPOINT_MAP, EVENT_RING, EVENT_RING_BYTES,
     EndpointKey, EndpointValue, FRAGMENT_MAP, FlowKey, FlowValue, FragmentKey, FragmentPorts,
-    IDENTITY_MAP, INTERFACE_MAP, IdentityValue, IpKey, MAX_ENDPOINTS, MAX_FLOWS,
-    MAX_FRAGMENTED_DATAGRAMS, MAX_IDENTITY_PREFIXES, MAX_INTERFACES, MAX_POD_NETWORKS,
-    MAX_POLICY_ENTRIES, MAX_SLOTS, POD_NETWORK_MAP, POLICY_MAP, PodInterface, PolicyKey,
-    PolicyValue, SLOT_MAP, VERDICT_COUNTER_MAP, VERDICT_SLOTS,
+    IDENTITY_MAP, INTERFACE_MAP, IdentityValue, IpKey, LOCAL_POD_MAP, LocalPod, MAX_ENDPOINTS,
+    MAX_FLOWS, MAX_FRAGMENTED_DATAGRAMS, MAX_IDENTITY_PREFIXES, MAX_INTERFACES,
+    MAX_LOCAL_POD_ADDRESSES, MAX_POD_NETWORKS, MAX_POLICY_ENTRIES, MAX_SLOTS, POD_NETWORK_MAP,
+    POLICY_MAP, PodInterface, PolicyKey, PolicyValue, SLOT_MAP, VERDICT_COUNTER_MAP, VERDICT_SLOTS,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,7 +42,7 @@ const fn shape<K, V>(map_type: MapType, max_entries: u32) -> MapShape {
 }
 
 /// Every pinned map of the datapath and its shape, as the programs declare them.
-pub(super) const PINNED_MAPS: [(&str, MapShape); 11] = [
+pub(super) const PINNED_MAPS: [(&str, MapShape); 12] = [
     (
         INTERFACE_MAP,
         shape::<u32, PodInterface>(MapType::Hash, MAX_INTERFACES),
@@ -86,6 +86,10 @@ pub(super) const PINNED_MAPS: [(&str, MapShape); 11] = [
     (
         POD_NETWORK_MAP,
         shape::<IpKey, u32>(MapType::LpmTrie, MAX_POD_NETWORKS),
+    ),
+    (
+        LOCAL_POD_MAP,
+        shape::<EndpointKey, LocalPod>(MapType::Hash, MAX_LOCAL_POD_ADDRESSES),
     ),
 ];
 

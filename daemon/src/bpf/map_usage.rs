@@ -9,20 +9,21 @@ use aya::maps::{HashMap, Map, MapData, MapError};
 use weft_api::MapFill;
 use weft_ebpf_common::{
     CONNTRACK_MAP, ENDPOINT_MAP, EndpointKey, EndpointValue, FRAGMENT_MAP, FlowKey, FlowValue,
-    FragmentKey, FragmentPorts, IDENTITY_MAP, INTERFACE_MAP, IdentityValue, POD_NETWORK_MAP,
-    POLICY_MAP, PodInterface, PolicyKeyData, PolicyValue,
+    FragmentKey, FragmentPorts, IDENTITY_MAP, INTERFACE_MAP, IdentityValue, LOCAL_POD_MAP,
+    LocalPod, POD_NETWORK_MAP, POLICY_MAP, PodInterface, PolicyKeyData, PolicyValue,
 };
 
 use super::BpfError;
 use super::map_shapes::PINNED_MAPS;
 
 /// The maps whose fill is worth watching, in the order they are reported.
-const COUNTED_MAPS: [&str; 7] = [
+const COUNTED_MAPS: [&str; 8] = [
     CONNTRACK_MAP,
     POLICY_MAP,
     IDENTITY_MAP,
     ENDPOINT_MAP,
     INTERFACE_MAP,
+    LOCAL_POD_MAP,
     FRAGMENT_MAP,
     POD_NETWORK_MAP,
 ];
@@ -66,6 +67,10 @@ fn entries(name: &str, map: Map, capacity: u32) -> Result<u32, MapError> {
         ),
         ENDPOINT_MAP => count(
             HashMap::<_, EndpointKey, EndpointValue>::try_from(map)?.keys(),
+            capacity,
+        ),
+        LOCAL_POD_MAP => count(
+            HashMap::<_, EndpointKey, LocalPod>::try_from(map)?.keys(),
             capacity,
         ),
         IDENTITY_MAP => count(

@@ -19,7 +19,7 @@ pub const STATUS_FILE: &str = "status.json";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// weftd's reply to a request, as pretty JSON.
-    Weftd(Request),
+    Weftd(Box<Request>),
     /// What `weftctl version -o json` prints.
     Versions,
     /// weftd's GET /metrics.
@@ -70,11 +70,17 @@ pub fn plan(found: &Found) -> Vec<Item> {
     let mut items = vec![
         item(
             STATUS_FILE,
-            Source::Weftd(Request::NodeStatus { verbose: true }),
+            Source::Weftd(Box::new(Request::NodeStatus { verbose: true })),
         ),
         item("version.json", Source::Versions),
-        item("endpoints.json", Source::Weftd(Request::Endpoints)),
-        item("identities.json", Source::Weftd(Request::Identities)),
+        item(
+            "endpoints.json",
+            Source::Weftd(Box::new(Request::Endpoints)),
+        ),
+        item(
+            "identities.json",
+            Source::Weftd(Box::new(Request::Identities)),
+        ),
     ];
     if let Some(addr) = found.metrics_addr {
         items.push(item("metrics.txt", Source::Metrics(addr)));

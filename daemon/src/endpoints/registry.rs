@@ -65,6 +65,7 @@ pub(crate) mod tests {
             ips: vec![ip.parse().unwrap()],
             host_ifname: format!("weft{container_id}"),
             mac: "02:00:00:00:00:01".into(),
+            host_mac: Some("02:00:00:00:00:02".into()),
             netns: format!("/var/run/netns/{container_id}"),
         }
     }

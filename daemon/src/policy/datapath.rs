@@ -18,7 +18,15 @@ pub trait PolicyDatapath: Send {
     fn apply_policy(&mut self, changes: &MapChanges) -> Result<(), BpfError>;
     /// Pod interface records by ifindex.
     fn pod_interfaces(&self) -> Result<BTreeMap<u32, PodInterface>, BpfError>;
-    fn set_pod_interface(&mut self, ifindex: u32, pod: &PodInterface) -> Result<(), BpfError>;
+    /// The record, then (with the veth's MAC) the pod's addresses for host
+    /// routing.
+    fn set_pod_interface(
+        &mut self,
+        ifindex: u32,
+        pod: &PodInterface,
+        host_mac: Option<[u8; 6]>,
+    ) -> Result<(), BpfError>;
+    /// The pod's addresses that lead to `ifindex`, then the record.
     /// Unknown ifindex is fine.
     fn remove_pod_interface(&mut self, ifindex: u32) -> Result<(), BpfError>;
     /// Puts the pod programs on host veth `ifname` (replacing old ones).
@@ -51,8 +59,13 @@ impl PolicyDatapath for Datapath {
         Datapath::pod_interfaces(self)
     }
 
-    fn set_pod_interface(&mut self, ifindex: u32, pod: &PodInterface) -> Result<(), BpfError> {
-        Datapath::set_pod_interface(self, ifindex, pod)
+    fn set_pod_interface(
+        &mut self,
+        ifindex: u32,
+        pod: &PodInterface,
+        host_mac: Option<[u8; 6]>,
+    ) -> Result<(), BpfError> {
+        Datapath::set_pod_interface(self, ifindex, pod, host_mac)
     }
 
     fn remove_pod_interface(&mut self, ifindex: u32) -> Result<(), BpfError> {

@@ -122,6 +122,11 @@ fn add_and_del_write_their_endpoints_entries_as_a_full_compile_has_them() {
         assert_eq!(add.identities.upsert.len() + add.identities.remove.len(), 2);
         assert!(node.filtered.contains("wefta2"));
         assert_eq!(node.interfaces.len(), 1);
+        assert_eq!(
+            node.local_pods,
+            [("10.0.1.10".parse().unwrap(), (10, [2, 0, 0, 0, 0, 2]))].into(),
+            "host routing finds it by its wired address, behind its veth"
+        );
     }
     assert_eq!(
         enforcer.pod_names()[&"10.0.1.10".parse::<IpAddr>().unwrap()],
@@ -139,6 +144,10 @@ fn add_and_del_write_their_endpoints_entries_as_a_full_compile_has_them() {
     assert_eq!(node.maps, compiled(CLUSTER, &[a]));
     assert!(!node.filtered.contains("wefta2"));
     assert_eq!(node.interfaces.len(), 1);
+    assert_eq!(
+        node.local_pods.keys().collect::<Vec<_>>(),
+        [&"10.0.1.5".parse::<IpAddr>().unwrap()]
+    );
 }
 
 #[test]
@@ -156,6 +165,7 @@ fn a_failed_add_leaves_nothing_behind() {
         let node = fake.node();
         assert_eq!(node.maps, before, "its entries were written, then undone");
         assert!(node.interfaces.is_empty());
+        assert!(node.local_pods.is_empty());
     }
 
     fake.node().fail_attach = false;

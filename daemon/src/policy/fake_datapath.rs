@@ -4,6 +4,7 @@
 //! demand.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use weft_ebpf_common::PodInterface;
@@ -17,6 +18,8 @@ use crate::bpf::{BpfError, EventRing};
 pub struct FakeNode {
     pub maps: MapContents,
     pub interfaces: BTreeMap<u32, PodInterface>,
+    /// Host routing's pod addresses: host veth ifindex and MAC.
+    pub local_pods: BTreeMap<IpAddr, (u32, [u8; 6])>,
     /// Host veths with the pod programs' filters.
     pub filtered: BTreeSet<String>,
     /// Node devices with pinned links.
@@ -71,13 +74,26 @@ impl PolicyDatapath for FakeDatapath {
         Ok(self.node().interfaces.clone())
     }
 
-    fn set_pod_interface(&mut self, ifindex: u32, pod: &PodInterface) -> Result<(), BpfError> {
-        self.node().interfaces.insert(ifindex, *pod);
+    fn set_pod_interface(
+        &mut self,
+        ifindex: u32,
+        pod: &PodInterface,
+        host_mac: Option<[u8; 6]>,
+    ) -> Result<(), BpfError> {
+        let mut node = self.node();
+        node.interfaces.insert(ifindex, *pod);
+        if let Some(mac) = host_mac {
+            for ip in pod.addresses() {
+                node.local_pods.insert(ip, (ifindex, mac));
+            }
+        }
         Ok(())
     }
 
     fn remove_pod_interface(&mut self, ifindex: u32) -> Result<(), BpfError> {
-        self.node().interfaces.remove(&ifindex);
+        let mut node = self.node();
+        node.local_pods.retain(|_, (to, _)| *to != ifindex);
+        node.interfaces.remove(&ifindex);
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! A pod interface's part of the datapath: its record (MAC, addresses and
-//! slot, for anti-spoofing and pending egress verdicts) and the filters of
-//! the pod programs on its host veth; and taking over what a previous
-//! weftd left.
+//! slot, for anti-spoofing and pending egress verdicts; host veth and MAC
+//! by address, for host routing) and the filters of the pod programs on
+//! its host veth; and taking over what a previous weftd left.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -12,7 +12,7 @@ use weft_ebpf_common::PodInterface;
 use super::datapath::PolicyDatapath;
 use super::desired::Endpoints;
 use super::error::EnforcerError;
-use super::pod_interface::{pod_interface, pod_interface_ips};
+use super::pod_interface::{host_mac, pod_interface};
 use super::slots::SlotTable;
 
 /// Record first, then filters: the programs find the record of every
@@ -23,9 +23,10 @@ pub fn wire_interface(
     endpoint: &Endpoint,
     ifindex: u32,
 ) -> Result<(), EnforcerError> {
+    let host_mac = host_mac(endpoint)?;
     let slot = slots.slot_for(ifindex)?;
     let pod = pod_interface(endpoint, slot)?;
-    datapath.set_pod_interface(ifindex, &pod)?;
+    datapath.set_pod_interface(ifindex, &pod, host_mac)?;
     datapath.attach_pod(&endpoint.host_ifname)?;
     Ok(())
 }
@@ -40,7 +41,7 @@ pub fn forget_interface(
     datapath.detach_pod(&endpoint.host_ifname)?;
     let ips: Vec<IpAddr> = endpoint.ips.iter().map(|net| net.addr()).collect();
     for (ifindex, pod) in datapath.pod_interfaces()? {
-        if pod_interface_ips(&pod).iter().any(|ip| ips.contains(ip)) {
+        if pod.addresses().any(|ip| ips.contains(&ip)) {
             datapath.remove_pod_interface(ifindex)?;
             slots.release(ifindex);
         }
@@ -62,10 +63,7 @@ pub fn adopt_interfaces(
         .flat_map(|e| e.ips.iter().map(|net| net.addr()))
         .collect();
     for (ifindex, pod) in interfaces {
-        if !pod_interface_ips(pod)
-            .iter()
-            .any(|ip| recorded.contains(ip))
-        {
+        if !pod.addresses().any(|ip| recorded.contains(&ip)) {
             datapath.remove_pod_interface(*ifindex)?;
             slots.release(*ifindex);
         }

@@ -36,16 +36,9 @@ pub fn pod_interface(endpoint: &Endpoint, slot: u32) -> Result<PodInterface, Inv
     Ok(pod)
 }
 
-/// The addresses an interface record carries.
-pub fn pod_interface_ips(pod: &PodInterface) -> Vec<IpAddr> {
-    let mut ips = Vec::new();
-    if pod.flags & POD_HAS_IPV4 != 0 {
-        ips.push(IpAddr::from(pod.ipv4));
-    }
-    if pod.flags & POD_HAS_IPV6 != 0 {
-        ips.push(IpAddr::from(pod.ipv6));
-    }
-    ips
+/// The host veth's MAC of `endpoint`, if its plugin recorded it.
+pub fn host_mac(endpoint: &Endpoint) -> Result<Option<[u8; 6]>, InvalidEndpoint> {
+    endpoint.host_mac.as_deref().map(parse_mac).transpose()
 }
 
 fn parse_mac(text: &str) -> Result<[u8; 6], InvalidEndpoint> {
@@ -82,12 +75,23 @@ mod tests {
         assert_eq!(pod.ipv4, [10, 0, 0, 2]);
         assert_eq!(pod.flags, POD_HAS_IPV4 | POD_HAS_IPV6);
         assert_eq!(
-            pod_interface_ips(&pod),
+            pod.addresses().collect::<Vec<_>>(),
             vec![
                 "10.0.0.2".parse::<IpAddr>().unwrap(),
                 "fd00::5".parse().unwrap()
             ]
         );
+    }
+
+    #[test]
+    fn the_host_mac_is_optional_and_checked() {
+        let mut ep = endpoint("a", "10.0.0.2/32");
+        ep.host_mac = None;
+        assert_eq!(host_mac(&ep), Ok(None), "an older plugin's endpoint");
+        ep.host_mac = Some("02:00:0a:f4:01:05".into());
+        assert_eq!(host_mac(&ep), Ok(Some([2, 0, 0x0a, 0xf4, 1, 5])));
+        ep.host_mac = Some("02:00".into());
+        assert_eq!(host_mac(&ep), Err(InvalidEndpoint::Mac("02:00".into())));
     }
 
     #[test]

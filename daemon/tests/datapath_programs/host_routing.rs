@@ -8,6 +8,9 @@
 //! so each case runs in a namespace of its own where A's and B's host
 //! veths have the routes and neighbours the plugin writes, and a node
 //! device leads to R (as weftd routes other nodes' pods) and the world.
+//! A pod of this node is found by its address in `WEFT_LOCAL_PODS`, and
+//! by the FIB when it has no entry there (a pod an older weftd wired):
+//! each case runs both ways.
 
 use weft_ebpf_common::{
     DIRECTION_EGRESS, DIRECTION_INGRESS, ENFORCE_EGRESS, ENFORCE_INGRESS, FLOW_PATH_REDIRECT,
@@ -140,22 +143,44 @@ impl Node {
         text.trim().parse().expect("an ifindex")
     }
 
+    /// Runs `case` once per [`Lookup`].
+    fn run(&self, case: impl Fn(&mut Programs, &Wiring) + Send + Sync) {
+        for lookup in [Lookup::LocalPods, Lookup::Fib] {
+            self.run_with(lookup, &case);
+        }
+    }
+
     /// Runs `case` in the namespace with the programs loaded, host routing
-    /// on and both pods' records at their host veths.
-    fn run(&self, case: impl FnOnce(&mut Programs, &Wiring) + Send) {
+    /// on and both pods' records at their host veths, found by `lookup`.
+    fn run_with(&self, lookup: Lookup, case: impl FnOnce(&mut Programs, &Wiring) + Send) {
         let wiring = Wiring {
             a_host: self.ifindex("a-host"),
             b_host: self.ifindex("b-host"),
         };
         self.netns.run(|| {
             let mut programs = Programs::load();
-            programs.wire(wiring.a_host, A);
-            programs.wire(wiring.b_host, B);
+            for (ifindex, pod, host_mac) in
+                [(wiring.a_host, A, HOST_MAC), (wiring.b_host, B, B_HOST_MAC)]
+            {
+                match lookup {
+                    Lookup::LocalPods => programs.wire_local(ifindex, pod, host_mac),
+                    Lookup::Fib => programs.wire(ifindex, pod),
+                }
+            }
             programs.host_routing(true);
             programs.counted();
             case(&mut programs, &wiring);
         });
     }
+}
+
+/// How host routing finds a pod of this node.
+#[derive(Debug, Clone, Copy)]
+enum Lookup {
+    /// By its address in `WEFT_LOCAL_PODS`, as weftd writes it.
+    LocalPods,
+    /// By the FIB: the pod's addresses have no entry there.
+    Fib,
 }
 
 struct Wiring {
@@ -451,6 +476,51 @@ fn a_flow_from_another_nodes_pod_enters_the_pod_from_the_node_device_after_its_i
             let run = programs.run(NODE_ENTRY_PROGRAM, &world.frame(from_wire, SYN), 0);
             assert_eq!((run.action, run.mark), (TC_ACT_OK, 0));
             assert_eq!(programs.counted(), Vec::<u32>::new(), "decided in to_pod");
+        }
+    });
+}
+
+#[test]
+#[ignore = "needs root: run by `make test` as root"]
+fn a_local_pod_is_found_by_its_address_without_the_fib_while_its_record_owns_the_address() {
+    let node = Node::new();
+    for family in FAMILIES {
+        node.netns
+            .ip(&["route", "del", &B.ip(family).to_string(), "dev", "b-host"]);
+    }
+    node.run_with(Lookup::LocalPods, |programs, wiring| {
+        programs.enforce(B, 0);
+        let from_wire = (R_NODE_MAC, NODE_DEVICE_MAC);
+        let to_b = |programs: &Programs, family, port| {
+            let flow = Flow::tcp(R.at(family, port), B.at(family, 80));
+            programs.run(NODE_ENTRY_PROGRAM, &flow.frame(from_wire, SYN), 0)
+        };
+        for family in FAMILIES {
+            let run = to_b(programs, family, 40030);
+            assert_eq!(run.action, TC_ACT_REDIRECT, "no route to B: {family:?}");
+            assert_forwarded_into(&run.frame, B, B_HOST_MAC, family);
+        }
+
+        // B's addresses go to a new pod behind A's veth before the old
+        // pod's record goes: the addresses stay the new pod's.
+        let new_b = Pod {
+            mac: [0x02, 0, 0, 0, 0x0a, 9],
+            ..B
+        };
+        programs.wire_local(wiring.a_host, new_b, HOST_MAC);
+        programs.unwire(wiring.b_host);
+        for family in FAMILIES {
+            let run = to_b(programs, family, 40031);
+            assert_eq!(run.action, TC_ACT_REDIRECT, "{family:?}");
+            assert_forwarded_into(&run.frame, new_b, HOST_MAC, family);
+        }
+
+        // A record that no longer owns the addresses leads nowhere: the
+        // stack decides (and finds no route).
+        programs.wire(wiring.a_host, A);
+        for family in FAMILIES {
+            let run = to_b(programs, family, 40032);
+            assert_eq!((run.action, run.mark), (TC_ACT_OK, 0), "{family:?}");
         }
     });
 }

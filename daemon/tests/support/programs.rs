@@ -186,10 +186,10 @@ impl Programs {
         let mut datapath = Datapath::open_object(&pins.0, object).expect("the programs load");
         let events = datapath.take_events().expect("the event ring");
         datapath
-            .set_pod_interface(TEST_RUN_IFINDEX, &A.interface())
+            .set_pod_interface(TEST_RUN_IFINDEX, &A.interface(), None)
             .expect("write A's interface");
         datapath
-            .set_pod_interface(B_IFINDEX, &B.interface())
+            .set_pod_interface(B_IFINDEX, &B.interface(), None)
             .expect("write B's interface");
         let mut programs = Self {
             datapath,
@@ -299,11 +299,27 @@ impl Programs {
         self.wire(TEST_RUN_IFINDEX, pod);
     }
 
-    /// Writes `pod`'s interface record at `ifindex`.
+    /// Writes `pod`'s interface record at `ifindex`, as for a pod an older
+    /// plugin wired: host routing finds it by the FIB.
     pub fn wire(&mut self, ifindex: u32, pod: Pod) {
         self.datapath
-            .set_pod_interface(ifindex, &pod.interface())
+            .set_pod_interface(ifindex, &pod.interface(), None)
             .expect("write an interface record");
+    }
+
+    /// Writes `pod`'s interface record at `ifindex` and its addresses for
+    /// host routing, behind a host veth with `host_mac`.
+    pub fn wire_local(&mut self, ifindex: u32, pod: Pod, host_mac: [u8; 6]) {
+        self.datapath
+            .set_pod_interface(ifindex, &pod.interface(), Some(host_mac))
+            .expect("write an interface record");
+    }
+
+    /// Removes the interface record at `ifindex`, as for a deleted pod.
+    pub fn unwire(&mut self, ifindex: u32) {
+        self.datapath
+            .remove_pod_interface(ifindex)
+            .expect("remove an interface record");
     }
 
     /// Runs `program` once on `frame` carrying `mark`, arrived on A's veth.

@@ -39,6 +39,14 @@ pub const CONFIG_MAP: &str = "WEFT_CONFIG";
 pub const POD_NETWORK_MAP: &str = "WEFT_POD_NETWORKS";
 /// Capacity of [`POD_NETWORK_MAP`].
 pub const MAX_POD_NETWORKS: u32 = 16;
+/// Hash map [`EndpointKey`](crate::EndpointKey) (an address of a pod of
+/// this node) -> [`LocalPod`]: where eBPF host routing delivers a packet
+/// for that pod without asking the FIB. An address without an entry (a pod
+/// an older weftd wired) is delivered by the FIB's answer.
+pub const LOCAL_POD_MAP: &str = "WEFT_LOCAL_PODS";
+/// Capacity of [`LOCAL_POD_MAP`]: addresses of this node's pods, as
+/// [`MAX_ENDPOINTS`](crate::MAX_ENDPOINTS).
+pub const MAX_LOCAL_POD_ADDRESSES: u32 = 16_384;
 
 pub const FROM_POD_PROGRAM: &str = "weft_from_pod";
 pub const TO_POD_PROGRAM: &str = "weft_to_pod";
@@ -93,6 +101,26 @@ pub struct PodInterface {
     pub slot: u32,
     pub ipv4: [u8; 4],
     pub ipv6: [u8; 16],
+}
+
+impl PodInterface {
+    /// The addresses the record carries, IPv4 first.
+    pub fn addresses(&self) -> impl Iterator<Item = core::net::IpAddr> {
+        let ipv4 = (self.flags & POD_HAS_IPV4 != 0).then(|| self.ipv4.into());
+        let ipv6 = (self.flags & POD_HAS_IPV6 != 0).then(|| self.ipv6.into());
+        ipv4.into_iter().chain(ipv6)
+    }
+}
+
+/// The host veth behind which a pod address lives, and the source MAC a
+/// frame delivered into the pod carries: the veth's own, as forwarding
+/// would give it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LocalPod {
+    pub ifindex: u32,
+    pub host_mac: [u8; 6],
+    pub reserved: [u8; 2],
 }
 
 /// One direction of a flow as its packets carry it (ports big-endian; 0
@@ -206,6 +234,7 @@ pub struct VerdictEvent {
 }
 
 const _: () = assert!(size_of::<PodInterface>() == 32);
+const _: () = assert!(size_of::<LocalPod>() == 12);
 const _: () = assert!(size_of::<FlowKey>() == 40);
 const _: () = assert!(size_of::<FlowValue>() == 16);
 const _: () = assert!(size_of::<FragmentKey>() == 40);
@@ -216,6 +245,7 @@ const _: () = assert!(size_of::<VerdictEvent>() == 64);
 #[cfg(feature = "user")]
 mod pod_impls {
     unsafe impl aya::Pod for super::PodInterface {}
+    unsafe impl aya::Pod for super::LocalPod {}
     unsafe impl aya::Pod for super::FlowKey {}
     unsafe impl aya::Pod for super::FlowValue {}
     unsafe impl aya::Pod for super::FragmentKey {}

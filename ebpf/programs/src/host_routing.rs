@@ -3,10 +3,13 @@
 //! node (`bpf_redirect_peer`, into its netns) or out of the node device
 //! towards another node's pod (`bpf_redirect`, or `bpf_redirect_neigh`
 //! while the next hop's neighbour is unresolved), with the Ethernet header
-//! and TTL the stack would have given it. The FIB and its neighbours are
-//! the host's, so the routes the plugin and weftd write are the only
-//! table: nothing to keep in step. Any other packet, or any doubt, goes
-//! through the host stack (`None`).
+//! and TTL the stack would have given it. Towards other nodes the FIB and
+//! its neighbours are the host's, so the routes weftd writes are the only
+//! table. A pod of this node is found by its address in
+//! `WEFT_LOCAL_PODS`, which weftd writes with the pod's interface record:
+//! an IPv6 FIB lookup costs about three IPv4 ones, and every packet of a
+//! flow between pods needs one on each node. Any other packet, or any
+//! doubt, goes through the host stack (`None`).
 
 use aya_ebpf::bindings::{
     BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS, TC_ACT_SHOT, bpf_check_mtu_ret,
@@ -19,12 +22,12 @@ use aya_ebpf::helpers::{
 use aya_ebpf::maps::lpm_trie::Key;
 use aya_ebpf::programs::TcContext;
 use weft_ebpf_common::{
-    CONFIG_HOST_ROUTING, EndpointKey, FAMILY_IPV4, IP_KEY_FIXED_BITS, POD_HAS_IPV4, POD_HAS_IPV6,
-    same_address,
+    CONFIG_HOST_ROUTING, EndpointKey, FAMILY_IPV4, IP_KEY_FIXED_BITS, LocalPod, POD_HAS_IPV4,
+    POD_HAS_IPV6, PodInterface, same_address,
 };
 
 use crate::address::same_ipv4;
-use crate::maps::{WEFT_CONFIG, WEFT_INTERFACES, WEFT_POD_NETWORKS};
+use crate::maps::{WEFT_CONFIG, WEFT_INTERFACES, WEFT_LOCAL_PODS, WEFT_POD_NETWORKS};
 use crate::mark;
 use crate::packet::{ETH_HLEN, FRAGMENT_NONE, IpPacket};
 
@@ -82,6 +85,15 @@ pub fn next_hop(ctx: &TcContext, packet: &IpPacket, from_ifindex: u32) -> Option
     if packet.fragment != FRAGMENT_NONE || hops_left(ctx, packet.family)? <= 1 {
         return None;
     }
+    let local = EndpointKey {
+        family: packet.family,
+        reserved: [0; 3],
+        addr: packet.dst,
+    };
+    if let Some(local) = WEFT_LOCAL_PODS.get_ptr(&local) {
+        // SAFETY: a value pointer the map lookup just returned.
+        return into_local_pod(ctx, packet, from_ifindex, unsafe { &*local });
+    }
     // SAFETY: plain old data; all zeros is a valid (empty) lookup.
     let mut params: bpf_fib_lookup = unsafe { core::mem::zeroed() };
     params.ifindex = from_ifindex;
@@ -115,13 +127,8 @@ pub fn next_hop(ctx: &TcContext, packet: &IpPacket, from_ifindex: u32) -> Option
         Some(pod) => {
             // SAFETY: a value pointer the map lookup just returned.
             let pod = unsafe { &*pod };
-            let owned = if packet.family == FAMILY_IPV4 {
-                pod.flags & POD_HAS_IPV4 != 0 && same_ipv4(&packet.dst, &pod.ipv4)
-            } else {
-                pod.flags & POD_HAS_IPV6 != 0 && same_address(&packet.dst, &pod.ipv6)
-            };
             // Pods have permanent neighbours: unresolved is a pod going away.
-            if !owned || !resolved {
+            if !owns_destination(pod, packet) || !resolved {
                 return None;
             }
             true
@@ -150,6 +157,43 @@ pub fn next_hop(ctx: &TcContext, packet: &IpPacket, from_ifindex: u32) -> Option
         dst_mac: params.dmac,
         gateway,
     })
+}
+
+/// Into the pod of this node at `local`, as the FIB would send it there:
+/// only if the pod's interface record owns the destination (an entry left
+/// from a deleted pod leads nowhere) and the packet fits its MTU.
+#[inline(always)]
+fn into_local_pod(
+    ctx: &TcContext,
+    packet: &IpPacket,
+    from_ifindex: u32,
+    local: &LocalPod,
+) -> Option<NextHop> {
+    let pod = WEFT_INTERFACES.get_ptr(local.ifindex)?;
+    // SAFETY: a value pointer the map lookup just returned.
+    let pod = unsafe { &*pod };
+    if local.ifindex == from_ifindex || !owns_destination(pod, packet) || !fits(ctx, local.ifindex)
+    {
+        return None;
+    }
+    Some(NextHop {
+        ifindex: local.ifindex,
+        into_pod: true,
+        resolved: true,
+        src_mac: local.host_mac,
+        dst_mac: pod.mac,
+        gateway: [0; 4],
+    })
+}
+
+/// `pod` has the packet's destination address.
+#[inline(always)]
+fn owns_destination(pod: &PodInterface, packet: &IpPacket) -> bool {
+    if packet.family == FAMILY_IPV4 {
+        pod.flags & POD_HAS_IPV4 != 0 && same_ipv4(&packet.dst, &pod.ipv4)
+    } else {
+        pod.flags & POD_HAS_IPV6 != 0 && same_address(&packet.dst, &pod.ipv6)
+    }
 }
 
 /// The packet (each of its segments, for GSO) fits `ifindex`'s MTU.

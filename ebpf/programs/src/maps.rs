@@ -7,13 +7,17 @@ use aya_ebpf::{
 };
 use weft_ebpf_common::{
     CONFIG_ENTRIES, EVENT_RING_BYTES, EndpointKey, EndpointValue, FlowKey, FlowValue, FragmentKey,
-    FragmentPorts, IdentityValue, MAX_ENDPOINTS, MAX_FLOWS, MAX_FRAGMENTED_DATAGRAMS,
-    MAX_IDENTITY_PREFIXES, MAX_INTERFACES, MAX_POD_NETWORKS, MAX_POLICY_ENTRIES, MAX_SLOTS,
-    PodInterface, PolicyKeyData, PolicyValue, VERDICT_SLOTS,
+    FragmentPorts, IdentityValue, LocalPod, MAX_ENDPOINTS, MAX_FLOWS, MAX_FRAGMENTED_DATAGRAMS,
+    MAX_IDENTITY_PREFIXES, MAX_INTERFACES, MAX_LOCAL_POD_ADDRESSES, MAX_POD_NETWORKS,
+    MAX_POLICY_ENTRIES, MAX_SLOTS, PodInterface, PolicyKeyData, PolicyValue, VERDICT_SLOTS,
 };
 
 #[map]
 pub static WEFT_INTERFACES: HashMap<u32, PodInterface> = HashMap::pinned(MAX_INTERFACES, 0);
+
+#[map]
+pub static WEFT_LOCAL_PODS: HashMap<EndpointKey, LocalPod> =
+    HashMap::pinned(MAX_LOCAL_POD_ADDRESSES, 0);
 
 #[map]
 pub static WEFT_SLOTS: Array<PodInterface> = Array::pinned(MAX_SLOTS, 0);
