@@ -27,6 +27,7 @@ use crate::node::claim_releaser::release_claims_of_deleted_nodes;
 use crate::node::cluster_store::ClusterStore;
 use crate::node::conflist::{ConflistInputs, render_conflist};
 use crate::node::datastore_health::DatastoreHealth;
+use crate::node::device_news::watch_node_exits;
 use crate::node::join::join_cluster;
 use crate::node::mtu::pod_mtu;
 use crate::node::reconcilers::{NodeReconcilers, RESYNC_EVERY, start_node_reconcilers};
@@ -132,11 +133,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .with_policy(enforcer.clone(), observe)
             .with_node(facts.clone()),
     );
+    let exit_news = watch_node_exits().unwrap_or_else(|error| {
+        tracing::warn!(%error, "no link notifications: the node's exits heal at each resync");
+        tokio::sync::watch::channel(0).1
+    });
     let runner = RunnerSettings {
         readiness: readiness.clone(),
         metrics,
         backoff: Backoff::default(),
         resync: RESYNC_EVERY,
+        exit_news,
     };
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(api_server::serve(socket, handler, async {

@@ -9,6 +9,7 @@ pub mod claim_releaser;
 pub mod cluster_store;
 pub mod conflist;
 pub mod datastore_health;
+pub mod device_news;
 pub mod join;
 pub mod kube_writes;
 pub mod mtu;

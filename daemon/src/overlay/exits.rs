@@ -7,13 +7,17 @@ use weft_api::HOST_VETH_PREFIX;
 
 use super::model::DEFAULT_VXLAN_DEVICE;
 
-/// The exits among `names` (all interfaces of the node's netns): not the
+/// Whether interface `name` of the node's netns is an exit: not the
 /// loopback, not a pod veth (`weft` + hash; their own programs decide).
+pub fn is_node_exit(name: &str) -> bool {
+    name != "lo" && (!name.starts_with(HOST_VETH_PREFIX) || name == DEFAULT_VXLAN_DEVICE)
+}
+
+/// The exits among `names` (all interfaces of the node's netns).
 pub fn node_exits(names: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut exits: Vec<String> = names
         .into_iter()
-        .filter(|name| name != "lo")
-        .filter(|name| !name.starts_with(HOST_VETH_PREFIX) || name == DEFAULT_VXLAN_DEVICE)
+        .filter(|name| is_node_exit(name))
         .collect();
     exits.sort();
     exits.dedup();

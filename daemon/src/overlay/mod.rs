@@ -32,7 +32,7 @@ pub use desired::{DesiredNetwork, SkipReason, SkippedPeer, desired_network};
 pub use diff::{DeviceAction, Plan, PlanSummary, diff};
 pub use discover::local_node_from_interface;
 pub use error::OverlayError;
-pub use exits::{current_node_exits, node_exits};
+pub use exits::{current_node_exits, is_node_exit, node_exits};
 pub use masquerade_reconciler::{HookedExits, MasqueradeReconciler};
 pub use model::{DEFAULT_VXLAN_DEVICE, LocalNode, NetworkMode, OverlaySettings, PeerNode};
 pub use reconcile::reconcile;

@@ -1,7 +1,7 @@
 //! Runs one reconciler for as long as its input lives: a pass on every new
-//! input, a pass after a failure once the backoff has passed (or sooner, on
-//! news), and a resync pass now and then so hand-made changes to the node
-//! heal. Each pass is counted and timed, and its outcome goes into the
+//! input and on news of the node's exits, a pass after a failure once the
+//! backoff has passed (or sooner, on news), and a resync pass now and then
+//! so hand-made changes to the node heal. Each pass is counted and timed, and its outcome goes into the
 //! reconciler's readiness contribution.
 
 use std::future::Future;
@@ -43,6 +43,9 @@ pub struct RunnerSettings {
     pub backoff: Backoff,
     /// A pass runs at least this often, news or not.
     pub resync: Duration,
+    /// Moves when an exit of the node appears, changes or goes
+    /// (`node::device_news`): weft.vxlan deleted, a new uplink.
+    pub exit_news: watch::Receiver<u64>,
 }
 
 /// Registers `reconciler` with readiness (so weftd is not ready before its
@@ -78,6 +81,8 @@ async fn run<R: Reconciler>(
 ) {
     let name = reconciler.name();
     let mut failures: u32 = 0;
+    let mut exit_news = settings.exit_news.clone();
+    let mut exits_watched = true;
     loop {
         let input = inputs.borrow_and_update().clone();
         let revision = reconciler.revision(&input);
@@ -116,6 +121,8 @@ async fn run<R: Reconciler>(
                 settings.readiness.reconcile_failed(name, "its input ended".into());
                 return;
             },
+            // Without news (the watch ended), resyncs still heal the node.
+            news = exit_news.changed(), if exits_watched => exits_watched = news.is_ok(),
             () = tokio::time::sleep(wait) => {}
         }
     }
@@ -156,7 +163,11 @@ mod tests {
         }
     }
 
-    fn settings(readiness: &Arc<Readiness>, metrics: &Metrics) -> RunnerSettings {
+    fn settings(
+        readiness: &Arc<Readiness>,
+        metrics: &Metrics,
+        exit_news: watch::Receiver<u64>,
+    ) -> RunnerSettings {
         RunnerSettings {
             readiness: readiness.clone(),
             metrics: metrics.clone(),
@@ -165,7 +176,13 @@ mod tests {
                 max: Duration::from_millis(40),
             },
             resync: Duration::from_secs(3600),
+            exit_news,
         }
+    }
+
+    /// Exit news that never comes.
+    fn no_news() -> watch::Receiver<u64> {
+        watch::channel(0).1
     }
 
     #[tokio::test(start_paused = true)]
@@ -179,7 +196,7 @@ mod tests {
             failing: failing.clone(),
             seen: seen.clone(),
         };
-        let task = spawn_reconciler(reconciler, rx, settings(&readiness, &metrics));
+        let task = spawn_reconciler(reconciler, rx, settings(&readiness, &metrics, no_news()));
         readiness.set_started();
         // Paused time jumps from timer to timer: five retries pass at once.
         while seen.lock().unwrap().len() < 5 {
@@ -214,7 +231,7 @@ mod tests {
             failing: Arc::new(Mutex::new(false)),
             seen: seen.clone(),
         };
-        let task = spawn_reconciler(reconciler, rx, settings(&readiness, &metrics));
+        let task = spawn_reconciler(reconciler, rx, settings(&readiness, &metrics, no_news()));
         readiness.set_started();
         readiness.converged().await;
         tx.send(Arc::new(2)).unwrap();
@@ -231,5 +248,38 @@ mod tests {
         task.await.unwrap();
         let status = &readiness.reconcilers()["scripted"];
         assert_eq!(status.error.as_deref(), Some("its input ended"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn news_of_an_exit_runs_a_pass_on_the_same_input_at_once() {
+        let readiness = Arc::new(Readiness::new("starting"));
+        let metrics = Metrics::default();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (_tx, rx) = watch::channel(Arc::new(4));
+        let (news, exit_news) = watch::channel(0);
+        let reconciler = Scripted {
+            failing: Arc::new(Mutex::new(false)),
+            seen: seen.clone(),
+        };
+        let task = spawn_reconciler(reconciler, rx, settings(&readiness, &metrics, exit_news));
+        readiness.set_started();
+        readiness.converged().await;
+        let started = tokio::time::Instant::now();
+        news.send_modify(|count| *count += 1);
+        while seen.lock().unwrap().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(*seen.lock().unwrap(), [4, 4]);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "not the resync's hour"
+        );
+        drop(news);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(
+            seen.lock().unwrap().len() <= 3,
+            "a watch that ended is not news on every turn"
+        );
+        task.abort();
     }
 }
